@@ -1,0 +1,80 @@
+"""The block contract: a small step that takes a `pyarrow.Table` batch and returns one.
+
+A block sees only live rows (the runner takes dropped rows out after every block) and returns the
+same rows in the same order, with the columns it declares in `writes` added or replaced. A block
+that removes documents does not delete them: it sets `drop_reason` to ``"<block name>.<rule>"``
+(see `mark_dropped`) so every decision can be audited and counted. Scores and keep/drop decisions
+are separate columns.
+
+Blocks are cheap to pickle (plain dataclasses of settings): models are loaded lazily, once per
+worker process, through cached loaders (`functools.cache`), never stored on the instance.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+DROP_REASON = "drop_reason"
+
+
+class UserError(Exception):
+    """A mistake the user can fix (missing model, unknown language, …): shown as one line, no traceback."""
+
+
+class Block(abc.ABC):
+    """A step on a batch: reads the columns in `reads`, adds or replaces the columns in `writes`."""
+
+    name: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+
+    def check(self) -> None:
+        """Driver-side, before a run: make sure models and resources can be had; raise `UserError` if not."""
+
+    def provenance(self) -> dict[str, str]:
+        """What this block depends on outside its settings (model sha256, list versions), for manifests."""
+        return {}
+
+    @abc.abstractmethod
+    def apply(self, batch: pa.Table) -> pa.Table:
+        """Return `batch` with this block's columns added (same rows, same order)."""
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        missing = [c for c in self.reads if c not in batch.column_names]
+        if missing:
+            raise KeyError(f"block {self.name!r} needs column(s) {missing}; it got {batch.column_names}")
+        return self.apply(batch)
+
+
+def set_column(batch: pa.Table, name: str, values: pa.Array | pa.ChunkedArray | list) -> pa.Table:
+    """Add column `name`, replacing an existing one of the same name."""
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        values = pa.array(values)
+    index = batch.schema.get_field_index(name)
+    if index >= 0:
+        return batch.set_column(index, name, values)
+    return batch.append_column(name, values)
+
+
+def mark_dropped(batch: pa.Table, mask: np.ndarray | pa.Array, reason: str) -> pa.Table:
+    """Set `drop_reason` to `reason` where `mask` is true and no earlier reason is set."""
+    mask = pa.array(np.asarray(mask, dtype=bool)) if not isinstance(mask, pa.Array) else mask
+    if DROP_REASON in batch.column_names:
+        current = batch[DROP_REASON]
+    else:
+        current = pa.nulls(batch.num_rows, pa.string())
+    updated = pc.if_else(pc.and_(mask, pc.is_null(current)), pa.scalar(reason, pa.string()), current)
+    return set_column(batch, DROP_REASON, updated)
+
+
+def split_dropped(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Split a batch into (live rows, dropped rows) by `drop_reason`."""
+    if DROP_REASON not in batch.column_names:
+        return batch, batch.slice(0, 0)
+    dropped = pc.is_valid(batch[DROP_REASON])
+    return batch.filter(pc.invert(dropped)), batch.filter(dropped)

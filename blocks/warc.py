@@ -1,0 +1,247 @@
+"""WARC reading: HTML `response` records of a (gzip-per-record) WARC stream as batches of rows.
+
+Bad input never ends a file: a corrupt or truncated gzip member, a malformed record, a non-HTML or
+binary payload, undecodable bytes or an oversized page is counted by reason and skipped, and reading
+resumes at the next gzip member.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pyarrow as pa
+from warcio.archiveiterator import ArchiveIterator
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+READ_CHUNK = 1 << 20
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-]+)""", re.IGNORECASE)
+HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-]+)", re.IGNORECASE)
+
+# Legacy charsets still seen on the web, the candidates of detection when the declared one fails.
+WEB_CHARSETS = ("cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "koi8_r", "gb18030",
+                "big5", "shift_jis", "euc_jp", "euc_kr", "tis_620", "iso8859_2")
+
+RAW_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("date", pa.string()),
+        ("dump", pa.string()),
+        ("file_path", pa.string()),
+        ("html", pa.string()),
+    ]
+)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def gzip_members(raw: BinaryIO, max_bytes: int, counts: Counter) -> Iterator[bytes]:
+    """Decompressed gzip members of `raw`; corrupt ones are counted and skipped by resyncing on the gzip magic."""
+    buffer = b""
+    exhausted = False
+
+    def refill() -> bool:
+        nonlocal buffer, exhausted
+        if exhausted:
+            return False
+        chunk = raw.read(READ_CHUNK)
+        if not chunk:
+            exhausted = True
+            return False
+        buffer += chunk
+        return True
+
+    while True:
+        while len(buffer) < len(GZIP_MAGIC) and refill():
+            pass
+        if not buffer:
+            return
+        if not buffer.startswith(GZIP_MAGIC):
+            counts["warc.corrupt_gzip"] += 1
+            buffer = _resync(buffer, refill)
+            continue
+        decompressor = zlib.decompressobj(31)
+        parts: list[bytes] = []
+        size = 0
+        too_large = False
+        try:
+            while not decompressor.eof:
+                if not buffer and not refill():
+                    counts["warc.truncated"] += 1
+                    return
+                data = decompressor.decompress(buffer, READ_CHUNK)
+                buffer = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
+                size += len(data)
+                if size > max_bytes:
+                    too_large = True
+                elif data:
+                    parts.append(data)
+                if too_large:
+                    parts.clear()
+        except zlib.error:
+            counts["warc.corrupt_gzip"] += 1
+            buffer = _resync(buffer[1:] if buffer.startswith(GZIP_MAGIC) else buffer, refill)
+            continue
+        if too_large:
+            counts["warc.too_large"] += 1
+            continue
+        yield b"".join(parts)
+
+
+def _resync(buffer: bytes, refill) -> bytes:
+    """Drop bytes up to the next gzip member header."""
+    while True:
+        index = buffer.find(GZIP_MAGIC, 1)
+        if index >= 0:
+            return buffer[index:]
+        tail = buffer[-(len(GZIP_MAGIC) - 1):]
+        buffer = tail
+        if not refill():
+            return b""
+
+
+def decode_html(body: bytes, content_type: str) -> str | None:
+    """Body bytes as text: declared charset, then `<meta charset>`, then UTF-8, then detection among the legacy
+    web charsets, then windows-1252; None if nothing decodes the bytes."""
+    candidates = []
+    match = HEADER_CHARSET.search(content_type or "")
+    if match:
+        candidates.append(match.group(1).decode() if isinstance(match.group(1), bytes) else match.group(1))
+    meta = META_CHARSET.search(body[:4096])
+    if meta:
+        candidates.append(meta.group(1).decode("ascii", "ignore"))
+    candidates.append("utf-8")
+    for charset in candidates:
+        try:
+            return body.decode(charset)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:200_000], cp_isolation=list(WEB_CHARSETS)).best()
+    for charset in ([best.encoding] if best is not None and best.encoding else []) + ["cp1252"]:
+        try:
+            return body.decode(charset)  # cp1252 last: the WHATWG default for undeclared legacy pages
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
+
+
+@dataclass
+class WarcReader:
+    """Reads HTML `response` records into batches with `id, url, date, dump, file_path, html`."""
+
+    batch_size: int = 256
+    max_page_bytes: int = 4_000_000
+    limit: int | None = None
+
+    def read(self, raw: BinaryIO, file_path: str, dump: str, counts: Counter) -> Iterator[pa.Table]:
+        rows: list[dict] = []
+        responses = 0
+        for record_bytes in self._records(raw, counts):
+            if self.limit is not None and responses >= self.limit:
+                break
+            responses += 1
+            row = self._row(record_bytes, file_path, dump, counts)
+            if row is not None:
+                rows.append(row)
+                if len(rows) >= self.batch_size:
+                    yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+                    rows = []
+        if rows:
+            yield pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
+
+    def _records(self, raw: BinaryIO, counts: Counter) -> Iterator:
+        """Yield warcio `response` records, one parsed gzip member at a time."""
+        head = raw.read(len(GZIP_MAGIC))
+        stream: BinaryIO = _Prefixed(head, raw)
+        if not head.startswith(GZIP_MAGIC[:2]):
+            yield from self._parse(stream, counts)
+            return
+        for member in gzip_members(stream, self.max_page_bytes + 65536, counts):
+            yield from self._parse(io.BytesIO(member), counts)
+
+    def _parse(self, stream: BinaryIO, counts: Counter) -> Iterator:
+        try:
+            for record in ArchiveIterator(stream, no_record_parse=False, ensure_http_headers=False):
+                counts["warc.records"] += 1
+                if record.rec_type != "response":
+                    continue
+                try:
+                    body = record.content_stream().read(self.max_page_bytes + 1)
+                except Exception:  # noqa: BLE001 - any parse failure of one record is counted, never fatal
+                    counts["warc.malformed_record"] += 1
+                    continue
+                yield record, body
+        except Exception:  # noqa: BLE001 - warcio raises many types on malformed headers
+            counts["warc.malformed_record"] += 1
+
+    def _row(self, item, file_path: str, dump: str, counts: Counter) -> dict | None:
+        record, body = item
+        counts["warc.responses"] += 1
+        http = record.http_headers
+        if http is None:
+            counts["warc.malformed_record"] += 1
+            return None
+        status = http.get_statuscode()
+        if status != "200":
+            counts["warc.http_status"] += 1
+            return None
+        content_type = http.get_header("Content-Type") or ""
+        if content_type and "html" not in content_type.lower():
+            counts["warc.not_html"] += 1
+            return None
+        if len(body) > self.max_page_bytes:
+            counts["warc.too_large"] += 1
+            return None
+        if b"\x00" in body[:8192]:
+            counts["warc.binary"] += 1
+            return None
+        html = decode_html(body, content_type)
+        if html is None:
+            counts["warc.undecodable"] += 1
+            return None
+        headers = record.rec_headers
+        return {
+            "id": headers.get_header("WARC-Record-ID"),
+            "url": headers.get_header("WARC-Target-URI"),
+            "date": headers.get_header("WARC-Date"),
+            "dump": dump,
+            "file_path": file_path,
+            "html": html,
+        }
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream with some already-read bytes put back in front."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO):
+        self._prefix = prefix
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            if size < 0:
+                data, self._prefix = self._prefix + self._stream.read(), b""
+                return data
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            if len(data) < size:
+                data += self._stream.read(size - len(data))
+            return data
+        return self._stream.read(size)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

@@ -1,0 +1,271 @@
+"""The global dedup stage of one language: orchestration of the file-based tasks.
+
+`cluster()` runs on the driver and only plans: every step is a list of small picklable task items given to
+`map_fn` (builtin `map` semantics: results in order), which runs them wherever it likes — in process,
+in a process pool, or as Ray tasks (`pipeline/` wires that). Tasks read and write files under the run's
+directory and return small manifests; no signature, edge list or table passes through the driver.
+
+Steps (→ what each writes):
+
+1. map, per group of stage-1 files → LSH / exact / URL spills, by hash partition (`dedup/inputs.py`);
+2. band tasks, per range of (band, hash partition) → candidate edges, by node (`dedup/lsh.py`);
+3. large-star / small-star rounds until the edge set is stable, then centres and sizes → cluster
+   assignments by output bucket (`dedup/components.py`);
+4. exact (and URL) grouping → assignments by output bucket (`dedup/exact.py`);
+5. gather, per range of buckets → `<method>/bucket-NNNNN.parquet` (`dedup/clusters.py`).
+
+Resume: the run's directory is keyed by `fingerprint()` (input file identities, config, bucket count);
+each task commits with a manifest and is skipped when it is found again; `result.json` commits the whole
+stage, and a later call with the same inputs returns it at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+import fsspec
+
+from dedup import components, exact
+from dedup.clusters import ClusterResult, GatherTask, gather
+from dedup.components import StepTask, merge_histograms, run_step
+from dedup.exact import GroupTask, group_step
+from dedup.inputs import MapTask, read_inputs
+from dedup.lsh import BandTask, band_edges
+from dedup.plan import Plan
+from dedup.shuffle import ASSIGNMENT, ranges
+from dedup.storage import Store
+from language_configs.minhash import DedupConfig
+
+CODE_VERSION = "dedup-1"  # bump when a change alters the assignments for the same input
+DEFAULT_PARTITION_BYTES = 128 << 20  # a task's records in memory (spill buffers, the partitions it sorts)
+DEFAULT_TASKS = 8
+MAX_PARTITIONS = 1 << 14
+MAX_ROUNDS = 64
+
+T = TypeVar("T")
+R = TypeVar("R")
+MapFn = Callable[[Callable[[T], R], Iterable[T]], Iterable[R]]
+
+
+def input_identity(path: str) -> dict[str, Any]:
+    """What identifies a stage-1 file's content cheaply: its path, size and a digest of its Parquet footer
+    (schema, row counts and column statistics: a rewritten file gets a new one)."""
+    fs, inner = fsspec.core.url_to_fs(path)
+    size = int(fs.size(inner))
+    tail = fs.cat_file(inner, start=max(size - 8, 0), end=size)
+    footer_length = int.from_bytes(tail[:4], "little") if len(tail) == 8 and tail[4:] == b"PAR1" else 0
+    footer = fs.cat_file(inner, start=max(size - 8 - footer_length, 0), end=size)
+    return {"path": path, "size": size, "footer": hashlib.blake2b(footer, digest_size=16).hexdigest()}
+
+
+def fingerprint(
+    stage1_files: Sequence[str],
+    config: DedupConfig,
+    num_buckets: int,
+    identities: Sequence[dict] | None = None,
+) -> str:
+    """sha256 over the sorted identities of the input files, the dedup config, the bucket count and the code
+    version: what stage-3 units chain into theirs (`identities` from `input_identity`, if already read)."""
+    identities = list(identities) if identities is not None else [input_identity(p) for p in stage1_files]
+    payload = {
+        "code": CODE_VERSION,
+        "config": dataclasses.asdict(config),
+        "num_buckets": num_buckets,
+        "inputs": sorted(identities, key=lambda i: i["path"]),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _row_count(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    from dedup.storage import open_input
+
+    with open_input(path) as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
+
+
+@dataclass
+class _Steps:
+    """Runs the steps of one dedup run through `map_fn`, and keeps their timings and task counts."""
+
+    plan: Plan
+    map_fn: MapFn
+    min_tasks: int
+    timings: dict = field(default_factory=lambda: {"tasks": 0, "tasks_skipped": 0})
+
+    def run(self, label: str, fn: Callable[[T], dict], items: list[T]) -> list[dict]:
+        started = time.monotonic()
+        results = list(self.map_fn(fn, items)) if items else []
+        self.timings[label] = round(self.timings.get(label, 0.0) + time.monotonic() - started, 3)
+        self.timings["tasks"] += len(results)
+        self.timings["tasks_skipped"] += sum(1 for r in results if r.get("skipped"))
+        return results
+
+    def ranges(self, partitions: int, records: int, itemsize: int = 16) -> list[tuple[int, int]]:
+        """Task ranges over `partitions` for `records` records: ≥ min_tasks, ≤ budget each."""
+        return ranges(partitions, records * itemsize, self.plan.budget_bytes, min(self.min_tasks, partitions))
+
+    def path(self, name: str) -> str:
+        return self.plan.store.path(name)
+
+    def gather(self, method: str, runs: tuple[str, ...], records: int) -> None:
+        step = f"gather-{method}"
+        items = [
+            GatherTask(self.plan, method, step, runs, lo, hi, self.path(method))
+            for lo, hi in self.ranges(self.plan.num_buckets, records, ASSIGNMENT.itemsize)
+        ]
+        self.run(step, gather, items)
+
+    def components(self, kind: str, step: str, runs: tuple[str, ...], records: int, output: str) -> list[dict]:
+        items = [
+            StepTask(self.plan, kind, step, runs, lo, hi, self.path(output))
+            for lo, hi in self.ranges(self.plan.partitions, records)
+        ]
+        return self.run("components", run_step, items)
+
+    def groups(self, kind: str, step: str, runs: tuple[str, ...], spans, removed_by=()) -> list[dict]:
+        items = [GroupTask(self.plan, kind, step, runs, lo, hi, self.path(step), removed_by) for lo, hi in spans]
+        return self.run(step.split("-")[0], group_step, items)  # timings under "exact" / "url"
+
+
+def _runs(results: list[dict], key: str | None = None) -> tuple[str, ...]:
+    runs: list[str] = []
+    for result in results:
+        runs.extend(result["runs"][key] if key else result["runs"])
+    return tuple(runs)
+
+
+def cluster(
+    stage1_files: Sequence[str],
+    work_dir: str,
+    num_buckets: int,
+    config: DedupConfig,
+    map_fn: MapFn = map,
+    num_tasks: int | None = None,
+    partition_bytes: int = DEFAULT_PARTITION_BYTES,
+    keep_intermediate: bool = False,
+) -> ClusterResult:
+    """Deduplicate the documents of `stage1_files` globally; returns where the assignments are.
+
+    stage1_files: Parquet files (local paths or fsspec URLs) with `doc_key` (or `id`) and the columns the
+        enabled methods need: `minhash_bands` (MinHash), `text_hash` (exact), `url` (URL dedup).
+    work_dir: where the run's directory `<fingerprint[:16]>/` goes (shared storage on a cluster).
+    num_buckets: the output bucketing (`blocks.keys.buckets_of`), normally stage 1's.
+    map_fn: runs a step's tasks, `map` semantics (results in input order): `map`, a process pool's `map`,
+        or one that submits Ray tasks.
+    num_tasks: tasks per step at least (default 8, fewer for tiny inputs); more are used when a step's data
+        exceeds `num_tasks × partition_bytes`.
+    partition_bytes: memory budget of a task's records (spill buffers, the partitions it sorts).
+    keep_intermediate: keep the spill files (they are removed once the result is committed).
+    """
+    if num_buckets < 1:
+        raise ValueError(f"num_buckets must be at least 1, got {num_buckets}")
+    files = sorted(dict.fromkeys(stage1_files))
+    identities = [input_identity(p) for p in files]
+    key = fingerprint(files, config, num_buckets, identities)
+    store = Store(f"{work_dir.rstrip('/')}/{key[:16]}")
+    result_path = store.path("result.json")
+    if store.exists(result_path):
+        return ClusterResult.from_json(store.read_json(result_path))
+
+    methods = tuple(m for m, on in (("exact", config.exact), ("minhash", config.enabled), ("url", config.by_url)) if on)
+    documents = sum(_row_count(p) for p in files)
+    plan_path = store.path("plan.json")
+    if store.exists(plan_path):  # a resumed run keeps the partitioning its spills were written with
+        partitions = int(store.read_json(plan_path)["partitions"])
+    else:  # a band's records (16 bytes a document) in partitions of about a quarter of the budget
+        partitions = max(1, min(MAX_PARTITIONS, math.ceil(4 * documents * 16 / partition_bytes)))
+        store.write_json(plan_path, {"partitions": partitions, "fingerprint": key, "inputs": identities})
+    plan = Plan(
+        store, partitions, num_buckets, config.bands, partition_bytes, config.enabled, config.exact, config.by_url
+    )
+    steps = _Steps(plan, map_fn, num_tasks or DEFAULT_TASKS)
+    stats: dict = {"documents": documents, "methods": {}, "partitions": partitions, "timings": steps.timings}
+
+    # 1. map: read the stage-1 files once
+    count = max(1, min(steps.min_tasks, len(files)))
+    mapped = steps.run("map", read_inputs, [MapTask(plan, tuple(files[i::count])) for i in range(count)])
+    for name in ("signatures", "text_hashes", "urls"):
+        stats[name] = sum(r["counts"][name] for r in mapped)
+    if config.enabled:
+        stats["methods"]["minhash"] = _minhash(steps, _runs(mapped, "lsh"), stats["signatures"])
+    if config.exact:
+        stats["methods"]["exact"] = _exact(steps, _runs(mapped, "exact"), stats["text_hashes"])
+    if config.by_url:
+        removed_by = tuple(store.path(m) for m in ("minhash", "exact") if m in methods)
+        stats["methods"]["url"] = _url(steps, _runs(mapped, "url"), stats["urls"], removed_by)
+
+    result = ClusterResult(key, store.root, num_buckets, methods, stats)
+    store.write_json(result_path, result.to_json())
+    if not keep_intermediate:
+        for entry in store.fs.ls(store.base, detail=False):
+            if entry.rstrip("/").rsplit("/", 1)[-1] not in {*methods, "result.json", "plan.json"}:
+                store.remove(entry)
+    return result
+
+
+def _minhash(steps: _Steps, lsh_runs: tuple[str, ...], signatures: int) -> dict:
+    """Steps 2–3 and the gather of MinHash: band edges, component rounds, centres, sizes."""
+    plan = steps.plan
+    slots = plan.bands * plan.partitions
+    items = [
+        BandTask(plan, lsh_runs, lo, hi, steps.path("cc-000-large"))
+        for lo, hi in steps.ranges(slots, signatures * plan.bands)
+    ]
+    edges = steps.run("lsh", band_edges, items)
+    candidates = sum(r["edges"] for r in edges)
+    runs, records, previous = _runs(edges), 2 * candidates, None
+    for rounds in range(1, MAX_ROUNDS + 1):
+        large, small, following = (f"cc-{rounds - 1:03d}-large", f"cc-{rounds - 1:03d}-small", f"cc-{rounds:03d}-large")
+        stars = steps.components(components.LARGE, large, runs, records, small)
+        star_runs = _runs(stars)
+        reduced = steps.components(
+            components.SMALL, small, star_runs, sum(r["records"] for r in stars), following
+        )
+        state = (sum(r["edges"] for r in reduced), sum(r["checksum"] for r in reduced) % (1 << 64))
+        if state == previous or state[0] == 0:
+            break  # the edge set entering small-star did not change: every component is a star
+        previous = state
+        runs, records = _runs(reduced), 4 * state[0]
+    else:
+        raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
+    leaves = state[0]  # (leaf, centre) edges of the converged stars, in `star_runs`
+    centers = steps.components(components.CENTERS, "centers", star_runs, leaves, "centers")
+    sizes = steps.components(components.SIZES, "sizes", _runs(centers), leaves, "sizes")
+    histogram = merge_histograms([r["histogram"] for r in sizes])
+    steps.gather("minhash", _runs(sizes), 2 * leaves)
+    return _method_stats(histogram) | {"candidate_edges": candidates, "rounds": rounds}
+
+
+def _exact(steps: _Steps, runs: tuple[str, ...], records: int) -> dict:
+    grouped = steps.groups(exact.GROUPS, "exact-groups", runs, steps.ranges(steps.plan.partitions, records))
+    steps.gather("exact", _runs(grouped), records)
+    return _method_stats(merge_histograms([r["histogram"] for r in grouped]))
+
+
+def _url(steps: _Steps, runs: tuple[str, ...], records: int, removed_by: tuple[str, ...]) -> dict:
+    """URL groups among the documents the other methods keep (see `dedup/exact.py`)."""
+    plan = steps.plan
+    spans = steps.ranges(plan.partitions, records)
+    candidates = steps.groups(exact.CANDIDATES, "url-candidates", runs, spans)
+    records = sum(r["records"] for r in candidates)
+    spans = steps.ranges(plan.num_buckets, records)
+    survivors = steps.groups(exact.SURVIVORS, "url-survivors", _runs(candidates), spans, removed_by)
+    records = sum(r["records"] for r in survivors)
+    grouped = steps.groups(exact.GROUPS, "url-groups", _runs(survivors), steps.ranges(plan.partitions, records))
+    steps.gather("url", _runs(grouped), records)
+    return _method_stats(merge_histograms([r["histogram"] for r in grouped]))
+
+
+def _method_stats(histogram: dict[str, int]) -> dict:
+    """Counts of one method: clusters (of ≥ 2), documents in them, and its non-representatives."""
+    clusters = sum(histogram.values())
+    clustered = sum(int(size) * count for size, count in histogram.items())
+    return {"histogram": histogram, "clusters": clusters, "clustered": clustered, "removed": clustered - clusters}

@@ -1,0 +1,95 @@
+"""One language variety's configuration: `language_configs/<iso639-3>_<Script>.yaml`, validated on load."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from language_configs.filters import FiltersConfig, FormattersConfig
+from language_configs.lid import LidConfig
+from language_configs.minhash import DedupConfig
+from language_configs.scorers import ScorersConfig
+from language_configs.validate import ConfigError, from_dict
+
+SHIPPED_DIR = Path(__file__).resolve().parent
+USER_DIR_ENV = "CURATE_LANGUAGE_CONFIGS"
+
+
+@dataclass(frozen=True)
+class LanguageConfig:
+    """Everything the pipeline needs to know about one language variety (`code` = `fin_Latn`)."""
+
+    language: str
+    script: str
+    name: str
+    lid: LidConfig = field(default_factory=LidConfig)
+    word_tokenizer: str | None = None
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    formatters: FormattersConfig = field(default_factory=FormattersConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    scorers: ScorersConfig = field(default_factory=ScorersConfig)
+
+    @property
+    def code(self) -> str:
+        return f"{self.language}_{self.script}"
+
+
+def config_dirs() -> list[Path]:
+    """Where configs are looked up: `$CURATE_LANGUAGE_CONFIGS` (os.pathsep-separated) first, then the shipped ones."""
+    extra = [Path(p) for p in os.environ.get(USER_DIR_ENV, "").split(os.pathsep) if p]
+    return [*extra, SHIPPED_DIR]
+
+
+def configured_languages() -> list[str]:
+    """Every `iso639-3_Script` code that has a config file."""
+    codes = {p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*_*.yaml")}
+    return sorted(codes)
+
+
+def resolve_language(code: str) -> str:
+    """`fin` → `fin_Latn`, `fin_Latn` → itself, `fi` / `est` → through the LID label table; else a ConfigError."""
+    from language_configs.labels import code_for_label
+
+    configured = configured_languages()
+    if code in configured:
+        return code
+    candidates = [c for c in configured if c.split("_")[0] == code]
+    if len(candidates) == 1:
+        return candidates[0]
+    mapped = code_for_label(code)
+    if mapped in configured:
+        return mapped
+    if len(candidates) > 1:
+        raise ConfigError(f"language {code!r} is ambiguous: use one of {', '.join(candidates)}")
+    raise ConfigError(
+        f"unknown language {code!r}: configured are {', '.join(configured)}; "
+        f"write language_configs/{code}_<Script>.yaml (or a folder in ${USER_DIR_ENV}) "
+        f"or import one with `curate config import-fineweb2 FILE.yml`"
+    )
+
+
+def config_path(code: str) -> Path:
+    for directory in config_dirs():
+        path = directory / f"{code}.yaml"
+        if path.is_file():
+            return path
+    raise ConfigError(f"no config file for {code}")
+
+
+@cache
+def load_language_config(code: str) -> LanguageConfig:
+    """Load and validate the config of `code` (any form `resolve_language` accepts)."""
+    code = resolve_language(code)
+    path = config_path(code)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    config = from_dict(LanguageConfig, data, str(path))
+    if config.code != code:
+        raise ConfigError(f"{path}: language/script say {config.code}, the file name says {code}")
+    return config

@@ -1,0 +1,178 @@
+"""The `curate` command line: a thin layer over the Python API (`pipeline.run`, `pipeline.sources`, …)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from blocks.base import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Per-language web-data curation: Common Crawl → clean, deduplicated Parquet shards, on Ray.")
+
+
+def _languages(value: str) -> list[str]:
+    from language_configs import configured_languages
+
+    if value == "all-configured":
+        return configured_languages()
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def run(
+    lang: Annotated[str, typer.Option("--lang", help="language(s): fin, fin_Latn, fin,ekk,swe or all-configured")],
+    snapshots: Annotated[str, typer.Option(help="crawl globs, comma-separated: '2024-*', 'CC-MAIN-2024-1?'")],
+    source: Annotated[str, typer.Option(help="https://data.commoncrawl.org, s3://commoncrawl or a local mirror")]
+    = "https://data.commoncrawl.org",
+    output: Annotated[str, typer.Option("--output", "-o", help="output folder or fsspec URL")] = "out",
+    max_files: Annotated[Optional[int], typer.Option(help="seeded sample of at most N WARCs per crawl")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="read at most N response records per WARC")] = None,
+    lid: Annotated[Optional[str], typer.Option(help="LID model: glotlid, ft176 (offline) or a path")] = None,
+    lid_min_score: Annotated[Optional[float], typer.Option(help="override the configs' LID threshold")] = None,
+    extractor: Annotated[str, typer.Option(help="trafilatura or resiliparse")] = "trafilatura",
+    files_per_unit: Annotated[int, typer.Option(help="WARCs per unit of work")] = 8,
+    buckets: Annotated[int, typer.Option(help="hash buckets per language for stage files and shards")] = 16,
+    cpus: Annotated[Optional[int], typer.Option(help="CPUs of the local Ray (default: all)")] = None,
+    cpus_per_task: Annotated[float, typer.Option(help="CPUs Ray reserves per unit")] = 1.0,
+    memory_per_task: Annotated[Optional[int], typer.Option(help="memory (MB) Ray reserves per unit")] = None,
+    max_retries: Annotated[int, typer.Option(help="Ray retries of a unit whose worker died, before bisecting it")]
+    = 3,
+    seed: Annotated[int, typer.Option(help="seed of the file sample")] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
+    = False,
+) -> None:
+    """Turn Common Crawl snapshots into per-language Parquet shards under OUTPUT/<lang_Script>/."""
+    from pipeline.executor import Resources
+    from pipeline.run import RunOptions, describe_plan, make_plan
+    from pipeline.run import run as run_pipeline
+
+    options = RunOptions(
+        languages=_languages(lang), snapshots=snapshots, source=source, output=output, max_files=max_files,
+        limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
+        files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus,
+        resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
+    )
+    if dry_run:
+        from pipeline.graph import build_graph
+
+        graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor)
+        plan = make_plan(options)
+        typer.echo(f"languages: {', '.join(graph.languages)}; crawls: {', '.join(plan.crawls)}")
+        for warc in plan.files:
+            typer.echo(f"  {warc.path}")
+        typer.echo(describe_plan(plan))
+        return
+    stats = run_pipeline(options)
+    for code, values in stats.items():
+        released = values["released"]["documents"]
+        typer.echo(f"{code}: {released:,} documents in {output}/{code}/data "
+                   f"({values['documents_read']:,} pages read, {values['documents_per_second']:,.0f} pages/s)")
+        if values["quarantined"]:
+            typer.echo(f"  quarantined {len(values['quarantined'])} file(s): see {output}/{code}/stats.json", err=True)
+
+
+@app.command()
+def snapshots(
+    source: Annotated[str, typer.Option(help="https://data.commoncrawl.org, s3://commoncrawl or a local mirror")]
+    = "https://data.commoncrawl.org",
+) -> None:
+    """List the crawls a source has, newest first."""
+    from pipeline.sources import Source
+
+    for crawl in Source(source).crawls():
+        typer.echo(crawl)
+
+
+@app.command()
+def extract(
+    path: Annotated[Path, typer.Argument(help="an .html file or a WARC (.warc / .warc.gz)")],
+    limit: Annotated[Optional[int], typer.Option(help="at most N records of a WARC")] = None,
+    extractor: Annotated[str, typer.Option(help="trafilatura or resiliparse")] = "trafilatura",
+) -> None:
+    """Print what the extractor keeps: the text of a page, or JSON lines (url, id, text) for a WARC."""
+    import pyarrow as pa
+
+    from blocks.extract import Extract
+    from blocks.warc import WarcReader, decode_html
+
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    block = Extract(extractor=extractor)
+    block.check()
+    if ".warc" not in path.name:
+        html = decode_html(path.read_bytes(), "")
+        if html is None:
+            raise UserError(f"{path}: cannot decode the page's bytes")
+        typer.echo(block(pa.table({"html": [html]}))["text"][0].as_py())
+        return
+    counts: Counter = Counter()
+    with path.open("rb") as stream:
+        for batch in WarcReader(limit=limit).read(stream, str(path), "", counts):
+            out = block(batch)
+            for row in out.select(["url", "id", "text", *(["drop_reason"] if "drop_reason" in out.column_names
+                                                           else [])]).to_pylist():
+                typer.echo(json.dumps(row, ensure_ascii=False))
+    skipped = {k: v for k, v in counts.items() if k not in ("warc.records", "warc.responses")}
+    if skipped:
+        typer.echo(f"skipped: {json.dumps(skipped)}", err=True)
+
+
+@app.command()
+def rehydration(
+    distributions: Annotated[list[Path], typer.Option("--distributions",
+                                                      help="FineWeb2-format distribution JSON file(s) or a folder")],
+    max_repetitions: Annotated[int, typer.Option(min=1, help="repetitions of the best-kept cluster size")] = 10,
+) -> None:
+    """Print rehydration weights (language → {first cluster size: repetitions}) in FineWeb2's format."""
+    from rebalancing import rehydration_command
+
+    try:
+        typer.echo(rehydration_command(distributions, max_repetitions))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+@app.command()
+def inspect(
+    output: Annotated[str, typer.Argument(help="the output folder of a run")],
+    lang: Annotated[str, typer.Option("--lang", help="the language")],
+    reason: Annotated[str, typer.Option(help="a drop reason (gopher_repetition.dup_line_share) or a block name")],
+    n: Annotated[int, typer.Option("-n", help="how many documents to show")] = 5,
+    chars: Annotated[int, typer.Option(help="characters of text to show per document")] = 300,
+) -> None:
+    """Show a few documents a rule removed, with the value it measured and the threshold it applied."""
+    from pipeline.inspect import removed_documents
+
+    total, documents = removed_documents(output, lang, reason, n)
+    typer.echo(f"{total:,} documents removed for {reason}; showing {len(documents)}")
+    for document in documents:
+        measured = "" if document.measured is None else f" measured {document.measured:.4g}"
+        rule = "" if document.threshold is None else f" ({document.bound} {document.threshold:g})"
+        typer.echo(f"\n[{document.reason}]{measured}{rule}  {document.url}")
+        typer.echo("  " + document.text[:chars].replace("\n", "\n  "))
+
+
+def main() -> None:
+    """Entry point: user mistakes end with one line on stderr and exit code 2, never a traceback."""
+    logging.basicConfig(level=os.environ.get("CURATE_LOG", "WARNING"), format="%(levelname)s %(message)s")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    try:
+        app()
+    except UserError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: rerun the same command to resume", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Running units of work on Ray: local Ray with no setup, or the cluster in `RAY_ADDRESS` / `ray job submit`.
+
+The driver keeps a bounded number of units in flight, shows progress (units, docs/s, ETA), retries a
+unit whose worker died (Ray's task retries), and when a unit keeps failing, bisects it so one poisonous
+input is quarantined and reported while the rest completes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import ray
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+log = logging.getLogger("curate")
+
+U = TypeVar("U")
+R = TypeVar("R")
+
+
+@dataclass
+class Resources:
+    """What each task asks of Ray: CPUs, memory (bytes, None = no reservation) and retries on worker death."""
+
+    cpus_per_task: float = 1.0
+    memory_per_task: int | None = None
+    max_retries: int = 3
+
+
+def start_ray(num_cpus: int | None = None) -> None:
+    """Connect to the cluster in RAY_ADDRESS (set by `ray job submit`), else start a local Ray."""
+    if ray.is_initialized():
+        return
+    os.environ["CURATE_DRIVER_PID"] = str(os.getpid())  # inherited by local workers (fault injection)
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True, configure_logging=False)
+
+
+@ray.remote
+def _call(work: Any, unit: Any) -> Any:
+    return work.run(unit)
+
+
+def run_units(
+    work: Any,
+    units: list[U],
+    description: str,
+    on_result: Callable[[U, R], None],
+    split: Callable[[U], list[U] | None] = lambda unit: None,
+    on_quarantine: Callable[[U, str], None] = lambda unit, error: None,
+    resources: Resources | None = None,
+    docs_of: Callable[[R], int] = lambda result: 0,
+    in_flight: int | None = None,
+) -> None:
+    """Run `work.run(unit)` for every unit on Ray; `on_result` commits each result as it arrives.
+
+    A unit that fails after Ray's retries is split (`split`) and its parts run instead; a unit that cannot
+    be split is passed to `on_quarantine` with the error.
+    """
+    if not units:
+        return
+    resources = resources or Resources()
+    remote = _call.options(num_cpus=resources.cpus_per_task, memory=resources.memory_per_task,
+                           max_retries=resources.max_retries, retry_exceptions=False)
+    work_ref = ray.put(work)
+    limit = in_flight or max(2, int(ray.cluster_resources().get("CPU", 2) * 2))
+    pending = list(reversed(units))
+    running: dict[ray.ObjectRef, U] = {}
+    documents = 0
+    started = time.monotonic()
+    with _progress() as progress:
+        task = progress.add_task(description, total=len(units), rate="")
+        while pending or running:
+            while pending and len(running) < limit:
+                unit = pending.pop()
+                running[remote.remote(work_ref, unit)] = unit
+            done, _ = ray.wait(list(running), num_returns=1)
+            unit = running.pop(done[0])
+            try:
+                result = ray.get(done[0])
+            except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError,
+                    ray.exceptions.RayActorError) as error:
+                parts = split(unit)
+                message = _short(error)
+                if parts:
+                    log.warning("unit %s failed (%s); retrying it in %d parts", getattr(unit, "id", unit), message,
+                                len(parts))
+                    progress.update(task, total=progress.tasks[task].total + len(parts) - 1)
+                    pending.extend(reversed(parts))
+                else:
+                    log.warning("quarantined %s: %s", getattr(unit, "id", unit), message)
+                    on_quarantine(unit, message)
+                    progress.advance(task)
+                continue
+            on_result(unit, result)
+            documents += docs_of(result)
+            rate = documents / max(time.monotonic() - started, 1e-9)
+            progress.update(task, advance=1, rate=f"{rate:,.0f} docs/s")
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[-1][:300] if text else type(error).__name__
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("units"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+
+
+def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0) -> list[R]:
+    """`map` on Ray tasks, results in order (what `dedup` takes as its `map_fn`)."""
+    remote = ray.remote(num_cpus=cpus_per_task, max_retries=3)(fn)
+    return ray.get([remote.remote(item) for item in items])
+
+
+__all__ = ["Resources", "run_units", "ray_map", "start_ray"]

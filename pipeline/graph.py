@@ -1,0 +1,118 @@
+"""The block graph of a run: blocks shared by every language (up to LID), then each language's own.
+
+This is the Python API under `curate run`: build the graph from language configs, change it (add your
+own block to a language's stage 1 or stage 3), and hand it to `pipeline.run.run`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from blocks.base import Block, UserError
+from blocks.extract import Extract
+from blocks.lid import LanguageId, resolve_model
+from blocks.url_filter import UrlFilter
+from language_configs import ConfigError, LanguageConfig, load_language_config
+
+LID_MODELS = ("glotlid", "ft176")
+
+
+@dataclass
+class LanguageGraph:
+    """What one language runs: documents LID assigns to it with `language_score >= min_lid_score` go
+    through `stage1` (tokens, statistics, signatures), dedup, then `stage3` (filters, formatters, scorers)."""
+
+    config: LanguageConfig
+    min_lid_score: float
+    stage1: list[Block] = field(default_factory=list)
+    stage3: list[Block] = field(default_factory=list)
+
+    @property
+    def code(self) -> str:
+        return self.config.code
+
+
+@dataclass
+class Graph:
+    """Blocks every document goes through (`shared`, then `lid`), and the per-language graphs."""
+
+    shared: list[Block]
+    lid: LanguageId
+    languages: dict[str, LanguageGraph]
+
+    def blocks(self) -> list[Block]:
+        return [*self.shared, self.lid, *(b for g in self.languages.values() for b in (*g.stage1, *g.stage3))]
+
+    def check(self) -> None:
+        """Load-check every block's models on the driver, so a missing model stops the run before it starts."""
+        for block in self.blocks():
+            block.check()
+
+    def models(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for block in self.blocks():
+            found.update(block.provenance())
+        return found
+
+
+def language_stage1_blocks(config: LanguageConfig) -> list[Block]:
+    """Stage-1 blocks after LID for one language (tokens → filter statistics → MinHash signature)."""
+    blocks: list[Block] = []
+    try:
+        from blocks.quality import stage1_blocks
+    except ImportError:
+        pass
+    else:
+        blocks += stage1_blocks(config)
+    return blocks
+
+
+def language_stage3_blocks(config: LanguageConfig) -> list[Block]:
+    """Stage-3 blocks for one language (filters on stored statistics → formatters → scorers)."""
+    blocks: list[Block] = []
+    try:
+        from blocks.quality import formatter_blocks, stage3_filter_blocks
+    except ImportError:
+        pass
+    else:
+        blocks += stage3_filter_blocks(config) + formatter_blocks(config)
+    return blocks
+
+
+def build_graph(
+    languages: list[str],
+    lid: str | None = None,
+    min_lid_score: float | None = None,
+    extractor: str = "trafilatura",
+    extract_timeout_s: float = 30.0,
+    url_filter: bool = True,
+) -> Graph:
+    """The graph for `languages` (codes as `--lang` takes them) from their configs.
+
+    `lid` overrides the configs' LID model (`glotlid`, `ft176` or a path); `min_lid_score` overrides the
+    threshold, which otherwise comes from each config's `lid.min_score[<model>]`.
+    """
+    try:
+        configs = [load_language_config(code) for code in languages]
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    models = {lid or c.lid.model for c in configs}
+    if len(models) > 1:
+        raise UserError(f"the languages ask for different LID models ({', '.join(sorted(models))}): pass --lid")
+    model = models.pop()
+    if model not in LID_MODELS:
+        resolve_model(model)  # a missing model file is the first thing to say
+    graphs = {}
+    for config in configs:
+        score = min_lid_score
+        if score is None:
+            key = model if model in LID_MODELS else "custom"
+            score = config.lid.min_score.get(key)
+            if score is None:
+                raise UserError(f"{config.code} has no lid.min_score for model {key!r}: add it to its config "
+                                f"or pass --lid-min-score")
+        graphs[config.code] = LanguageGraph(config, score, language_stage1_blocks(config),
+                                            language_stage3_blocks(config))
+    shared: list[Block] = [UrlFilter()] if url_filter else []
+    shared.append(Extract(extractor=extractor, timeout_s=extract_timeout_s))
+    return Graph(shared=shared, lid=LanguageId(model=model), languages=graphs)

@@ -1,0 +1,102 @@
+"""The dataset card's plots as small PNGs: removal per rule, cluster-size histogram, score distributions.
+
+Each function takes plain numbers and returns PNG bytes, so the card can write them through any fsspec
+output. matplotlib is imported lazily and used without pyplot (an `Agg` canvas per figure: headless, no
+global state, safe in threads). The PNGs carry no timestamp or version metadata, so the same numbers
+give the same bytes and a re-released card does not change.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+WIDTH_IN, HEIGHT_IN, DPI = 6.4, 3.4, 100  # 640 × 340 pixels: readable on the Hub, a few tens of kB
+BAR_COLOR = "#4C72B0"
+MAX_BARS = 25  # removal rules shown; the rest are summed into one bar
+
+
+def _figure(height_in: float = HEIGHT_IN):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        from blocks.base import UserError
+
+        raise UserError("the dataset card's plots need matplotlib: pip install 'matplotlib>=3.8' "
+                        "(or write the card with plots=False)") from None
+    figure = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def removal_per_rule(removed: Mapping[str, int], shares: Mapping[str, float] | None = None) -> bytes:
+    """Horizontal bars: documents removed by each rule, largest first, labelled with its share of its stage's input."""
+    items = sorted(((rule, int(count)) for rule, count in removed.items() if count), key=lambda kv: (-kv[1], kv[0]))
+    shares = dict(shares or {})
+    if len(items) > MAX_BARS:
+        rest = items[MAX_BARS - 1:]
+        items = [*items[:MAX_BARS - 1], (f"{len(rest)} other rules", sum(count for _, count in rest))]
+    figure = _figure(max(HEIGHT_IN, 0.9 + 0.24 * len(items)))
+    axes = figure.add_subplot()
+    if not items:
+        axes.text(0.5, 0.5, "no document removed", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return _png(figure)
+    labels = [rule for rule, _ in items][::-1]
+    counts = np.array([count for _, count in items][::-1], dtype=float)
+    axes.barh(labels, counts, height=0.6, color=BAR_COLOR)
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    for y, (rule, count) in enumerate(zip(labels, counts)):
+        if rule in shares:
+            axes.text(count, y, f" {shares[rule]:.1%}", va="center", fontsize=8)
+    axes.set_xlim(0, counts.max() * 1.2)
+    axes.set_xlabel("documents removed (label: share of the stage's input)" if shares else "documents removed")
+    axes.tick_params(axis="y", labelsize=8)
+    axes.set_title("Removal per rule", fontsize=10)
+    return _png(figure)
+
+
+def cluster_size_histogram(histogram: Mapping[int, int]) -> bytes:
+    """Log-log scatter of how many near-duplicate clusters have each size."""
+    pairs = sorted((int(size), int(count)) for size, count in histogram.items())
+    sizes = np.array([size for size, _ in pairs], dtype=float)
+    counts = np.array([count for _, count in pairs], dtype=float)
+    keep = (sizes > 0) & (counts > 0)
+    figure = _figure()
+    axes = figure.add_subplot()
+    axes.scatter(sizes[keep], counts[keep], s=10, color=BAR_COLOR)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("cluster size (documents)")
+    axes.set_ylabel("count")
+    axes.grid(True, which="major", alpha=0.3)
+    axes.set_title("Near-duplicate cluster sizes", fontsize=10)
+    return _png(figure)
+
+
+def score_distribution(name: str, values: Sequence[float] | np.ndarray, bins: int = 50) -> bytes:
+    """Histogram of one score column (NaN and infinite values left out)."""
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    figure = _figure()
+    axes = figure.add_subplot()
+    if data.size:
+        axes.hist(data, bins=bins, color=BAR_COLOR)
+        axes.axvline(float(np.median(data)), color="black", linewidth=1, linestyle="--", label="median")
+        axes.legend(fontsize=8)
+    else:
+        axes.text(0.5, 0.5, "no values", ha="center", va="center", transform=axes.transAxes)
+    axes.set_xlabel(name)
+    axes.set_ylabel("documents")
+    axes.set_title(f"Distribution of {name}", fontsize=10)
+    return _png(figure)

@@ -1,0 +1,290 @@
+"""`curate run` as a Python API: plan units from a source, then run the stages on Ray, resumably.
+
+Each stage's unit commits a manifest (`_work/manifests/<stage>/<unit>.json`) holding its fingerprint,
+the files it wrote and its counts. A rerun reuses every unit whose fingerprint still matches and redoes
+the rest; fingerprints chain (a stage-3 bucket's fingerprint covers the fingerprints of the stage-1
+units it read), so a run killed at any point and rerun gives the same final output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from blocks import faults
+from blocks.warc import WarcReader
+from pipeline.executor import Resources, run_units, start_ray
+from pipeline.graph import Graph, build_graph
+from pipeline.provenance import code_version, fingerprint, provenance
+from pipeline.sources import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
+from pipeline.stage1 import Stage1Work, Unit, UnitResult, merge_results
+from pipeline.stages import BucketResult, BucketUnit, FinalWork, Stage3Work
+from pipeline.storage import Output, RunLock
+
+log = logging.getLogger("curate")
+
+# Measured on this project's benchmark machine (README, performance): what a plan's cost estimate uses.
+RESPONSES_PER_COMPRESSED_MB = 32.0
+DOCS_PER_CORE_SECOND = 45.0
+
+
+@dataclass
+class RunOptions:
+    """What `curate run` takes (see `curate run --help` for each option)."""
+
+    languages: list[str]
+    snapshots: str
+    source: str = DEFAULT_SOURCE
+    output: str = "out"
+    max_files: int | None = None
+    limit: int | None = None
+    seed: int = 0
+    lid: str | None = None
+    lid_min_score: float | None = None
+    extractor: str = "trafilatura"
+    files_per_unit: int = 8
+    buckets: int = 16
+    num_cpus: int | None = None
+    resources: Resources = field(default_factory=Resources)
+
+
+@dataclass
+class Plan:
+    source: Source
+    crawls: list[str]
+    units: list[Unit]
+
+    @property
+    def files(self) -> list[WarcFile]:
+        return [f for u in self.units for f in u.files]
+
+
+def make_plan(options: RunOptions) -> Plan:
+    """Select crawls and files and group them into units (deterministic for the same options)."""
+    source = Source(options.source)
+    crawls = match_crawls(options.snapshots, source.crawls())
+    units: list[Unit] = []
+    for crawl in crawls:
+        files = sample_files(source.warc_files(crawl), options.max_files, options.seed)
+        for start in range(0, len(files), options.files_per_unit):
+            group = tuple(files[start:start + options.files_per_unit])
+            units.append(Unit(f"{crawl}-{start:06d}-{fingerprint([f.path for f in group])[:8]}", group))
+    return Plan(source, crawls, units)
+
+
+def describe_plan(plan: Plan, sample: int = 16) -> str:
+    """Files, bytes and a cost estimate (sizes of up to `sample` files per crawl, extrapolated)."""
+    lines = []
+    total_bytes = 0.0
+    for crawl in plan.crawls:
+        files = [f for f in plan.files if f.crawl == crawl]
+        sizes = [s for s in (plan.source.size(f.path) for f in files[:sample]) if s is not None]
+        estimate = (sum(sizes) / len(sizes) * len(files)) if sizes else 0.0
+        total_bytes += estimate
+        lines.append(f"  {crawl}: {len(files):,} WARC files, ~{estimate / 1e9:,.2f} GB")
+    documents = total_bytes / 1e6 * RESPONSES_PER_COMPRESSED_MB
+    core_hours = documents / DOCS_PER_CORE_SECOND / 3600
+    lines.append(f"  total: {len(plan.files):,} files in {len(plan.units):,} units, ~{total_bytes / 1e9:,.2f} GB to read,"
+                 f" ~{documents:,.0f} HTML pages, ~{core_hours:,.1f} core-hours at {DOCS_PER_CORE_SECOND:.0f} pages/s"
+                 f" per core")
+    return "\n".join(lines)
+
+
+class Manifests:
+    """Commit and look up unit manifests of one output."""
+
+    def __init__(self, output: Output, models: dict[str, str]):
+        self.output = output
+        self.provenance = provenance(models)
+
+    def committed(self, stage: str, unit_id: str, unit_fingerprint: str) -> dict | None:
+        manifest = self.output.read_json(self.output.manifest(stage, unit_id))
+        if manifest and manifest.get("fingerprint") == unit_fingerprint:
+            return manifest
+        return None
+
+    def commit(self, stage: str, unit_id: str, unit_fingerprint: str, result: object, **extra) -> dict:
+        manifest = {"stage": stage, "unit": unit_id, "fingerprint": unit_fingerprint,
+                    "result": dataclasses.asdict(result), "provenance": self.provenance,
+                    "committed": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}
+        self.output.write_json(self.output.manifest(stage, unit_id), manifest)
+        faults.kill_point("after_unit_commit")
+        return manifest
+
+
+def graph_signature(graph: Graph, models: dict[str, str]) -> dict:
+    """What a stage-1 fingerprint covers of the graph: block settings and model hashes."""
+    return {
+        "shared": [repr(b) for b in graph.shared],
+        "lid": repr(graph.lid),
+        "models": models,
+        "languages": {code: {"min_lid_score": g.min_lid_score, "stage1": [repr(b) for b in g.stage1]}
+                      for code, g in graph.languages.items()},
+    }
+
+
+def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
+    """Run every stage; returns the stats of each language (also written to `<out>/<lang>/stats.json`)."""
+    graph = graph or build_graph(options.languages, lid=options.lid, min_lid_score=options.lid_min_score,
+                                 extractor=options.extractor)
+    plan = make_plan(options)
+    output = Output(options.output)
+    output.check_writable()
+    with RunLock(output):
+        graph.check()
+        models = graph.models()
+        manifests = Manifests(output, models)
+        start_ray(options.num_cpus)
+        started = time.monotonic()
+        stage1 = _run_stage1(plan, graph, options, output, manifests, models)
+        seconds = {"stage1": time.monotonic() - started}
+        stats = {}
+        for code, language in graph.languages.items():
+            started = time.monotonic()
+            stage3 = _run_bucket_stage(
+                "stage3", code, options, output, manifests,
+                Stage3Work(options.output, language.stage3),
+                inputs=lambda b: tuple(sorted(p for m in stage1.values() for p in m["result"]["kept_files"].get(code, []))),
+                upstream=sorted(m["fingerprint"] for m in stage1.values()),
+                settings=[repr(b) for b in language.stage3],
+            )
+            seconds_stage3 = time.monotonic() - started
+            started = time.monotonic()
+            final = _run_bucket_stage(
+                "final", code, options, output, manifests, FinalWork(options.output),
+                inputs=lambda b: tuple(p for p in [stage3[b]["result"]["kept_file"]] if p),
+                upstream=sorted(m["fingerprint"] for m in stage3.values()),
+                settings=[],
+            )
+            _remove_stale_shards(output, code, final)
+            stats[code] = _language_stats(code, stage1, stage3, final, {
+                **seconds, "stage3": seconds_stage3, "final": time.monotonic() - started})
+            output.write_json(output.language(code, "stats.json"), stats[code])
+    return stats
+
+
+def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, manifests: Manifests,
+                models: dict[str, str]) -> dict[str, dict]:
+    reader = WarcReader(limit=options.limit)
+    settings = [code_version(), graph_signature(graph, models), repr(reader), options.buckets]
+    done: dict[str, dict] = {}
+    todo: list[Unit] = []
+    fingerprints = {}
+    for unit in plan.units:
+        fingerprints[unit.id] = fingerprint(settings, [f.canonical for f in unit.files])
+        manifest = manifests.committed("stage1", unit.id, fingerprints[unit.id])
+        if manifest:
+            done[unit.id] = manifest
+        else:
+            todo.append(unit)
+    if done:
+        log.info("stage 1: %d of %d units already done", len(done), len(plan.units))
+    parents = {u.id: u for u in todo}
+    partial: dict[str, list[UnitResult]] = {}
+
+    def parent_of(unit: Unit) -> str:
+        return unit.id.split("~")[0]
+
+    def finish(unit_id: str, result: UnitResult) -> None:
+        done[unit_id] = manifests.commit("stage1", unit_id, fingerprints[unit_id], result,
+                                         files=[f.canonical for f in parents[unit_id].files])
+
+    def on_result(unit: Unit, result: UnitResult) -> None:
+        parent = parent_of(unit)
+        if unit.id == parent:
+            finish(parent, result)
+            return
+        partial.setdefault(parent, []).append(result)
+        _maybe_finish_parent(parent)
+
+    def _maybe_finish_parent(parent: str) -> None:
+        results = partial.get(parent, [])
+        if sum(len(r.files) for r in results) == len(parents[parent].files):
+            finish(parent, merge_results(parent, results))
+
+    def split(unit: Unit) -> list[Unit] | None:
+        if len(unit.files) < 2:
+            return None
+        middle = len(unit.files) // 2
+        return [Unit(f"{unit.id}~a", unit.files[:middle]), Unit(f"{unit.id}~b", unit.files[middle:])]
+
+    def on_quarantine(unit: Unit, error: str) -> None:
+        parent = parent_of(unit)
+        partial.setdefault(parent, []).append(UnitResult(
+            unit.id, files=[f.canonical for f in unit.files],
+            quarantined=[f"{f.canonical}: {error}" for f in unit.files]))
+        _maybe_finish_parent(parent)
+
+    work = Stage1Work(graph, plan.source.location, options.output, reader, options.buckets)
+    run_units(work, todo, "stage 1: read, extract, identify", on_result, split, on_quarantine,
+              options.resources, docs_of=lambda r: r.documents_read)
+    return {u.id: done[u.id] for u in plan.units}
+
+
+def _run_bucket_stage(stage: str, code: str, options: RunOptions, output: Output, manifests: Manifests, work,
+                      inputs, upstream: list[str], settings: list) -> dict[int, dict]:
+    done: dict[int, dict] = {}
+    todo: list[BucketUnit] = []
+    fingerprints: dict[str, str] = {}
+    for bucket in range(options.buckets):
+        unit = BucketUnit(f"{code}-{bucket:05d}", code, bucket, inputs(bucket))
+        fingerprints[unit.id] = fingerprint(code_version(), stage, code, bucket, upstream, settings)
+        manifest = manifests.committed(stage, unit.id, fingerprints[unit.id])
+        if manifest:
+            done[bucket] = manifest
+        else:
+            todo.append(unit)
+
+    def on_result(unit: BucketUnit, result: BucketResult) -> None:
+        done[unit.bucket] = manifests.commit(stage, unit.id, fingerprints[unit.id], result)
+
+    run_units(work, todo, f"{stage} {code}", on_result, resources=options.resources,
+              docs_of=lambda r: r.documents_read)
+    return done
+
+
+def _remove_stale_shards(output: Output, code: str, final: dict[int, dict]) -> None:
+    """Delete shards under data/ that no current final manifest lists (left by an earlier, wider run)."""
+    current = {p for m in final.values() for p in m["result"]["files"]}
+    pattern = output.language(code, "data", "**", "*.parquet")
+    for path in output.fs.glob(pattern):
+        if path not in current and f"/{path}" not in current:
+            output.fs.rm(path)
+
+
+def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds: dict) -> dict:
+    shared: Counter = Counter()
+    language: Counter = Counter()
+    mix: Counter = Counter()
+    documents = 0
+    quarantined: list[str] = []
+    for manifest in stage1.values():
+        result = manifest["result"]
+        shared.update({k: v for k, v in result["counts"].items() if not k.startswith("_")})
+        language.update(result["language_counts"].get(code, {}))
+        mix.update(result["language_mix"])
+        documents += result["documents_read"]
+        quarantined += result["quarantined"]
+    stage3_counts: Counter = Counter()
+    for manifest in stage3.values():
+        stage3_counts.update(manifest["result"]["counts"])
+    per_dump: Counter = Counter()
+    for manifest in final.values():
+        for path, rows in manifest["result"]["files"].items():
+            per_dump[path.rsplit("/", 2)[-2]] += rows
+    return {
+        "language": code,
+        "documents_read": documents,
+        "shared": dict(sorted(shared.items())),
+        "stage1": dict(sorted(language.items())),
+        "stage3": dict(sorted(stage3_counts.items())),
+        "released": {"documents": sum(per_dump.values()), "per_dump": dict(sorted(per_dump.items()))},
+        "language_mix": dict(mix.most_common()),
+        "quarantined": quarantined,
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "documents_per_second": round(documents / max(seconds.get("stage1", 0.0), 1e-9), 1),
+    }
+

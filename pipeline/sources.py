@@ -1,0 +1,141 @@
+"""Where WARCs come from: the Common Crawl layout over HTTPS, `s3://commoncrawl`, or a local mirror.
+
+A source has crawls (`CC-MAIN-2024-22`), each with `crawl-data/<crawl>/warc.paths.gz` listing its
+WARC files. The crawl list comes from `collinfo.json` (index.commoncrawl.org for the default source,
+the mirror's root for a local directory or another HTTP mirror) or, on S3, from listing `crawl-data/`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import json
+import random
+from dataclasses import dataclass
+from functools import cached_property
+from typing import BinaryIO
+
+import fsspec
+import requests
+
+from blocks.base import UserError
+from pipeline.remote import RetryPolicy, TransientError, open_fsspec, open_http
+
+DEFAULT_SOURCE = "https://data.commoncrawl.org"
+CC_INDEX_COLLINFO = "https://index.commoncrawl.org/collinfo.json"
+CANONICAL_PREFIX = "s3://commoncrawl/"
+
+
+@dataclass(frozen=True)
+class WarcFile:
+    """One WARC of a crawl: `path` is relative to the source root (`crawl-data/…/x.warc.gz`)."""
+
+    crawl: str
+    path: str
+
+    @property
+    def canonical(self) -> str:
+        """The file's Common Crawl name (`s3://commoncrawl/crawl-data/…`), the same whatever mirror was read."""
+        return CANONICAL_PREFIX + self.path
+
+
+class Source:
+    """A Common Crawl layout at `location`: an https URL, an s3:// bucket, or a local directory."""
+
+    def __init__(self, location: str = DEFAULT_SOURCE, policy: RetryPolicy | None = None):
+        self.location = location.rstrip("/")
+        self.policy = policy or RetryPolicy()
+
+    @property
+    def is_http(self) -> bool:
+        return self.location.startswith(("http://", "https://"))
+
+    @cached_property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        filesystem, _ = fsspec.core.url_to_fs(self.location)
+        return filesystem
+
+    def _root(self) -> str:
+        return fsspec.core.url_to_fs(self.location)[1]
+
+    def open(self, path: str) -> BinaryIO:
+        """A resumable stream over the file at `path` (relative to the root)."""
+        if self.is_http:
+            return open_http(f"{self.location}/{path}", self.policy)
+        return open_fsspec(self.fs, f"{self._root()}/{path}", self.policy)
+
+    def size(self, path: str) -> int | None:
+        try:
+            if self.is_http:
+                response = requests.head(f"{self.location}/{path}", timeout=30, allow_redirects=True)
+                length = response.headers.get("Content-Length")
+                return int(length) if response.ok and length else None
+            return int(self.fs.size(f"{self._root()}/{path}"))
+        except (OSError, requests.RequestException, ValueError):
+            return None
+
+    def _read_small(self, path: str) -> bytes:
+        stream = self.open(path)
+        try:
+            return stream.read()
+        finally:
+            stream.close()
+
+    def crawls(self) -> list[str]:
+        """The crawl ids this source has, newest first."""
+        try:
+            if self.location == DEFAULT_SOURCE:
+                text = _http_get_text(CC_INDEX_COLLINFO, self.policy)
+                return _crawl_ids(json.loads(text))
+            if not self.is_http and not self.fs.exists(f"{self._root()}/collinfo.json"):
+                listed = self.fs.ls(f"{self._root()}/crawl-data", detail=False)
+                return sorted((p.rsplit("/", 1)[-1] for p in listed if "CC-MAIN-" in p), reverse=True)
+            return _crawl_ids(json.loads(self._read_small("collinfo.json")))
+        except (FileNotFoundError, json.JSONDecodeError) as error:
+            raise UserError(f"{self.location} is not a Common Crawl layout: no readable collinfo.json or "
+                            f"crawl-data/ ({type(error).__name__})") from None
+        except (OSError, requests.RequestException) as error:
+            raise UserError(f"cannot reach {self.location} ({error}); check the network or use --source DIR") from None
+
+    def warc_files(self, crawl: str) -> list[WarcFile]:
+        """Every WARC of `crawl`, in warc.paths.gz order."""
+        listing = f"crawl-data/{crawl}/warc.paths.gz"
+        try:
+            data = gzip.decompress(self._read_small(listing))
+        except FileNotFoundError:
+            raise UserError(f"{self.location} has no {listing}") from None
+        return [WarcFile(crawl, line.strip()) for line in data.decode().splitlines() if line.strip()]
+
+
+def _http_get_text(url: str, policy: RetryPolicy) -> str:
+    stream = open_http(url, policy)
+    try:
+        return stream.read().decode("utf-8")
+    finally:
+        stream.close()
+
+
+def _crawl_ids(collinfo: list[dict]) -> list[str]:
+    return [entry["id"] for entry in collinfo if str(entry.get("id", "")).startswith("CC-MAIN-")]
+
+
+def match_crawls(patterns: str, available: list[str]) -> list[str]:
+    """Crawls matching comma-separated globs (`2024-*`, `CC-MAIN-2024-1?`), oldest first; UserError if none."""
+    globs = [p.strip() for p in patterns.split(",") if p.strip()]
+    globs = [g if g.startswith("CC-MAIN-") else f"CC-MAIN-{g}" for g in globs]
+    chosen = sorted({crawl for crawl in available for g in globs if fnmatch.fnmatchcase(crawl, g)})
+    if not chosen:
+        shown = ", ".join(available[:12]) + (f", … ({len(available)} in all)" if len(available) > 12 else "")
+        raise UserError(f"no crawl matches {patterns!r}; the source has: {shown or 'no crawls'}")
+    return chosen
+
+
+def sample_files(files: list[WarcFile], max_files: int | None, seed: int) -> list[WarcFile]:
+    """A seeded sample of at most `max_files` per crawl, kept in listing order."""
+    if max_files is None or len(files) <= max_files:
+        return files
+    picked = set(random.Random(f"{seed}:{files[0].crawl}").sample(range(len(files)), max_files))
+    return [f for i, f in enumerate(files) if i in picked]
+
+
+__all__ = ["DEFAULT_SOURCE", "Source", "TransientError", "WarcFile", "match_crawls", "sample_files"]

@@ -1,0 +1,199 @@
+"""Stage 1, one unit (a group of WARCs): read → shared blocks → LID → route by language → language blocks.
+
+Writes, per language, one Parquet file of kept documents (with `bucket`, one row group per bucket, so
+later stages read only their bucket) and one file of removed documents with `drop_reason`; documents
+of other languages are only counted. Returns small stats; the caller commits the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from blocks import faults
+from blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
+from blocks.keys import DOC_KEY, buckets_of, document_keys
+from blocks.warc import WarcReader
+from pipeline.graph import Graph
+from pipeline.sources import Source, WarcFile
+from pipeline.storage import Output
+
+TRANSIENT_COLUMNS = ("html", "words")
+BUCKET = "bucket"
+AUDIT_COLUMNS = ("id", "url", "dump", "file_path", DROP_REASON)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A group of WARCs of one crawl, processed by one worker call."""
+
+    id: str
+    files: tuple[WarcFile, ...]
+
+
+@dataclass
+class UnitResult:
+    """What a unit reports back: files it wrote (per language) and counts."""
+
+    unit_id: str
+    files: list[str] = field(default_factory=list)
+    kept_files: dict[str, list[str]] = field(default_factory=dict)
+    removed_files: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    language_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    language_mix: dict[str, int] = field(default_factory=dict)
+    documents_read: int = 0
+    seconds: float = 0.0
+    bytes_read: int = 0
+    quarantined: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Stage1Work:
+    """Everything a worker needs for stage-1 units (picklable: settings and blocks, no models)."""
+
+    graph: Graph
+    source: str
+    output: str
+    reader: WarcReader
+    num_buckets: int
+
+    def run(self, unit: Unit) -> UnitResult:
+        started = time.monotonic()
+        output = Output(self.output)
+        source = Source(self.source) if self.source else None
+        counts: Counter = Counter()
+        mix: Counter = Counter()
+        per_language = {code: Counter() for code in self.graph.languages}
+        kept = {code: [] for code in self.graph.languages}
+        removed: dict[str, list[pa.Table]] = {code: [] for code in self.graph.languages}
+        removed["_shared"] = []
+        documents = 0
+        bytes_read = 0
+        for warc in unit.files:
+            poison = faults.armed("read_file")
+            if poison and poison in warc.path:
+                os._exit(87)  # a worker that dies on this file every time: tests bisection and quarantine
+            stream = source.open(warc.path) if source else open(warc.path, "rb")
+            try:
+                for batch in self.reader.read(stream, warc.canonical if source else warc.path, warc.crawl, counts):
+                    documents += batch.num_rows
+                    self._batch(batch, counts, mix, per_language, kept, removed)
+            finally:
+                bytes_read += getattr(stream, "position", 0)
+                stream.close()
+        result = UnitResult(unit.id, files=[f.canonical for f in unit.files], counts=dict(counts),
+                            language_mix=dict(mix), documents_read=documents, bytes_read=bytes_read,
+                            language_counts={c: dict(v) for c, v in per_language.items()})
+        for code in self.graph.languages:
+            path = self._write_kept(output, code, unit.id, kept[code])
+            result.kept_files[code] = [path] if path else []
+            faults.kill_point("mid_unit_write")
+            if removed[code]:
+                path = output.unique(output.language(code, "_work", "removed", "stage1"), unit.id)
+                output.write_parquet(path, _concat(removed[code]))
+                result.removed_files[code] = [path]
+        if removed["_shared"]:
+            path = output.unique(output.path("_work", "removed", "stage1"), unit.id)
+            output.write_parquet(path, _concat(removed["_shared"]))
+            result.removed_files["_shared"] = [path]
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _batch(self, batch, counts, mix, per_language, kept, removed) -> None:
+        batch = batch.append_column(DOC_KEY, document_keys(batch["id"]))
+        for block in self.graph.shared:
+            batch, dropped = _run_block(block, batch, counts)
+            if dropped.num_rows:
+                removed["_shared"].append(dropped.select([c for c in AUDIT_COLUMNS if c in dropped.column_names]))
+        if not batch.num_rows:
+            return
+        batch = self.graph.lid(batch)
+        labels = batch["lid_label"]
+        mix.update(labels.to_pylist())
+        routed = pc.is_in(labels, pa.array(list(self.graph.languages)))
+        counts["lid.other_language"] += batch.num_rows - pc.sum(routed).as_py() if batch.num_rows else 0
+        for code, graph in self.graph.languages.items():
+            rows = batch.filter(pc.equal(labels, code))
+            if not rows.num_rows:
+                continue
+            rows = mark_dropped(rows, pc.less(rows["language_score"], graph.min_lid_score), "lid.low_score")
+            rows, dropped = split_dropped(rows)
+            parts = [dropped]
+            for block in graph.stage1:
+                if not rows.num_rows:
+                    break
+                rows, dropped = _run_block(block, rows, per_language[code])
+                parts.append(dropped)
+            per_language[code]["lid.low_score"] += parts[0].num_rows
+            per_language[code]["kept"] += rows.num_rows
+            kept[code].append(_drop_transient(rows))
+            removed[code].extend(_drop_transient(p) for p in parts if p.num_rows)
+
+    def _write_kept(self, output: Output, code: str, unit_id: str, tables: list[pa.Table]) -> str:
+        """One file with every bucket's rows as its own row group(s), sorted by (bucket, doc_key)."""
+        table = _concat(tables)
+        if not table.num_rows:
+            return ""
+        buckets = buckets_of(table[DOC_KEY], self.num_buckets).astype(np.int32)
+        table = table.append_column(BUCKET, pa.array(buckets, pa.int32()))
+        table = table.sort_by([(BUCKET, "ascending"), (DOC_KEY, "ascending")])
+        if DROP_REASON in table.column_names:
+            table = table.drop_columns([DROP_REASON])
+        values = table[BUCKET].to_numpy()
+        bounds = np.flatnonzero(np.diff(values)) + 1
+        slices = [table.slice(s, e - s) for s, e in zip([0, *bounds], [*bounds, table.num_rows])]
+        path = output.unique(output.language(code, "_work", "stage1"), unit_id)
+        output.write_parquet(path, slices)
+        return path
+
+
+def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
+    """One result for a unit that ran in parts (after a failure was bisected)."""
+    merged = UnitResult(unit_id)
+    counts: Counter = Counter()
+    mix: Counter = Counter()
+    languages: dict[str, Counter] = {}
+    for part in results:
+        merged.files += part.files
+        merged.quarantined += part.quarantined
+        for target, source in ((merged.kept_files, part.kept_files), (merged.removed_files, part.removed_files)):
+            for code, paths in source.items():
+                target.setdefault(code, []).extend(paths)
+        counts.update(part.counts)
+        mix.update(part.language_mix)
+        for code, values in part.language_counts.items():
+            languages.setdefault(code, Counter()).update(values)
+        merged.documents_read += part.documents_read
+        merged.bytes_read += part.bytes_read
+        merged.seconds += part.seconds
+    merged.counts, merged.language_mix = dict(counts), dict(mix)
+    merged.language_counts = {code: dict(values) for code, values in languages.items()}
+    for code in merged.kept_files:
+        merged.kept_files[code].sort()
+    return merged
+
+
+def _run_block(block: Block, batch: pa.Table, counts: Counter) -> tuple[pa.Table, pa.Table]:
+    batch = block(batch)
+    live, dropped = split_dropped(batch)
+    if dropped.num_rows:
+        counts.update(dropped[DROP_REASON].to_pylist())
+    return live, dropped
+
+
+def _drop_transient(table: pa.Table) -> pa.Table:
+    return table.drop_columns([c for c in TRANSIENT_COLUMNS if c in table.column_names])
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return pa.table({})
+    return pa.concat_tables(tables, promote_options="default")

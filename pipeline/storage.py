@@ -1,0 +1,147 @@
+"""The output tree on any fsspec filesystem, and the commit protocol that holds on object stores.
+
+A unit writes its data files under unique names, then its small manifest last: the manifest is the
+commit. Readers trust only files a manifest lists. On a local disk each file is written to a temporary
+name and renamed; on object stores a single PUT is already all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from blocks.base import UserError
+
+LOCK_NAME = ".curate.lock"
+
+
+@dataclass(frozen=True)
+class Output:
+    """The output root (a path or an fsspec URL such as `s3://bucket/out`) and its layout."""
+
+    root: str
+
+    @cached_property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        return fsspec.core.url_to_fs(self.root)[0]
+
+    @cached_property
+    def base(self) -> str:
+        return fsspec.core.url_to_fs(self.root)[1].rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.base, *parts])
+
+    def language(self, code: str, *parts: str) -> str:
+        return self.path(code, *parts)
+
+    def manifest(self, stage: str, unit_id: str) -> str:
+        return self.path("_work", "manifests", stage, f"{unit_id}.json")
+
+    def unique(self, directory: str, stem: str, suffix: str = ".parquet") -> str:
+        """A fresh file name under `directory`: reruns never overwrite what another attempt wrote."""
+        return f"{directory}/{stem}-{uuid.uuid4().hex[:10]}{suffix}"
+
+    # --- writing -----------------------------------------------------------------------------------
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a whole file so that a reader sees either nothing or all of it."""
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if self.is_local:
+            temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        else:
+            self.fs.pipe_file(path, data)
+
+    def write_parquet(self, path: str, tables: list[pa.Table] | pa.Table, row_group_rows: int = 10_000) -> int:
+        """Write tables (one or more row groups each) as one zstd Parquet file; returns bytes written."""
+        tables = [tables] if isinstance(tables, pa.Table) else [t for t in tables if t.num_rows] or tables[:1]
+        buffer = io.BytesIO()
+        with pq.ParquetWriter(buffer, tables[0].schema, compression="zstd") as writer:
+            for table in tables:
+                writer.write_table(table.cast(tables[0].schema), row_group_size=row_group_rows)
+        data = buffer.getvalue()
+        self.write_bytes(path, data)
+        return len(data)
+
+    def write_json(self, path: str, value: Any) -> None:
+        self.write_bytes(path, json.dumps(value, indent=1, sort_keys=True, default=str).encode())
+
+    def read_json(self, path: str) -> Any | None:
+        try:
+            with self.fs.open(path, "rb") as handle:
+                return json.loads(handle.read())
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError:
+            return None  # a torn manifest is no commit
+
+    def read_parquet(self, paths: list[str], **kwargs) -> pa.Table:
+        tables = [pq.read_table(p, filesystem=self.fs, **kwargs) for p in paths]
+        return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+
+    def check_writable(self) -> None:
+        """One clear line if the output cannot be written."""
+        probe = self.path("_work", f".probe-{uuid.uuid4().hex[:8]}")
+        try:
+            self.write_bytes(probe, b"ok")
+            self.fs.rm(probe)
+        except (OSError, PermissionError) as error:
+            raise UserError(f"cannot write to {self.root} ({type(error).__name__}: {error}); "
+                            f"choose another --output or fix its permissions") from None
+
+
+class RunLock:
+    """`<out>/.curate.lock`: stops two runs writing the same output; a lock left by a dead local run is taken over."""
+
+    def __init__(self, output: Output):
+        self.output = output
+        self.path = output.path(LOCK_NAME)
+        self.token = uuid.uuid4().hex
+
+    def __enter__(self) -> RunLock:
+        held = self.output.read_json(self.path)
+        if held and not self._stale(held):
+            raise UserError(
+                f"another curate run (pid {held.get('pid')} on {held.get('host')}, started {held.get('started')}) "
+                f"is writing to {self.output.root}; wait for it, or delete {self.path} if it is gone"
+            )
+        self.output.write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname(),
+                                           "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "token": self.token})
+        return self
+
+    @staticmethod
+    def _stale(held: dict) -> bool:
+        if held.get("host") != socket.gethostname():
+            return False
+        try:
+            os.kill(int(held.get("pid", -1)), 0)
+        except (ProcessLookupError, ValueError):
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def __exit__(self, *exc_info) -> None:
+        held = self.output.read_json(self.path)
+        if held and held.get("token") == self.token:
+            self.output.fs.rm(self.path)

@@ -1,0 +1,204 @@
+"""`curate run` end to end on a local CC mirror: selection, outputs, bad input, resume, kills, user mistakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.run import RunOptions, run
+
+FINEWEB2_COLUMNS = ["id", "url", "date", "dump", "file_path", "text", "language", "language_script",
+                    "language_score", "top_langs"]
+CURATE = [sys.executable, "-m", "pipeline.cli"]
+
+
+def run_options(mirror, output: Path, **extra) -> RunOptions:
+    return RunOptions(languages=["fin"], snapshots="2024-*", source=str(mirror.root), output=str(output),
+                      lid="ft176", files_per_unit=2, buckets=4, num_cpus=2, **extra)
+
+
+def cli(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    result = subprocess.run([*CURATE, *args], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, **(env or {})})
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def cli_run(mirror, output: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return cli("run", "--lang", "fin", "--snapshots", "2024-*", "--source", str(mirror.root), "--lid", "ft176",
+               "--output", str(output), "--files-per-unit", "2", "--buckets", "4", "--cpus", "2", *extra, env=env)
+
+
+def released(output: Path) -> dict[str, dict]:
+    """Every released document by id, with the shard it is in."""
+    documents = {}
+    for path in sorted((output / "fin_Latn" / "data").rglob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            documents[row["id"]] = {**row, "_shard": str(path.relative_to(output))}
+    return documents
+
+
+@pytest.fixture(scope="module")
+def reference(mirror, tmp_path_factory):
+    output = tmp_path_factory.mktemp("reference")
+    stats = run(run_options(mirror, output))
+    return output, stats["fin_Latn"]
+
+
+def test_selected_crawls_and_finnish_documents(reference, mirror):
+    output, stats = reference
+    documents = released(output)
+    assert set(stats["released"]["per_dump"]) == {"CC-MAIN-2024-18", "CC-MAIN-2024-22"}
+    assert {d["dump"] for d in documents.values()} == {"CC-MAIN-2024-18", "CC-MAIN-2024-22"}
+    assert stats["stage1"]["kept"] == len(mirror.finnish), "every planted Finnish page passes LID"
+    assert set(documents) <= set(mirror.finnish), "no other language reaches the output"
+    removed_by_filters = sum(v for k, v in stats["stage3"].items() if k != "kept")
+    assert len(documents) == stats["released"]["documents"] == len(mirror.finnish) - removed_by_filters
+    for record_id, document in documents.items():
+        source_text = mirror.finnish[record_id]
+        first_sentence = source_text.split("\n\n")[0][:60]
+        assert first_sentence in document["text"]
+        assert "Kaikki oikeudet pidätetään" not in document["text"], "footer boilerplate is extracted away"
+        assert document["language"] == "fin" and document["language_script"] == "Latn"
+        assert document["language_score"] >= 0.65
+        assert document["file_path"].startswith("s3://commoncrawl/crawl-data/" + document["dump"])
+        assert json.loads(document["top_langs"])["fin_Latn_score"] == pytest.approx(document["language_score"], abs=1e-3)
+    assert "<urn:uuid:wrong-encoding-0>" in documents and "pöytä" not in documents.get("x", {})
+
+
+def test_release_columns_follow_fineweb2(reference):
+    output, _ = reference
+    shard = next((output / "fin_Latn" / "data").rglob("*.parquet"))
+    names = pq.read_schema(shard).names
+    assert names[: len(FINEWEB2_COLUMNS)] == FINEWEB2_COLUMNS
+    assert not [n for n in names if n.startswith("stat_") or n in ("doc_key", "bucket", "drop_reason")]
+
+
+def test_bad_records_are_counted_by_reason(reference, mirror):
+    _, stats = reference
+    assert {k: stats["shared"].get(k, 0) for k in mirror.planted} == mirror.planted
+    assert stats["shared"]["lid.other_language"] > 0
+    assert stats["language_mix"]["ekk_Latn"] > 0 and stats["language_mix"]["swe_Latn"] > 0
+
+
+def test_removed_rows_are_audited_with_a_reason(reference):
+    output, stats = reference
+    removed = list((output / "fin_Latn" / "_work" / "removed").rglob("*.parquet"))
+    reasons = [r for path in removed for r in pq.read_table(path)["drop_reason"].to_pylist()]
+    counted = {k: v for k, v in stats["stage3"].items() if k != "kept"}
+    counted.update({k: v for k, v in stats["stage1"].items() if k != "kept" and v})
+    assert sorted(reasons) == sorted(r for r, n in counted.items() for _ in range(n))
+    assert all("." in r for r in reasons)
+
+
+def test_manifests_record_provenance(reference):
+    output, _ = reference
+    manifest = json.loads(next((output / "_work" / "manifests" / "stage1").glob("*.json")).read_text())
+    assert manifest["provenance"]["versions"]["ray"] and manifest["provenance"]["versions"]["trafilatura"]
+    from blocks.lid import file_sha256, ft176_path
+
+    assert manifest["provenance"]["models"]["lid_model:ft176"] == file_sha256(str(ft176_path()))
+    assert manifest["files"] and manifest["fingerprint"]
+
+
+def test_rerun_reuses_every_unit_and_gives_the_same_output(reference, mirror):
+    output, _ = reference
+    manifests = sorted((output / "_work" / "manifests").rglob("*.json"))
+    before = {p: p.read_text() for p in manifests}
+    shards = {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")}
+    run(run_options(mirror, output))
+    assert {p: p.read_text() for p in manifests} == before, "no unit ran again"
+    assert {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")} == shards
+
+
+@pytest.mark.parametrize("point", ["after_unit_commit:2", "during_final_write:2"])
+def test_a_run_killed_and_rerun_gives_identical_output(reference, mirror, tmp_path, point):
+    reference_output, _ = reference
+    killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": point, "CURATE_FAULT_KILLS": "run"})
+    assert killed.returncode != 0
+    assert not (tmp_path / "fin_Latn" / "stats.json").exists()
+    resumed = cli_run(mirror, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert released(tmp_path) == released(reference_output)
+
+
+def test_a_worker_killed_mid_write_is_retried_by_ray(reference, mirror, tmp_path):
+    reference_output, _ = reference
+    sentinel = tmp_path / "fired"
+    result = cli_run(mirror, tmp_path / "out",
+                     env={"CURATE_FAULT": "mid_unit_write", "CURATE_FAULT_SENTINEL": str(sentinel)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sentinel.exists(), "the fault fired"
+    assert released(tmp_path / "out") == released(reference_output)
+
+
+def test_a_file_that_always_kills_its_worker_is_quarantined(mirror, tmp_path, reference):
+    poisoned = mirror.crawls["CC-MAIN-2024-22"][1]
+    result = cli_run(mirror, tmp_path, "--max-retries", "1", env={"CURATE_FAULT": f"read_file:{poisoned}"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = json.loads((tmp_path / "fin_Latn" / "stats.json").read_text())
+    assert len(stats["quarantined"]) == 1 and stats["quarantined"][0].startswith("s3://commoncrawl/" + poisoned)
+    documents = released(tmp_path)
+    assert documents and not [d for d in documents.values() if d["file_path"].endswith(poisoned)]
+    assert set(documents) < set(released(reference[0]))
+
+
+def test_dry_run_lists_files_and_writes_nothing(mirror, tmp_path):
+    result = cli_run(mirror, tmp_path / "out", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert mirror.crawls["CC-MAIN-2024-18"][0] in result.stdout
+    assert "5 files in 3 units" in result.stdout and "core-hours" in result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lang", "xyz"], "error: unknown language 'xyz': configured are "),
+    (["--snapshots", "2099-*"], "error: no crawl matches '2099-*'; the source has: CC-MAIN-2024-22"),
+    (["--lid", "/no/such/model.bin"], "error: LID model '/no/such/model.bin' not found"),
+])
+def test_user_mistakes_end_with_one_line(mirror, tmp_path, args, message):
+    base = {"--lang": "fin", "--snapshots": "2024-*", "--lid": "ft176"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    flat = [x for pair in base.items() for x in pair]
+    result = cli("run", *flat, "--source", str(mirror.root), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_and_held_lock_are_one_line(mirror, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = cli_run(mirror, blocker / "out")
+    assert result.returncode == 2 and result.stderr.startswith("error: cannot write to "), result.stderr
+    out = tmp_path / "locked"
+    out.mkdir()
+    (out / ".curate.lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
+                                                  "started": "now"}))
+    result = cli_run(mirror, out)
+    assert result.returncode == 2 and result.stderr.startswith("error: another curate run (pid"), result.stderr
+
+
+def test_inspect_shows_removed_documents_with_their_measured_value(reference):
+    output, stats = reference
+    reasons = {k: v for k, v in stats["stage3"].items() if k != "kept"}
+    assert reasons, "the mirror's text trips at least one filter"
+    reason, count = max(reasons.items(), key=lambda item: item[1])
+    result = cli("inspect", str(output), "--lang", "fin", "--reason", reason, "-n", "2", check=True)
+    assert result.stdout.startswith(f"{count:,} documents removed for {reason}; showing {min(2, count)}")
+    from pipeline.inspect import removed_documents
+
+    total, shown = removed_documents(str(output), "fin", reason, 10)
+    assert total == count
+    for document in shown:
+        assert document.reason == reason and document.measured is not None and document.threshold is not None
+        assert (document.measured > document.threshold) if document.bound == "max" else \
+            (document.measured < document.threshold)

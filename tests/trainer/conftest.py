@@ -1,0 +1,108 @@
+"""Fixtures of the trainer tests: real Finnish and English text from ../shared/data, a byte-level
+BPE trained here, Parquet sources laid out like curate's output, and a tiny-model config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from trainer_testdata import FI_DIR, FLORES, finnish_weights, make_config, read_lines  # noqa: E402
+
+from trainer import TrainConfig  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One torch thread and a sequential tokenizer in the trainer tests: on a small shared CI
+    machine the spin-waits of several threads cost far more than they give for models this
+    small (4x slower under load). Ray Train workers get one thread from Ray anyway."""
+    import torch
+
+    threads, parallelism = torch.get_num_threads(), os.environ.get("TOKENIZERS_PARALLELISM")
+    torch.set_num_threads(1)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    yield
+    torch.set_num_threads(threads)
+    if parallelism is None:
+        os.environ.pop("TOKENIZERS_PARALLELISM", None)
+    else:
+        os.environ["TOKENIZERS_PARALLELISM"] = parallelism
+
+
+@pytest.fixture(scope="session")
+def fi_documents() -> list[str]:
+    """Finnish documents: every 4 consecutive sentences of UD Finnish and WMT newstest joined."""
+    sentences = [s for f in sorted(FI_DIR.glob("*.txt")) for s in read_lines(f)]
+    return [" ".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
+
+
+@pytest.fixture(scope="session")
+def en_documents() -> list[str]:
+    """English replay documents: FLORES-200 English sentences, two a document."""
+    sentences = read_lines(FLORES / "eng_Latn.txt")
+    return [" ".join(sentences[i : i + 2]) for i in range(0, len(sentences), 2)]
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, fi_documents: list[str],
+                  en_documents: list[str]) -> Path:
+    """A 768-token byte-level BPE trained on the training texts."""
+    from trainer.tokenizer import train_bpe_tokenizer
+
+    out = tmp_path_factory.mktemp("tokenizer")
+    train_bpe_tokenizer(fi_documents + en_documents, out, vocab_size=768)
+    return out
+
+
+@pytest.fixture(scope="session")
+def curated_dir(tmp_path_factory: pytest.TempPathFactory, fi_documents: list[str]) -> Path:
+    """A curate output folder: `data/<dump>/*.parquet` shards with a weight column, and a
+    `_work/` stage file that must not be read."""
+    root = tmp_path_factory.mktemp("out") / "fin_Latn"
+    weights = finnish_weights(len(fi_documents))
+    half = len(fi_documents) // 2
+    for index, (lo, hi) in enumerate([(0, half), (half, len(fi_documents))]):
+        shard = root / "data" / "CC-MAIN-2024-10" / f"{index:05d}.parquet"
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.table({"text": fi_documents[lo:hi], "weight": weights[lo:hi],
+                          "id": [f"doc-{i}" for i in range(lo, hi)]})
+        pq.write_table(table, shard, row_group_size=500)
+    work = root / "_work" / "stage1" / "bucket.parquet"
+    work.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["NOT A FINAL SHARD"] * 10}), work)
+    (root / "README.md").write_text("dataset card")
+    return root
+
+
+@pytest.fixture(scope="session")
+def replay_file(tmp_path_factory: pytest.TempPathFactory, en_documents: list[str]) -> Path:
+    """Replay data: plain Parquet text without a weight column."""
+    path = tmp_path_factory.mktemp("replay") / "replay.parquet"
+    pq.write_table(pa.table({"text": en_documents}), path, row_group_size=200)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mix(curated_dir: Path, replay_file: Path) -> str:
+    """The curated Finnish plus a quarter of English replay."""
+    return f"{curated_dir}=0.75,{replay_file}=0.25"
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, tokenizer_dir: Path, mix: str):
+    """Factory of tiny-model configs on the Finnish + English mixture, writing under tmp_path."""
+
+    def make(**overrides: Any) -> TrainConfig:
+        overrides.setdefault("out_dir", tmp_path / "run")
+        return make_config(overrides.pop("out_dir"), tokenizer_dir, overrides.pop("mix", mix),
+                           **overrides)
+
+    return make

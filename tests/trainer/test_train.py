@@ -1,0 +1,121 @@
+"""Training a tiny Llama on CPU: the loss falls, resume is exact, shares and weights are honoured
+to the token, and checkpoints load in `transformers`."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from trainer_testdata import HELDOUT_FI, finnish_weights, make_config
+from safetensors.torch import load_file
+
+from trainer import train
+from trainer.checkpoint import list_checkpoints
+from trainer.data import build_stream, iter_texts
+from trainer.evaluate import EvalSet, evaluate
+from trainer.tokenizer import load_tokenizer, make_tokenize
+
+STEPS = 150
+
+
+@pytest.fixture(scope="module")
+def finnish_run(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path, mix: str):
+    """150 steps (77k tokens) on 75 % curated Finnish + 25 % English replay, evaluated on
+    FLORES Finnish at steps 0, 75 and 150, checkpointed at 75 and 150."""
+    config = make_config(tmp_path_factory.mktemp("finnish"), tokenizer_dir, mix, steps=STEPS,
+                         eval_texts=[str(HELDOUT_FI)], eval_every=75, eval_max_tokens=20_000,
+                         ckpt_every=75, log_every=25)
+    return config, train(config)
+
+
+def test_loss_goes_down_on_curated_finnish(finnish_run) -> None:
+    _, result = finnish_run
+    first, last = result.evals[0], result.evals[-1]
+    assert (first["step"], last["step"]) == (0, STEPS)
+    assert first["loss"] == pytest.approx(np.log(768), abs=0.1)  # uniform over the vocabulary
+    assert last["loss"] < first["loss"] - 0.6
+    assert last["bpb"] < first["bpb"] - 0.35
+    assert np.mean(result.losses[-10:]) < np.mean(result.losses[:5]) - 0.6
+    assert len(result.losses) == STEPS and result.stopped == "steps"
+
+
+def test_logged_source_tokens_match_a_recount(finnish_run, tokenizer_dir: Path) -> None:
+    """The trained tokens per source equal, to the token, an independent replay of the stream."""
+    config, result = finnish_run
+    assert sum(result.source_tokens.values()) == STEPS * 8 * 64
+    tokenizer = load_tokenizer(str(tokenizer_dir))
+    stream = build_stream(config.sources, make_tokenize(tokenizer), tokenizer.eos_token_id, 64)
+    recount = sum(stream.next_sequence()[1] for _ in range(STEPS * 8))
+    assert result.source_tokens == {"fin_Latn": int(recount[0]), "replay": int(recount[1])}
+    longest_document = 2 * 64  # generous: documents here are shorter than this
+    assert abs(result.source_tokens["fin_Latn"] - 0.75 * STEPS * 8 * 64) <= longest_document + 64
+    records = [json.loads(line) for line in (Path(config.out_dir) / "metrics.jsonl").open()]
+    assert [r for r in records if r["kind"] == "train"][-1]["source_tokens"] == result.source_tokens
+
+
+def test_checkpoint_loads_in_transformers(finnish_run, tokenizer_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config, result = finnish_run
+    assert [p.name for p in list_checkpoints(config.out_dir)] == ["step_000075", "step_000150"]
+    folder = Path(result.checkpoint) / "model"
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenize = make_tokenize(tokenizer)
+    eval_set = EvalSet.from_texts(iter_texts([HELDOUT_FI]), tokenize, tokenizer.eos_token_id, 64, 20_000)
+    metrics = evaluate(model, eval_set, torch.device("cpu"), 8, nullcontext)
+    assert metrics["loss"] == pytest.approx(result.evals[-1]["loss"], rel=1e-5)  # the trained weights
+    prompt = tokenizer("Suomen hallitus", return_tensors="pt")
+    generated = model.generate(**prompt, max_new_tokens=6, do_sample=False)
+    assert generated.shape[1] == prompt["input_ids"].shape[1] + 6
+
+
+def test_continued_pretraining_starts_from_the_checkpoint(finnish_run, tiny_config) -> None:
+    """`model=` loads an HF checkpoint (and its tokenizer): CPT starts at its held-out loss."""
+    _, result = finnish_run
+    cpt = train(tiny_config(model=str(Path(result.checkpoint) / "model"), model_config=None,
+                            tokenizer=None, steps=3, warmup_steps=1, eval_texts=[str(HELDOUT_FI)],
+                            eval_max_tokens=20_000))
+    assert cpt.evals[0]["step"] == 0
+    assert cpt.evals[0]["loss"] == pytest.approx(result.evals[-1]["loss"], rel=1e-5)
+    assert cpt.evals[0]["loss"] < result.evals[0]["loss"] - 0.6  # not a fresh model
+
+
+def test_resume_is_exact(tiny_config, tmp_path: Path) -> None:
+    """12 steps straight = 5 steps, a checkpoint, and 7 more: bit-identical losses and weights."""
+    common = dict(steps=12, grad_accum_steps=2, micro_batch_size=4, warmup_steps=3, log_every=4)
+    straight = train(tiny_config(out_dir=tmp_path / "straight", **common))
+    first = train(tiny_config(out_dir=tmp_path / "split", stop_at_step=5, **common))
+    assert (first.steps, first.stopped) == (5, "stop_at_step")
+    second = train(tiny_config(out_dir=tmp_path / "split", **common))
+    assert (second.start_step, second.steps) == (5, 12)
+    assert first.losses + second.losses == straight.losses  # exact float equality
+    assert second.source_tokens == straight.source_tokens
+    weights = [load_file(Path(r.checkpoint) / "model" / "model.safetensors") for r in (straight, second)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_no_repeat_trains_exactly_one_weighted_epoch(tiny_config, tmp_path: Path,
+                                                    fi_documents: list[str], tokenizer_dir: Path) -> None:
+    """--no-repeat: the run ends when the source is exhausted, after exactly the packed windows of
+    one epoch, in which every document appears `weight` times."""
+    documents = fi_documents[:60]
+    weights = finnish_weights(len(documents))
+    path = tmp_path / "small.parquet"
+    pq.write_table(pa.table({"text": documents, "weight": weights}), path)
+    tokenizer = load_tokenizer(str(tokenizer_dir))
+    lengths = [len(ids) + 1 for ids in make_tokenize(tokenizer)(documents)]  # + EOS
+    epoch_tokens = sum(w * n for w, n in zip(weights, lengths))
+    windows = (epoch_tokens - 1) // 64
+    result = train(tiny_config(mix=str(path), repeat=False, steps=10_000, micro_batch_size=4))
+    assert result.stopped == "data"
+    assert result.steps == windows // 4
+    assert result.source_tokens == {"small": result.steps * 4 * 64}
+    assert (Path(result.checkpoint).name) == f"step_{result.steps:06d}"
