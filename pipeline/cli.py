@@ -45,7 +45,19 @@ def run(
     memory_per_task: Annotated[Optional[int], typer.Option(help="memory (MB) Ray reserves per unit")] = None,
     max_retries: Annotated[int, typer.Option(help="Ray retries of a unit whose worker died, before bisecting it")]
     = 3,
-    seed: Annotated[int, typer.Option(help="seed of the file sample")] = 0,
+    rehydration: Annotated[str, typer.Option(help="upsampling by cluster size: removal_rates (FineWeb2's rule, "
+                                                  "from this run's statistics), fineweb2_fixed or none")]
+    = "removal_rates",
+    max_repetitions: Annotated[int, typer.Option(min=1, help="repetitions of the best-kept cluster size")] = 10,
+    rehydration_min_docs: Annotated[int, typer.Option(min=1, help="cluster sizes with fewer documents are pooled "
+                                                                  "into the tail entry")] = 100,
+    materialize: Annotated[bool, typer.Option("--materialize", help="write repeated rows instead of a weight")]
+    = False,
+    seed: Annotated[int, typer.Option(help="seed of the file sample and of the shard shuffle")] = 0,
+    select: Annotated[str, typer.Option(help="full (every record of every WARC), index (only the records Common "
+                                             "Crawl's columnar URL index labels with the language, read by byte "
+                                             "range) or index+neighbors (also closely related languages)")]
+    = "full",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
 ) -> None:
@@ -54,10 +66,14 @@ def run(
     from pipeline.run import RunOptions, describe_plan, make_plan
     from pipeline.run import run as run_pipeline
 
+    if rehydration not in ("removal_rates", "fineweb2_fixed", "none"):
+        raise UserError(f"--rehydration {rehydration!r}: choose removal_rates, fineweb2_fixed or none")
     options = RunOptions(
         languages=_languages(lang), snapshots=snapshots, source=source, output=output, max_files=max_files,
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
-        files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus,
+        files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus, rehydration=rehydration,
+        max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
+        select=select,
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:
@@ -158,6 +174,107 @@ def inspect(
         rule = "" if document.threshold is None else f" ({document.bound} {document.threshold:g})"
         typer.echo(f"\n[{document.reason}]{measured}{rule}  {document.url}")
         typer.echo("  " + document.text[:chars].replace("\n", "\n  "))
+
+
+config_app = typer.Typer(no_args_is_help=True, help="Language configs: import FineWeb2's, list the configured ones.")
+app.add_typer(config_app, name="config")
+
+
+def _write_or_print(text: str, out: Optional[Path]) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot write {out}: {error.strerror}") from None
+    typer.echo(f"wrote {out}", err=True)
+
+
+@config_app.command("import-fineweb2")
+def config_import_fineweb2(
+    path: Annotated[Path, typer.Argument(help="a FineWeb2 config (configs/<lang_Script>.yml)")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
+) -> None:
+    """Convert a FineWeb2 per-language config into ours (save it under $CURATE_LANGUAGE_CONFIGS)."""
+    from language_configs import ConfigError
+    from language_configs.fineweb2 import import_fineweb2
+
+    try:
+        _write_or_print(import_fineweb2(path), out)
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """The configured languages (shipped and from $CURATE_LANGUAGE_CONFIGS)."""
+    from language_configs import configured_languages
+
+    for code in configured_languages():
+        typer.echo(code)
+
+
+@app.command()
+def calibrate(
+    lang: Annotated[str, typer.Option("--lang", help="the language to calibrate, as lang_Script (fin_Latn)")],
+    reference: Annotated[list[Path], typer.Argument(help="reference documents: Parquet/JSONL with `text`, or text "
+                                                         "files with blank-line-separated documents")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
+) -> None:
+    """Write a language config whose thresholds come from the statistics of known-good documents."""
+    from language_configs import ConfigError
+    from language_configs.calibration import calibrate as calibrate_config
+
+    try:
+        _write_or_print(calibrate_config(lang, reference), out)
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+
+
+@app.command()
+def card(
+    output: Annotated[str, typer.Argument(help="the output folder of a run")],
+    lang: Annotated[str, typer.Option("--lang", help="the language")],
+    repo: Annotated[Optional[str], typer.Option(help="org/name, for the loading snippet")] = None,
+) -> None:
+    """(Re)write the dataset card `OUT/<lang>/README.md` and its plots."""
+    from pipeline.card import write_card
+
+    typer.echo(write_card(output, lang, repo_id=repo))
+
+
+@app.command()
+def release(
+    output: Annotated[str, typer.Argument(help="the output folder of a run")],
+    lang: Annotated[str, typer.Option("--lang", help="the language to publish")],
+    repo: Annotated[str, typer.Option(help="the Hub dataset repo, org/name")],
+    private: Annotated[bool, typer.Option("--private", help="create the repo private")] = False,
+    revision: Annotated[Optional[str], typer.Option(help="branch to commit to (created if missing)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="release into a repo that already has files")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be uploaded; touch no network")] = False,
+) -> None:
+    """Publish the released shards, the dataset card and its images to the Hugging Face Hub."""
+    from pipeline.card import write_card
+    from pipeline.release import describe_files, release as release_language, release_files, repo_url
+
+    write_card(output, lang, repo_id=repo)
+    if dry_run:
+        typer.echo(describe_files(release_files(output, lang)))
+        return
+    paths = release_language(output, lang, repo, private=private, revision=revision, force=force)
+    typer.echo(f"uploaded {len(paths):,} files to {repo_url(repo, revision)}")
+
+
+def _register_optional_commands() -> None:
+    """Commands defined next to their code (they import nothing heavy at import time)."""
+    from trainer.cli import train, train_tokenizer
+
+    app.command("train")(train)
+    app.command("train-tokenizer")(train_tokenizer)
+
+
+_register_optional_commands()
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ class Resources:
 
 
 def start_ray(num_cpus: int | None = None) -> None:
-    """Connect to the cluster in RAY_ADDRESS (set by `ray job submit`), else start a local Ray."""
+    """Connect to the cluster in RAY_ADDRESS (set by `ray job submit`; `auto` finds one started with `ray start`
+    on this machine), else start a fresh local Ray (never a stray cluster that happens to run here)."""
     if ray.is_initialized():
         return
     os.environ["CURATE_DRIVER_PID"] = str(os.getpid())  # inherited by local workers (fault injection)
@@ -41,7 +42,8 @@ def start_ray(num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True, configure_logging=False)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
+                 configure_logging=False)
 
 
 @ray.remote

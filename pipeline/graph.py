@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from blocks.base import Block, UserError
 from blocks.extract import Extract
 from blocks.lid import LanguageId, resolve_model
+from blocks.minhash import dedup_blocks
+from blocks.quality import formatter_blocks, stage1_blocks, stage3_filter_blocks
 from blocks.url_filter import UrlFilter
 from language_configs import ConfigError, LanguageConfig, load_language_config
 
@@ -20,12 +22,14 @@ LID_MODELS = ("glotlid", "ft176")
 @dataclass
 class LanguageGraph:
     """What one language runs: documents LID assigns to it with `language_score >= min_lid_score` go
-    through `stage1` (tokens, statistics, signatures), dedup, then `stage3` (filters, formatters, scorers)."""
+    through `stage1` (tokens, statistics, signatures), dedup, then `stage3` (filters, formatters, scorers).
+    `rehydration_rules` are the blocks whose removals count in the rehydration removal rates."""
 
     config: LanguageConfig
     min_lid_score: float
     stage1: list[Block] = field(default_factory=list)
     stage3: list[Block] = field(default_factory=list)
+    rehydration_rules: tuple[str, ...] = ()
 
     @property
     def code(self) -> str:
@@ -56,27 +60,13 @@ class Graph:
 
 
 def language_stage1_blocks(config: LanguageConfig) -> list[Block]:
-    """Stage-1 blocks after LID for one language (tokens → filter statistics → MinHash signature)."""
-    blocks: list[Block] = []
-    try:
-        from blocks.quality import stage1_blocks
-    except ImportError:
-        pass
-    else:
-        blocks += stage1_blocks(config)
-    return blocks
+    """Stage-1 blocks after LID for one language: word tokens → filter statistics → MinHash signature."""
+    return stage1_blocks(config) + dedup_blocks(config.dedup)
 
 
 def language_stage3_blocks(config: LanguageConfig) -> list[Block]:
-    """Stage-3 blocks for one language (filters on stored statistics → formatters → scorers)."""
-    blocks: list[Block] = []
-    try:
-        from blocks.quality import formatter_blocks, stage3_filter_blocks
-    except ImportError:
-        pass
-    else:
-        blocks += stage3_filter_blocks(config) + formatter_blocks(config)
-    return blocks
+    """Stage-3 blocks for one language, after dedup: filters on stored statistics → formatters → scorers."""
+    return stage3_filter_blocks(config) + formatter_blocks(config)
 
 
 def build_graph(
@@ -112,7 +102,8 @@ def build_graph(
                 raise UserError(f"{config.code} has no lid.min_score for model {key!r}: add it to its config "
                                 f"or pass --lid-min-score")
         graphs[config.code] = LanguageGraph(config, score, language_stage1_blocks(config),
-                                            language_stage3_blocks(config))
+                                            language_stage3_blocks(config),
+                                            tuple(b.name for b in stage3_filter_blocks(config)))
     shared: list[Block] = [UrlFilter()] if url_filter else []
     shared.append(Extract(extractor=extractor, timeout_s=extract_timeout_s))
     return Graph(shared=shared, lid=LanguageId(model=model), languages=graphs)

@@ -58,5 +58,7 @@ def _rule_values(row: dict, config) -> tuple[float | None, str | None, float | N
     except (ImportError, KeyError, ValueError, AttributeError):
         if row["drop_reason"] == "lid.low_score":
             return row.get("language_score"), "min", None
+        if row["drop_reason"].startswith("dedup."):  # the size of the duplicate cluster it was in
+            return row.get(f"{row['drop_reason'].split('.', 1)[1]}_cluster_size"), None, None
         return None, None, None
     return row.get(column), bound, threshold

@@ -1,4 +1,4 @@
-"""The dataset card's plots as small PNGs: removal per rule, cluster-size histogram, score distributions.
+"""The dataset card's and the run report's plots as small PNGs: removal per rule, cluster sizes, scores, bars, lines.
 
 Each function takes plain numbers and returns PNG bytes, so the card can write them through any fsspec
 output. matplotlib is imported lazily and used without pyplot (an `Agg` canvas per figure: headless, no
@@ -99,4 +99,73 @@ def score_distribution(name: str, values: Sequence[float] | np.ndarray, bins: in
     axes.set_xlabel(name)
     axes.set_ylabel("documents")
     axes.set_title(f"Distribution of {name}", fontsize=10)
+    return _png(figure)
+
+
+# --- the run report's plots (pipeline/report.py) ----------------------------------------------------------------
+def horizontal_bars(values: Mapping[str, float], title: str, xlabel: str, max_bars: int = MAX_BARS) -> bytes:
+    """Horizontal bars in the given order, top to bottom, each labelled with its value; bars past `max_bars`
+    are summed into one."""
+    items = [(str(label), float(value)) for label, value in values.items()]
+    if len(items) > max_bars:
+        rest = items[max_bars - 1:]
+        items = [*items[:max_bars - 1], (f"{len(rest)} others", sum(value for _, value in rest))]
+    figure = _figure(max(HEIGHT_IN, 0.9 + 0.24 * len(items)))
+    axes = figure.add_subplot()
+    if not items or not any(value for _, value in items):
+        axes.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+        return _png(figure)
+    labels = [label for label, _ in items][::-1]
+    widths = np.array([value for _, value in items][::-1], dtype=float)
+    axes.barh(labels, widths, height=0.6, color=BAR_COLOR)
+    for y, width in enumerate(widths):
+        axes.text(width, y, f" {width:,.0f}" if width >= 100 else f" {width:,.3g}", va="center", fontsize=8)
+    axes.set_xlim(0, widths.max() * 1.2)
+    axes.set_xlabel(xlabel)
+    axes.tick_params(axis="y", labelsize=8)
+    axes.set_title(title, fontsize=10)
+    return _png(figure)
+
+
+def binned_distribution(name: str, edges: Sequence[float], counts: Sequence[int],
+                        median: float | None = None) -> bytes:
+    """Histogram of one score column from its bin edges (len(counts) + 1) and counts, with the median if given."""
+    edges_array = np.asarray(edges, dtype=float)
+    counts_array = np.asarray(counts, dtype=float)
+    figure = _figure()
+    axes = figure.add_subplot()
+    if counts_array.size and edges_array.size == counts_array.size + 1 and counts_array.sum() > 0:
+        axes.stairs(counts_array, edges_array, fill=True, color=BAR_COLOR)
+        if median is not None and np.isfinite(median):
+            axes.axvline(float(median), color="black", linewidth=1, linestyle="--", label="median")
+            axes.legend(fontsize=8)
+    else:
+        axes.text(0.5, 0.5, "no values", ha="center", va="center", transform=axes.transAxes)
+    axes.set_xlabel(name)
+    axes.set_ylabel("documents")
+    axes.set_title(f"Distribution of {name}", fontsize=10)
+    return _png(figure)
+
+
+def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
+              ylabel: str) -> bytes:
+    """One line (with markers) per named series of (x, y) points, e.g. bits-per-byte against tokens per variant."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    drawn = 0
+    for label, (xs, ys) in series.items():
+        x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        points = min(x.size, y.size)
+        if points:
+            axes.plot(x[:points], y[:points], marker="o", markersize=3, linewidth=1.2, label=str(label))
+            drawn += 1
+    if drawn:
+        axes.legend(fontsize=8)
+        axes.grid(True, alpha=0.3)
+    else:
+        axes.text(0.5, 0.5, "no points", ha="center", va="center", transform=axes.transAxes)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=10)
     return _png(figure)

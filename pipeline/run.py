@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 
 from blocks import faults
 from blocks.warc import WarcReader
-from pipeline.executor import Resources, run_units, start_ray
-from pipeline.graph import Graph, build_graph
+import dedup
+from pipeline.executor import Resources, ray_map, run_units, start_ray
+from pipeline.graph import Graph, LanguageGraph, build_graph
 from pipeline.provenance import code_version, fingerprint, provenance
 from pipeline.sources import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
 from pipeline.stage1 import Stage1Work, Unit, UnitResult, merge_results
 from pipeline.stages import BucketResult, BucketUnit, FinalWork, Stage3Work
 from pipeline.storage import Output, RunLock
+from rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
+                         rehydration_table, removal_rate_distribution_from_counts)
 
 log = logging.getLogger("curate")
 
@@ -49,6 +52,15 @@ class RunOptions:
     buckets: int = 16
     num_cpus: int | None = None
     resources: Resources = field(default_factory=Resources)
+    rehydration: str = "removal_rates"
+    max_repetitions: int = 10
+    rehydration_min_docs: int = DEFAULT_MIN_DOCS_PER_SIZE
+    materialize: bool = False
+    # full: every record of every WARC; index / index+neighbors: only the records Common Crawl's columnar index
+    # labels with the languages (+ closely related ones), read by byte range (pipeline/cc_index.py)
+    select: str = "full"
+    index_primary_only: bool = False  # index selections: the language must be the page's first (main) one
+    index_records_per_unit: int = 20_000  # index selections: selected records per unit (~4 core-minutes)
 
 
 @dataclass
@@ -63,12 +75,28 @@ class Plan:
 
 
 def make_plan(options: RunOptions) -> Plan:
-    """Select crawls and files and group them into units (deterministic for the same options)."""
+    """Select crawls and files and group them into units (deterministic for the same options).
+
+    With an index selection (`select="index"` or `"index+neighbors"`) each file keeps only the byte ranges of the
+    records the crawl's columnar index labels with the run's languages, files without any are left out, and a
+    unit holds about `index_records_per_unit` records; its id covers the ranges.
+    """
     source = Source(options.source)
     crawls = match_crawls(options.snapshots, source.crawls())
+    if options.select != "full":
+        from pipeline import cc_index
+
+        selection = cc_index.Selection.for_run(options.languages, options.select, options.index_primary_only)
+        indexes = cc_index.crawl_indexes(source, crawls)
     units: list[Unit] = []
     for crawl in crawls:
         files = sample_files(source.warc_files(crawl), options.max_files, options.seed)
+        if options.select != "full":
+            selected = cc_index.select_files(source, indexes[crawl], files, selection)
+            for number, group in enumerate(cc_index.group_by_records(selected, options.index_records_per_unit)):
+                units.append(Unit(f"{crawl}-index-{number:06d}-{fingerprint([f.canonical for f in group])[:8]}",
+                                  group))
+            continue
         for start in range(0, len(files), options.files_per_unit):
             group = tuple(files[start:start + options.files_per_unit])
             units.append(Unit(f"{crawl}-{start:06d}-{fingerprint([f.path for f in group])[:8]}", group))
@@ -78,14 +106,21 @@ def make_plan(options: RunOptions) -> Plan:
 def describe_plan(plan: Plan, sample: int = 16) -> str:
     """Files, bytes and a cost estimate (sizes of up to `sample` files per crawl, extrapolated)."""
     lines = []
-    total_bytes = 0.0
+    total_bytes = documents = 0.0
     for crawl in plan.crawls:
         files = [f for f in plan.files if f.crawl == crawl]
         sizes = [s for s in (plan.source.size(f.path) for f in files[:sample]) if s is not None]
         estimate = (sum(sizes) / len(sizes) * len(files)) if sizes else 0.0
+        if any(f.ranges is not None for f in files):  # an index selection: only the selected records are read
+            selected, read = sum(f.records for f in files), sum(f.selected_bytes for f in files)
+            total_bytes += read
+            documents += selected
+            lines.append(f"  {crawl}: {selected:,} of {sum(f.considered for f in files):,} HTML records selected in "
+                         f"{len(files):,} WARC files, ~{read / 1e6:,.1f} MB to read of ~{estimate / 1e9:,.2f} GB")
+            continue
         total_bytes += estimate
+        documents += estimate / 1e6 * RESPONSES_PER_COMPRESSED_MB
         lines.append(f"  {crawl}: {len(files):,} WARC files, ~{estimate / 1e9:,.2f} GB")
-    documents = total_bytes / 1e6 * RESPONSES_PER_COMPRESSED_MB
     core_hours = documents / DOCS_PER_CORE_SECOND / 3600
     lines.append(f"  total: {len(plan.files):,} files in {len(plan.units):,} units, ~{total_bytes / 1e9:,.2f} GB to read,"
                  f" ~{documents:,.0f} HTML pages, ~{core_hours:,.1f} core-hours at {DOCS_PER_CORE_SECOND:.0f} pages/s"
@@ -143,27 +178,101 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         seconds = {"stage1": time.monotonic() - started}
         stats = {}
         for code, language in graph.languages.items():
-            started = time.monotonic()
-            stage3 = _run_bucket_stage(
-                "stage3", code, options, output, manifests,
-                Stage3Work(options.output, language.stage3),
-                inputs=lambda b: tuple(sorted(p for m in stage1.values() for p in m["result"]["kept_files"].get(code, []))),
-                upstream=sorted(m["fingerprint"] for m in stage1.values()),
-                settings=[repr(b) for b in language.stage3],
-            )
-            seconds_stage3 = time.monotonic() - started
-            started = time.monotonic()
-            final = _run_bucket_stage(
-                "final", code, options, output, manifests, FinalWork(options.output),
-                inputs=lambda b: tuple(p for p in [stage3[b]["result"]["kept_file"]] if p),
-                upstream=sorted(m["fingerprint"] for m in stage3.values()),
-                settings=[],
-            )
-            _remove_stale_shards(output, code, final)
-            stats[code] = _language_stats(code, stage1, stage3, final, {
-                **seconds, "stage3": seconds_stage3, "final": time.monotonic() - started})
+            stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds)
             output.write_json(output.language(code, "stats.json"), stats[code])
     return stats
+
+
+def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], options: RunOptions, output: Output,
+                  manifests: Manifests, seconds: dict[str, float]) -> dict:
+    """Dedup, stage 3, rehydration table and final shards of one language; returns its stats."""
+    seconds = dict(seconds)
+    started = time.monotonic()
+    kept_files = sorted(p for m in stage1.values() for p in m["result"]["kept_files"].get(code, []))
+    clusters = _run_dedup(code, language, kept_files, options, output)
+    seconds["dedup"] = time.monotonic() - started
+    started = time.monotonic()
+    stage3 = _run_bucket_stage(
+        "stage3", code, options, output, manifests,
+        Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules),
+        inputs=lambda b: tuple(kept_files),
+        upstream=sorted(m["fingerprint"] for m in stage1.values()) + [clusters.fingerprint if clusters else ""],
+        settings=[repr(b) for b in language.stage3] + [language.rehydration_rules],
+    )
+    seconds["stage3"] = time.monotonic() - started
+    rehydration = _rehydration(code, stage3, options, output)
+    started = time.monotonic()
+    final = _run_bucket_stage(
+        "final", code, options, output, manifests,
+        FinalWork(options.output, rehydration["table"], options.seed, options.materialize),
+        inputs=lambda b: tuple(p for p in [stage3[b]["result"]["kept_file"]] if p),
+        upstream=sorted(m["fingerprint"] for m in stage3.values()),
+        settings=[sorted(rehydration["table"].items()), options.seed, options.materialize],
+    )
+    _remove_stale_shards(output, code, final)
+    seconds["final"] = time.monotonic() - started
+    stats = _language_stats(code, stage1, stage3, final, seconds)
+    if clusters:
+        stats["dedup"] = _dedup_stats(clusters)
+    stats["rehydration"] = rehydration
+    return stats
+
+
+def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], options: RunOptions,
+               output: Output) -> dedup.ClusterResult | None:
+    """Global dedup of the language over every stage-1 file (resumable: see `dedup.cluster`)."""
+    config = language.config.dedup
+    if not (config.enabled or config.exact or config.by_url) or not kept_files:
+        return None
+
+    def map_fn(fn, items):
+        results = ray_map(fn, items, options.resources.cpus_per_task)
+        faults.kill_point("during_dedup")
+        return results
+
+    log.info("dedup %s: %d stage-1 files", code, len(kept_files))
+    with _status(f"dedup {code}: clustering the documents of {len(kept_files):,} stage-1 files"):
+        return dedup.cluster([output.url(p) for p in kept_files], output.url(code, "_work", "dedup"),
+                             options.buckets, config, map_fn=map_fn)
+
+
+def _status(message: str):
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+def _dedup_stats(clusters: dedup.ClusterResult) -> dict:
+    stats: dict = {"documents": clusters.stats["documents"], "timings": clusters.stats.get("timings", {})}
+    for method, values in clusters.stats["methods"].items():
+        histogram = dedup.cluster_size_histogram(clusters, method)
+        stats[method] = {k: v for k, v in values.items() if k != "histogram"} | {
+            "histogram": {str(k): v for k, v in histogram["clusters"].items()},
+            "documents_by_size": {str(k): v for k, v in histogram["documents"].items()},
+        }
+    return stats
+
+
+def _rehydration(code: str, stage3: dict[int, dict], options: RunOptions, output: Output) -> dict:
+    """The rehydration table of the language from its stage-3 filter outcomes (written as
+    `<lang>/rehydration/distribution.json` in FineWeb2's format when computed)."""
+    counts = merge_filter_outcome_counts(m["result"].get("filter_outcomes", {}) for m in stage3.values())
+    method = options.rehydration
+    info: dict = {"method": method}
+    if method == "removal_rates":
+        if not counts:
+            info["note"] = "no cluster sizes (dedup off or nothing kept): every document once"
+            info["table"] = {1: 1}
+            return info
+        distribution = removal_rate_distribution_from_counts(counts, min_docs_per_size=options.rehydration_min_docs)
+        info["table"] = rehydration_table(method, distribution=distribution, max_repetitions=options.max_repetitions)
+        info["max_repetitions"] = options.max_repetitions
+        info["distribution"] = distribution.to_fineweb2_dict()
+        output.write_bytes(output.language(code, "rehydration", "distribution.json"),
+                           distribution_to_json(distribution).encode())
+    else:
+        info["table"] = rehydration_table(method)
+    return info
 
 
 def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, manifests: Manifests,

@@ -3,22 +3,28 @@
 A source has crawls (`CC-MAIN-2024-22`), each with `crawl-data/<crawl>/warc.paths.gz` listing its
 WARC files. The crawl list comes from `collinfo.json` (index.commoncrawl.org for the default source,
 the mirror's root for a local directory or another HTTP mirror) or, on S3, from listing `crawl-data/`.
+A WARC is read whole, or (an index-guided run, see `pipeline.cc_index`) only the byte ranges of the
+records selected in Common Crawl's columnar index.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import gzip
+import hashlib
 import json
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import BinaryIO
 
 import fsspec
+import numpy as np
 import requests
 
 from blocks.base import UserError
+from pipeline.ranged import HttpFetch, RangedStream, Span, fsspec_fetch
 from pipeline.remote import RetryPolicy, TransientError, open_fsspec, open_http
 
 DEFAULT_SOURCE = "https://data.commoncrawl.org"
@@ -28,15 +34,53 @@ CANONICAL_PREFIX = "s3://commoncrawl/"
 
 @dataclass(frozen=True)
 class WarcFile:
-    """One WARC of a crawl: `path` is relative to the source root (`crawl-data/…/x.warc.gz`)."""
+    """One WARC of a crawl: `path` is relative to the source root (`crawl-data/…/x.warc.gz`).
+
+    An index-guided run reads only some records: `ranges` holds their (offset, length) pairs, packed as
+    little-endian int64 (16 bytes a record: a crawl's plan holds millions), and `considered` counts the
+    file's index records a full run would extract (HTML, status 200). `ranges=None` reads the whole file.
+    """
 
     crawl: str
     path: str
+    ranges: bytes | None = field(default=None, repr=False)
+    considered: int = 0
+
+    @classmethod
+    def selected(cls, crawl: str, path: str, spans: Sequence[Span] | np.ndarray, considered: int = 0) -> WarcFile:
+        """The file with only `spans` ((offset, length) pairs) to read, in offset order."""
+        array = np.asarray(spans, dtype="<i8").reshape(-1, 2)
+        array = array[np.argsort(array[:, 0], kind="stable")]
+        return cls(crawl, path, array.tobytes(), considered)
+
+    def spans(self) -> list[Span] | None:
+        """The (offset, length) pairs to read, or None for the whole file."""
+        if self.ranges is None:
+            return None
+        return [(int(o), int(n)) for o, n in np.frombuffer(self.ranges, dtype="<i8").reshape(-1, 2)]
+
+    @property
+    def records(self) -> int:
+        """How many records the ranges select (0 for a whole file)."""
+        return len(self.ranges) // 16 if self.ranges is not None else 0
+
+    @property
+    def selected_bytes(self) -> int:
+        return int(np.frombuffer(self.ranges, dtype="<i8")[1::2].sum()) if self.ranges else 0
+
+    @property
+    def name(self) -> str:
+        """The file's Common Crawl name (`s3://commoncrawl/crawl-data/…`), the same whatever mirror was read:
+        what the `file_path` column holds."""
+        return CANONICAL_PREFIX + self.path
 
     @property
     def canonical(self) -> str:
-        """The file's Common Crawl name (`s3://commoncrawl/crawl-data/…`), the same whatever mirror was read."""
-        return CANONICAL_PREFIX + self.path
+        """What identifies this input in unit ids, fingerprints and manifests: the Common Crawl name, plus
+        (ranges only) `#ranges=<count>:<digest>`, so a changed selection is another input."""
+        if self.ranges is None:
+            return self.name
+        return f"{self.name}#ranges={self.records}:{hashlib.sha256(self.ranges).hexdigest()[:16]}"
 
 
 class Source:
@@ -58,11 +102,20 @@ class Source:
     def _root(self) -> str:
         return fsspec.core.url_to_fs(self.location)[1]
 
-    def open(self, path: str) -> BinaryIO:
-        """A resumable stream over the file at `path` (relative to the root)."""
+    def url(self, path: str) -> str:
+        """`path` (relative to the root) as the filesystem `fs` names it."""
+        return f"{self.location}/{path}" if self.is_http else f"{self._root()}/{path}"
+
+    def open(self, path: str, spans: Sequence[Span] | None = None) -> BinaryIO:
+        """A resumable stream over the file at `path` (relative to the root), or over only its byte ranges
+        `spans` ((offset, length) pairs, read in offset order with ranged requests)."""
+        url = self.url(path)
+        if spans is not None:
+            fetch = HttpFetch(url) if self.is_http else fsspec_fetch(self.fs, url)
+            return RangedStream(fetch, spans, url, self.policy)
         if self.is_http:
-            return open_http(f"{self.location}/{path}", self.policy)
-        return open_fsspec(self.fs, f"{self._root()}/{path}", self.policy)
+            return open_http(url, self.policy)
+        return open_fsspec(self.fs, url, self.policy)
 
     def size(self, path: str) -> int | None:
         try:

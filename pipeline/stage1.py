@@ -31,7 +31,7 @@ AUDIT_COLUMNS = ("id", "url", "dump", "file_path", DROP_REASON)
 
 @dataclass(frozen=True)
 class Unit:
-    """A group of WARCs of one crawl, processed by one worker call."""
+    """A group of WARCs of one crawl (whole, or only their index-selected ranges), processed by one worker call."""
 
     id: str
     files: tuple[WarcFile, ...]
@@ -51,6 +51,7 @@ class UnitResult:
     documents_read: int = 0
     seconds: float = 0.0
     bytes_read: int = 0
+    warc_bytes: int = 0  # the size of the unit's WARCs: what a full run reads (index runs read `bytes_read` of it)
     quarantined: list[str] = field(default_factory=list)
 
 
@@ -75,22 +76,29 @@ class Stage1Work:
         removed: dict[str, list[pa.Table]] = {code: [] for code in self.graph.languages}
         removed["_shared"] = []
         documents = 0
-        bytes_read = 0
+        bytes_read = warc_bytes = 0
         for warc in unit.files:
             poison = faults.armed("read_file")
             if poison and poison in warc.path:
                 os._exit(87)  # a worker that dies on this file every time: tests bisection and quarantine
-            stream = source.open(warc.path) if source else open(warc.path, "rb")
+            stream = source.open(warc.path, warc.spans()) if source else open(warc.path, "rb")
             try:
-                for batch in self.reader.read(stream, warc.canonical if source else warc.path, warc.crawl, counts):
+                for batch in self.reader.read(stream, warc.name if source else warc.path, warc.crawl, counts):
                     documents += batch.num_rows
                     self._batch(batch, counts, mix, per_language, kept, removed)
             finally:
-                bytes_read += getattr(stream, "position", 0)
+                read = getattr(stream, "fetched", getattr(stream, "position", 0))  # ranged: with merged gaps
+                bytes_read += read
                 stream.close()
+            if warc.ranges is not None:
+                counts["index.records_considered"] += warc.considered
+                counts["index.records_selected"] += warc.records
+                warc_bytes += (source.size(warc.path) if source else None) or 0
+            else:
+                warc_bytes += read
         result = UnitResult(unit.id, files=[f.canonical for f in unit.files], counts=dict(counts),
                             language_mix=dict(mix), documents_read=documents, bytes_read=bytes_read,
-                            language_counts={c: dict(v) for c, v in per_language.items()})
+                            warc_bytes=warc_bytes, language_counts={c: dict(v) for c, v in per_language.items()})
         for code in self.graph.languages:
             path = self._write_kept(output, code, unit.id, kept[code])
             result.kept_files[code] = [path] if path else []
@@ -172,6 +180,7 @@ def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
             languages.setdefault(code, Counter()).update(values)
         merged.documents_read += part.documents_read
         merged.bytes_read += part.bytes_read
+        merged.warc_bytes += part.warc_bytes
         merged.seconds += part.seconds
     merged.counts, merged.language_mix = dict(counts), dict(mix)
     merged.language_counts = {code: dict(values) for code, values in languages.items()}

@@ -1,8 +1,11 @@
-"""Stages after stage 1, each a unit of work per bucket of one language.
+"""Stages after dedup, each a unit of work per bucket of one language.
 
-Stage 3 reads one bucket's rows from every stage-1 file, applies the language's stage-3 blocks
-(filters on stored statistics, formatters, scorers) and writes kept and removed rows. Stage 4 writes
-the released shards `data/<dump>/<bucket>.parquet`.
+Stage 3 reads one bucket's rows from every stage-1 file, applies the dedup assignments of that bucket
+(cluster ids and sizes; non-representatives removed), then the language's stage-3 blocks (filters on
+stored statistics, formatters, scorers), writes kept and removed rows, and counts per cluster size the
+documents the filters kept and removed (the rehydration statistics). The final stage writes the released
+shards `data/<dump>/<bucket>.parquet`: each document with its `weight` (repetitions from the rehydration
+table), in a seeded shuffle.
 """
 
 from __future__ import annotations
@@ -14,14 +17,24 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import numpy as np
+
 from blocks import faults
-from blocks.base import Block
+from blocks.base import DROP_REASON, Block, split_dropped
 from blocks.keys import DOC_KEY
+from blocks.minhash import MINHASH_BANDS, TEXT_HASH
+from dedup import ClusterResult, apply_dedup
 from pipeline.stage1 import BUCKET, _concat, _run_block
 from pipeline.storage import Output
+from rebalancing import count_filter_outcomes, repetitions_for_cluster_sizes
 
+CLUSTER_SIZE = "minhash_cluster_size"
+WEIGHT = "weight"
+# Columns only stage 3 needs: not written past it.
+DEDUP_INPUTS = (MINHASH_BANDS, TEXT_HASH)
 # Internal columns kept under _work/ (with every `stat_*` filter statistic) but not released.
-RELEASE_DROP = ("bucket", "doc_key", "lid_label", "drop_reason")
+RELEASE_DROP = ("bucket", "doc_key", "lid_label", "drop_reason", "exact_cluster_id", "exact_cluster_size",
+                "url_cluster_id", "url_cluster_size")
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class BucketResult:
     counts: dict[str, int] = field(default_factory=dict)
     documents_read: int = 0
     seconds: float = 0.0
+    filter_outcomes: dict[str, list[int]] = field(default_factory=dict)
 
 
 def read_bucket(output: Output, paths: tuple[str, ...], bucket: int) -> pa.Table:
@@ -53,10 +67,15 @@ def read_bucket(output: Output, paths: tuple[str, ...], bucket: int) -> pa.Table
 
 @dataclass
 class Stage3Work:
-    """Apply a language's stage-3 blocks to one bucket."""
+    """Apply dedup and a language's stage-3 blocks to one bucket.
+
+    `dedup`: the language's dedup result (None: dedup off). `rehydration_rules`: names of the blocks whose
+    removals count as "removed by the filters" in the rehydration statistics."""
 
     output: str
     blocks: list[Block]
+    dedup: ClusterResult | None = None
+    rehydration_rules: tuple[str, ...] = ()
 
     def run(self, unit: BucketUnit) -> BucketResult:
         started = time.monotonic()
@@ -65,29 +84,57 @@ class Stage3Work:
         result = BucketResult(unit.id, documents_read=rows.num_rows)
         counts: Counter = Counter()
         removed = []
+        if rows.num_rows and self.dedup is not None:
+            rows = apply_dedup(rows, self.dedup.load(unit.bucket))
+            rows, dropped = split_dropped(rows)
+            counts.update(dropped[DROP_REASON].to_pylist())
+            removed.append(dropped)
+        rows = rows.drop_columns([c for c in DEDUP_INPUTS if c in rows.column_names])
+        deduplicated, by_rules = rows, []
         for block in self.blocks:
             if not rows.num_rows:
                 break
             rows, dropped = _run_block(block, rows, counts)
             if dropped.num_rows:
                 removed.append(dropped)
+                if block.name in self.rehydration_rules:
+                    by_rules.append(dropped[DOC_KEY])
         counts["kept"] = rows.num_rows
         result.counts = dict(counts)
+        result.filter_outcomes = filter_outcomes(deduplicated, by_rules)
         if rows.num_rows:
             result.kept_file = output.unique(output.language(unit.language, "_work", "stage3"), unit.id)
             output.write_parquet(result.kept_file, rows.sort_by([(DOC_KEY, "ascending")]))
-        if removed:
+        removed = [t.drop_columns([c for c in DEDUP_INPUTS if c in t.column_names]) for t in removed]
+        if any(t.num_rows for t in removed):
             result.removed_file = output.unique(output.language(unit.language, "_work", "removed", "stage3"), unit.id)
             output.write_parquet(result.removed_file, _concat(removed))
         result.seconds = time.monotonic() - started
         return result
 
 
+def filter_outcomes(deduplicated: pa.Table, removed_keys: list[pa.ChunkedArray]) -> dict[str, list[int]]:
+    """{cluster size: [kept, removed]} over the documents dedup kept (`removed_keys`: doc_keys the rules removed)."""
+    if CLUSTER_SIZE not in deduplicated.column_names or not deduplicated.num_rows:
+        return {}
+    removed = pa.chunked_array([c for k in removed_keys for c in k.chunks], pa.uint64())
+    flags = pc.is_in(deduplicated[DOC_KEY], value_set=removed.combine_chunks()).to_numpy(zero_copy_only=False)
+    outcomes = count_filter_outcomes(deduplicated[CLUSTER_SIZE].to_numpy(), flags)
+    return {str(size): [int(kept), int(gone)] for size, (kept, gone) in sorted(outcomes.items())}
+
+
 @dataclass
 class FinalWork:
-    """Write one bucket's kept documents as released shards, one per crawl: `data/<dump>/<bucket>.parquet`."""
+    """Write one bucket's kept documents as released shards, one per crawl: `data/<dump>/<bucket>.parquet`.
+
+    Each document gets `weight` = the repetitions the rehydration `table` gives its `minhash_cluster_size`
+    (1 without dedup); rows are in a seeded random order. `materialize` writes `weight` copies of each row
+    instead (weight 1), the copies interleaved with other documents rather than adjacent."""
 
     output: str
+    table: dict[int, int] = field(default_factory=lambda: {1: 1})
+    seed: int = 0
+    materialize: bool = False
 
     def run(self, unit: BucketUnit) -> BucketResult:
         started = time.monotonic()
@@ -95,7 +142,10 @@ class FinalWork:
         rows = output.read_parquet(list(unit.inputs)) if unit.inputs else pa.table({})
         result = BucketResult(unit.id, documents_read=rows.num_rows)
         if rows.num_rows:
-            rows = rows.sort_by([(DOC_KEY, "ascending")])
+            sizes = rows[CLUSTER_SIZE].to_numpy() if CLUSTER_SIZE in rows.column_names else np.ones(rows.num_rows)
+            weights = repetitions_for_cluster_sizes(self.table, sizes.astype(np.int64))
+            rows = rows.append_column(WEIGHT, pa.array(weights, pa.int64()))
+            rows = shuffled(rows, self.seed, self.materialize)
             release = rows.drop_columns([c for c in rows.column_names if c in RELEASE_DROP or c.startswith("stat_")])
             for dump in sorted(set(rows["dump"].to_pylist())):
                 part = release.filter(pc.equal(rows["dump"], dump))
@@ -105,3 +155,29 @@ class FinalWork:
                 result.files[path] = part.num_rows
         result.seconds = time.monotonic() - started
         return result
+
+
+def shuffled(rows: pa.Table, seed: int, materialize: bool = False) -> pa.Table:
+    """Rows in an order given by a keyed hash of (seed, doc_key, copy): deterministic, independent of input
+    order. With `materialize`, row i appears `weight[i]` times (weight then 1), each copy at its own place."""
+    keys = rows[DOC_KEY].to_numpy().astype(np.uint64)
+    if materialize:
+        repeats = rows[WEIGHT].to_numpy()
+        index = np.repeat(np.arange(rows.num_rows), repeats)
+        copy = np.arange(len(index)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        rows = rows.take(pa.array(index)).drop_columns([WEIGHT])
+        rows = rows.append_column(WEIGHT, pa.array(np.ones(len(index), np.int64)))
+        keys = keys[index]
+    else:
+        copy = np.zeros(len(keys), np.int64)
+    order = np.argsort(_mix(keys, seed, copy.astype(np.uint64)), kind="stable")
+    return rows.take(pa.array(order))
+
+
+def _mix(keys: np.ndarray, seed: int, copy: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per (key, seed, copy): murmur3's finaliser over their combination."""
+    from blocks.minhash import fmix64
+
+    with np.errstate(over="ignore"):
+        mixed = keys ^ fmix64(np.full(len(keys), seed, np.uint64) + copy * np.uint64(0x9E3779B97F4A7C15))
+    return fmix64(mixed)

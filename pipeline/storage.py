@@ -50,6 +50,15 @@ class Output:
     def language(self, code: str, *parts: str) -> str:
         return self.path(code, *parts)
 
+    def url(self, *parts: str) -> str:
+        """A path under the root (or a path `path()` returned) as something any process can open: a local
+        path, or `<protocol>://…` on a remote filesystem."""
+        path = parts[0] if len(parts) == 1 and parts[0].startswith(self.base) else self.path(*parts)
+        if self.is_local:
+            return path
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return f"{protocol}://{path}"
+
     def manifest(self, stage: str, unit_id: str) -> str:
         return self.path("_work", "manifests", stage, f"{unit_id}.json")
 

@@ -26,3 +26,14 @@ def shared() -> Path:
 def mirror(tmp_path_factory) -> Mirror:
     """A CC layout with three crawls, generated multilingual WARCs and planted bad records (read-only)."""
     return build_mirror(tmp_path_factory.mktemp("mirror"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_ray_per_module():
+    """A test module that starts Ray (through `curate run` or a trainer) leaves no Ray to the next one."""
+    yield
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()

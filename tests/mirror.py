@@ -8,10 +8,16 @@ import html
 import io
 import json
 import random
+import re
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -105,6 +111,7 @@ class Mirror:
     crawls: dict[str, list[str]] = field(default_factory=dict)
     finnish: dict[str, str] = field(default_factory=dict)  # record id → the Finnish source text
     planted: dict[str, int] = field(default_factory=dict)  # bad-record reason → how many were planted
+    duplicates: dict[str, list[str]] = field(default_factory=dict)  # original record id → ids of its copies
 
 
 def multilingual_records(seed: int, finnish: int, others: int, prefix: str) -> tuple[list[Record], dict[str, str]]:
@@ -140,6 +147,10 @@ def build_mirror(root: Path, finnish_per_file: int = 12, others_per_file: int = 
                 mirror.planted["warc.corrupt_gzip"] = 1
                 lost = records[1]
                 texts.pop(lost.record_id, None)
+            if with_bad_records and c_index == 1 and f_index == 0:
+                copies, copied = syndicated_copies(mirror)
+                records += copies
+                texts.update(copied)
             relative = f"crawl-data/{crawl}/segments/1715971{seed:05d}.{f_index}/warc/CC-MAIN-{seed:05d}.warc.gz"
             write_warc(root / relative, records, corrupt_after=corrupt)
             crawls[crawl].append(relative)
@@ -160,6 +171,26 @@ def build_mirror(root: Path, finnish_per_file: int = 12, others_per_file: int = 
     return mirror
 
 
+def syndicated_copies(mirror: Mirror) -> tuple[list[Record], dict[str, str]]:
+    """Pages of the first 2024-22 file republished in 2024-18 under other URLs: two exact copies of one (a
+    cluster of 3) and a copy of another with one word changed (Jaccard ≈ 0.95: a cluster of 2)."""
+    originals = sorted(i for i in mirror.finnish if "-fin-0-" in i)[2:4]
+    records, texts = [], {}
+    for n, (original, copies) in enumerate(zip(originals, (2, 1))):
+        for c in range(copies):
+            text = mirror.finnish[original]
+            if copies == 1:
+                words = text.split(" ")
+                words[len(words) // 2] = "kuitenkin"
+                text = " ".join(words)
+            record_id = f"<urn:uuid:copy-{n}-{c}>"
+            records.append(Record(f"https://www.uutiskooste{c}.fi/{n}", page(text, "fi", f"Kooste {n}").encode(),
+                                  record_id=record_id))
+            texts[record_id] = text
+            mirror.duplicates.setdefault(original, []).append(record_id)
+    return records, texts
+
+
 def bad_records(mirror: Mirror) -> list[Record]:
     """One record per kind of bad input, each counted under its reason."""
     finnish = documents("fin", 1, 999)[0]
@@ -177,3 +208,141 @@ def bad_records(mirror: Mirror) -> list[Record]:
                       record_id=record_id))
     mirror.finnish[record_id] = latin
     return bad
+
+
+# --- Common Crawl's columnar URL index for the mirror (index-guided runs) ---------------------------------------
+
+INDEX_CRAWLS = ("CC-MAIN-2024-22", "CC-MAIN-2024-18")
+INDEX_PREFIX = "cc-index/table/cc-main/warc"
+# The columns of Common Crawl's flat index schema (cc-index-table, cc-index-schema-flat.json) that the mirror fills,
+# with their Parquet types; `crawl` and `subset` are the hive partitions (directories), as in the real table.
+INDEX_SCHEMA = pa.schema([
+    ("url_surtkey", pa.string()), ("url", pa.string()), ("url_host_name", pa.string()), ("url_host_tld", pa.string()),
+    ("url_host_registered_domain", pa.string()), ("url_protocol", pa.string()), ("url_path", pa.string()),
+    ("url_query", pa.string()), ("fetch_time", pa.timestamp("us", tz="UTC")), ("fetch_status", pa.int16()),
+    ("content_digest", pa.string()), ("content_mime_type", pa.string()), ("content_mime_detected", pa.string()),
+    ("content_charset", pa.string()), ("content_languages", pa.string()), ("content_truncated", pa.string()),
+    ("warc_filename", pa.string()), ("warc_record_offset", pa.int32()), ("warc_record_length", pa.int32()),
+    ("warc_segment", pa.string()),
+])
+_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+
+
+def warc_responses(path: Path) -> list[dict]:
+    """Every `response` record of a gzip-per-record WARC with its offset and length (warcio's ArchiveIterator
+    offsets). A damaged gzip member is left out, reading resumes at the next member (Common Crawl indexed its
+    WARCs before anything could damage them: the mirror's damage stands for what happens on the way)."""
+    data = path.read_bytes()
+    rows: list[dict] = []
+    base = 0
+    while base < len(data):
+        iterator = ArchiveIterator(io.BytesIO(data[base:]))
+        end = base
+        try:
+            for record in iterator:
+                body = record.content_stream().read()
+                offset, length = base + iterator.get_record_offset(), iterator.get_record_length()
+                end = offset + length
+                if record.rec_type == "response":
+                    rows.append({"record": record, "body": body, "offset": offset, "length": length})
+            return rows
+        except Exception:  # noqa: BLE001 - the damaged member: resync on the next gzip header
+            following = data.find(b"\x1f\x8b\x08", end + 1)
+            if following < 0:
+                return rows
+            base = following
+    return rows
+
+
+def cld2_stand_in(htmls: list[str]) -> list[str | None]:
+    """A stand-in for the CLD2 labels of the index: lid.176 (through the project's LID block) on the page's text
+    with the tags stripped, as CLD2 reads HTML; up to three languages scoring >= 0.1, best first, as the ISO 639-3
+    codes the index writes (`pipeline.cc_index.index_code`); None when none is a CLD2 language."""
+    from blocks.base import UserError
+    from blocks.lid import LanguageId
+    from pipeline.cc_index import index_code
+
+    texts = [" ".join(html.unescape(_TAGS.sub(" ", h)).split()) for h in htmls]
+    labelled = LanguageId(model="ft176")(pa.table({"text": texts}))
+    languages: list[str | None] = []
+    for scores in labelled["top_langs"].to_pylist():
+        codes = []
+        for key, score in json.loads(scores).items():
+            try:
+                code = index_code(key.removesuffix("_score"))
+            except UserError:
+                continue
+            if score >= 0.1 and code not in codes:
+                codes.append(code)
+        languages.append(",".join(codes) or None)
+    return languages
+
+
+def surt(url: str) -> str:
+    """The SURT key of a URL as the index sorts by it: `fi,s0-uutiset)/artikkeli/0/1`."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.")
+    key = ",".join(reversed(host.split("."))) + ")" + (parts.path or "/")
+    return key + (f"?{parts.query}" if parts.query else "")
+
+
+def index_rows(root: Path, warc: str) -> list[dict]:
+    """The index rows of one WARC of the mirror (`warc` relative to `root`)."""
+    from blocks.warc import decode_html
+
+    responses = warc_responses(root / warc)
+    htmls = []
+    rows = []
+    for item in responses:
+        record, body = item["record"], item["body"]
+        http = record.http_headers
+        declared = (http.get_header("Content-Type") or "") if http else ""
+        mime = declared.split(";")[0].strip().lower() or None
+        detected = "application/octet-stream" if b"\x00" in body[:8192] else mime
+        text = decode_html(body, declared) if detected and "html" in detected else None
+        htmls.append(text or "")
+        url = record.rec_headers.get_header("WARC-Target-URI")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        digest = record.rec_headers.get_header("WARC-Payload-Digest") or ""
+        rows.append({
+            "url_surtkey": surt(url), "url": url, "url_host_name": host, "url_host_tld": host.rsplit(".", 1)[-1],
+            "url_host_registered_domain": ".".join(host.split(".")[-2:]), "url_protocol": parts.scheme,
+            "url_path": parts.path or "/", "url_query": parts.query or None,
+            "fetch_time": datetime.fromisoformat(record.rec_headers.get_header("WARC-Date").replace("Z", "+00:00")),
+            "fetch_status": int(http.get_statuscode()) if http else 0, "content_digest": digest.removeprefix("sha1:"),
+            "content_mime_type": mime, "content_mime_detected": detected,
+            "content_charset": (declared.partition("charset=")[2].strip() or None) if text is not None else None,
+            "content_languages": None, "content_truncated": None, "warc_filename": warc,
+            "warc_record_offset": item["offset"], "warc_record_length": item["length"],
+            "warc_segment": warc.split("/segments/")[1].split("/")[0],
+        })
+    languages = cld2_stand_in([h for h in htmls if h])
+    for row, text in zip(rows, htmls):
+        if text:
+            row["content_languages"] = languages.pop(0)
+    return rows
+
+
+def build_index(mirror: Mirror, crawls: tuple[str, ...] = INDEX_CRAWLS, parts: int = 2) -> dict[str, pa.Table]:
+    """Common Crawl's columnar URL index for `crawls` of the mirror, in the real layout: sorted by SURT key,
+    `parts` gzip Parquet files (small row groups) under `cc-index/table/cc-main/warc/crawl=…/subset=warc/`, and
+    `crawl-data/<crawl>/cc-index-table.paths.gz` listing them. Returns each crawl's rows."""
+    tables = {}
+    for crawl in crawls:
+        rows = sorted((r for warc in mirror.crawls[crawl] for r in index_rows(mirror.root, warc)),
+                      key=lambda r: (r["url_surtkey"], r["fetch_time"]))
+        table = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
+        directory = f"{INDEX_PREFIX}/crawl={crawl}/subset=warc"
+        (mirror.root / directory).mkdir(parents=True, exist_ok=True)
+        listing = []
+        step = -(-table.num_rows // parts)
+        for part in range(parts):
+            name = f"{directory}/part-{part:05d}-{crawl[-7:]}-mirror.c000.gz.parquet"
+            pq.write_table(table.slice(part * step, step), mirror.root / name, compression="gzip", row_group_size=16)
+            listing.append(name)
+        listing.append(f"{INDEX_PREFIX}/crawl={crawl}/subset=robotstxt/part-00000-none.c000.gz.parquet")
+        (mirror.root / "crawl-data" / crawl / "cc-index-table.paths.gz").write_bytes(
+            gzip.compress("\n".join(listing).encode() + b"\n"))
+        tables[crawl] = table
+    return tables

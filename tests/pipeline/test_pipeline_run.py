@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +20,9 @@ CURATE = [sys.executable, "-m", "pipeline.cli"]
 
 
 def run_options(mirror, output: Path, **extra) -> RunOptions:
-    return RunOptions(languages=["fin"], snapshots="2024-*", source=str(mirror.root), output=str(output),
-                      lid="ft176", files_per_unit=2, buckets=4, num_cpus=2, **extra)
+    settings = dict(languages=["fin"], snapshots="2024-*", source=str(mirror.root), output=str(output), lid="ft176",
+                    files_per_unit=2, buckets=4, num_cpus=2)
+    return RunOptions(**{**settings, **extra})
 
 
 def cli(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
@@ -118,7 +120,67 @@ def test_rerun_reuses_every_unit_and_gives_the_same_output(reference, mirror):
     assert {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")} == shards
 
 
-@pytest.mark.parametrize("point", ["after_unit_commit:2", "during_final_write:2"])
+def stage3_rows(output: Path) -> list[dict]:
+    """Every row stage 3 kept or removed (after dedup, filters and formatters)."""
+    paths = [*(output / "fin_Latn" / "_work" / "stage3").glob("*.parquet"),
+             *(output / "fin_Latn" / "_work" / "removed" / "stage3").glob("*.parquet")]
+    columns = ["id", "doc_key", "drop_reason", "minhash_cluster_size", "minhash_cluster_id", "exact_cluster_size"]
+    rows = []
+    for path in paths:
+        table = pq.read_table(path)
+        rows += table.select([c for c in columns if c in table.column_names]).to_pylist()
+    return rows
+
+
+def test_planted_duplicates_become_one_cluster_with_their_size(reference, mirror):
+    output, stats = reference
+    rows = {r["id"]: r for r in stage3_rows(output)}
+    assert mirror.duplicates, "the mirror plants syndicated copies"
+    for original, copies in mirror.duplicates.items():
+        group = [rows[i] for i in (original, *copies)]
+        survivors = [r for r in group if not (r.get("drop_reason") or "").startswith("dedup.")]
+        assert len(survivors) == 1, "one representative per cluster"
+        assert {r["minhash_cluster_size"] for r in group} == {len(group)}
+        assert len({r["minhash_cluster_id"] for r in group}) == 1
+        assert survivors[0]["doc_key"] == survivors[0]["minhash_cluster_id"] == min(r["doc_key"] for r in group)
+    # the two copies of one page are identical (the original's page title differs from theirs)
+    assert stats["stage3"]["dedup.exact"] >= 1
+    # besides the planted groups, the generated text has natural near-duplicates: all agree with the stats
+    clusters = Counter(r["minhash_cluster_id"] for r in rows.values() if r["minhash_cluster_size"] > 1)
+    histogram = stats["dedup"]["minhash"]["histogram"]
+    assert {int(k): v for k, v in histogram.items() if k != "1"} == dict(Counter(clusters.values()))
+    removed = sum(size - 1 for size in clusters.values())
+    assert stats["stage3"]["dedup.exact"] + stats["stage3"]["dedup.minhash"] == removed
+    assert histogram["1"] == stats["stage1"]["kept"] - sum(clusters.values())
+
+
+def test_released_documents_carry_their_rehydration_weight(reference):
+    from rebalancing import repetitions_for_cluster_size
+
+    output, stats = reference
+    table = stats["rehydration"]["table"]
+    assert stats["rehydration"]["method"] == "removal_rates"
+    for document in released(output).values():
+        assert document["weight"] == repetitions_for_cluster_size(table, document["minhash_cluster_size"])
+    distribution = json.loads((output / "fin_Latn" / "rehydration" / "distribution.json").read_text())
+    by_rules = sum(v for k, v in stats["stage3"].items() if k != "kept" and not k.startswith("dedup."))
+    deduplicated = stats["stage1"]["kept"] - stats["stage3"]["dedup.exact"] - stats["stage3"]["dedup.minhash"]
+    assert distribution["global_removal_rate"] == pytest.approx(100 * by_rules / deduplicated)
+
+
+def test_widening_the_snapshots_reuses_finished_stage1_units(reference, mirror, tmp_path):
+    reference_output, reference_stats = reference
+    narrow = run(run_options(mirror, tmp_path, snapshots="2024-22"))["fin_Latn"]
+    assert set(narrow["released"]["per_dump"]) == {"CC-MAIN-2024-22"}
+    stage1 = {p: p.read_text() for p in (tmp_path / "_work" / "manifests" / "stage1").glob("*.json")}
+    wide = run(run_options(mirror, tmp_path))["fin_Latn"]
+    assert {p: p.read_text() for p in stage1} == stage1, "the first crawl's units are not run again"
+    assert len(list((tmp_path / "_work" / "manifests" / "stage1").glob("*.json"))) > len(stage1)
+    assert released(tmp_path) == released(reference_output), "the wider dedup and its cluster sizes are fresh"
+    assert wide["dedup"]["minhash"]["histogram"] == reference_stats["dedup"]["minhash"]["histogram"]
+
+
+@pytest.mark.parametrize("point", ["after_unit_commit:2", "during_dedup:2", "during_final_write:2"])
 def test_a_run_killed_and_rerun_gives_identical_output(reference, mirror, tmp_path, point):
     reference_output, _ = reference
     killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": point, "CURATE_FAULT_KILLS": "run"})
@@ -189,7 +251,7 @@ def test_unwritable_output_and_held_lock_are_one_line(mirror, tmp_path):
 
 def test_inspect_shows_removed_documents_with_their_measured_value(reference):
     output, stats = reference
-    reasons = {k: v for k, v in stats["stage3"].items() if k != "kept"}
+    reasons = {k: v for k, v in stats["stage3"].items() if k != "kept" and not k.startswith("dedup.")}
     assert reasons, "the mirror's text trips at least one filter"
     reason, count = max(reasons.items(), key=lambda item: item[1])
     result = cli("inspect", str(output), "--lang", "fin", "--reason", reason, "-n", "2", check=True)

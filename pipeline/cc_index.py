@@ -1,0 +1,299 @@
+"""Index-guided selection: only the WARC records Common Crawl's columnar URL index labels with a run's languages.
+
+The index (`cc-index/table/cc-main/warc/crawl=<crawl>/subset=warc/*.parquet`) has a row per capture with
+`warc_filename`, `warc_record_offset`, `warc_record_length`, `fetch_status`, `content_mime_detected` and
+`content_languages`: up to three ISO 639-3 codes detected by CLD2, the language covering most text first
+("fin,eng"). A run with `select="index"` reads, per crawl, the rows that are HTML with status 200 whose
+`content_languages` holds one of the run's languages (anywhere, or first only with `primary_only`); each of its
+WARCs is then read as the byte ranges of those records (`pipeline.ranged`). The pipeline's own LID still
+decides what is kept: the index only saves reading, decompressing and extracting everything else.
+
+The query streams record batches (pyarrow dataset over the source's fsspec filesystem: column projection, the
+status/mime/file predicate evaluated in the scan) and groups the selected rows with polars; one crawl's selected
+rows are held at a time, ~12 bytes a row, and the plan keeps 16 bytes a record.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from blocks.base import UserError
+from language_configs import ConfigError, resolve_language
+from language_configs.labels import MACROLANGUAGES
+from pipeline.remote import is_transient
+from pipeline.sources import Source, WarcFile
+from pipeline.storage import Output
+
+log = logging.getLogger("curate")
+
+INDEX_PREFIX = "cc-index/table/cc-main/warc"
+SELECT_MODES = ("full", "index", "index+neighbors")
+HTML_MIMES = ("text/html", "application/xhtml+xml")
+COLUMNS = ("warc_filename", "warc_record_offset", "warc_record_length", "content_languages")
+INDEX_READERS = 4  # index files scanned at once (I/O bound: pyarrow releases the GIL)
+COMPACT_EVERY = 32  # batches between re-aggregations of the per-file counts (bounds their memory)
+
+# The ISO 639-3 codes Common Crawl writes in `content_languages`: CLD2's languages as commoncrawl/
+# language-detection-cld2 names them (Language.java). Macrolanguages, as CLD2 knows them: `est` (not `ekk`),
+# `nor` (Bokmål; Nynorsk is `nno`), `ara`, `zho` (both scripts), `msa`, `fas`, `lav`, `swa`, `uzb`, ….
+CLD2_CODES = frozenset("""
+aar abk afr aka amh ara asm aym aze bak bel ben bih bis blu bod bos bre bul cat ceb ces chr cos crs cym dan deu div
+dzo ell eng epo est eus ewe fao fas fij fin fra fry gaa gla gle glg glv grn guj hat hau haw heb hin hrv hun hye ibo
+iku ile ina ind ipk isl ita jav jpn kal kan kas kat kaz kha khm kin kir kor kri kur lao lat lav lif lin lit loz ltz
+lua lug luo mal mar mfe mkd mlg mlt mon mri msa mya nau nep new nld nno nor nso nya oci ori orm oss pam pan pol por
+pus que raj roh ron run rus sag san sco sin slk slv smo sna snd som sot spa sqi srp ssw sun swa swe syr tam tat tel
+tgk tgl tha tir ton tsn tso tuk tum tur twi uig ukr urd uzb ven vie vol war wol xho yid yor zha zho zul
+""".split())
+
+# Closely related languages a page of the language may be labelled as (`select="index+neighbors"` adds them).
+NEIGHBORS = {
+    "fin": ("est",), "est": ("fin",),
+    "nor": ("dan", "nno", "swe"), "nno": ("nor", "dan"), "dan": ("nor", "nno"), "swe": ("nor", "dan"),
+    "msa": ("ind",), "ind": ("msa",),
+    "bos": ("hrv", "srp"), "hrv": ("bos", "srp"), "srp": ("bos", "hrv"),
+    "ces": ("slk",), "slk": ("ces",),
+    "rus": ("ukr", "bel"), "ukr": ("rus", "bel"), "bel": ("rus", "ukr"),
+    "zho": ("jpn",), "jpn": ("zho",),
+}
+
+_MACRO_OF = {member: macro for macro, member in MACROLANGUAGES.items()}
+
+
+def index_code(code: str) -> str:
+    """The code the index writes for one of our languages: `fin_Latn` → `fin`, `ekk_Latn` → `est`,
+    `cmn_Hani` → `zho`, `nob_Latn` → `nor`; UserError if CLD2 does not detect the language."""
+    language = code.split("_")[0]
+    cld2 = _MACRO_OF.get(language, language)
+    if cld2 not in CLD2_CODES:
+        raise UserError(f"Common Crawl's index cannot select {code}: CLD2 does not detect {language!r}; "
+                        f"use --select full")
+    return cld2
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which index rows a run reads: HTML, status 200, and one of `codes` in `content_languages` (the first
+    code only if `primary_only`)."""
+
+    codes: tuple[str, ...]
+    primary_only: bool = False
+
+    @classmethod
+    def for_run(cls, languages: Iterable[str], mode: str, primary_only: bool = False) -> Selection:
+        """The selection of `--select mode` for `--lang` codes (`fin`, `fin_Latn`, `est`, …)."""
+        if mode not in SELECT_MODES or mode == "full":
+            raise UserError(f"unknown index selection {mode!r}: use one of {', '.join(SELECT_MODES)}")
+        try:
+            codes = [index_code(resolve_language(language)) for language in languages]
+        except ConfigError as error:
+            raise UserError(str(error)) from None
+        if mode == "index+neighbors":
+            codes += [n for c in codes for n in NEIGHBORS.get(c, ())]
+        return cls(tuple(dict.fromkeys(codes)), primary_only)
+
+    @property
+    def pattern(self) -> str:
+        """A regex over `content_languages` ("fin", "eng,fin", …) matching the selected codes."""
+        alternatives = "|".join(self.codes)
+        return f"^({alternatives})(,|$)" if self.primary_only else f"(^|,)({alternatives})(,|$)"
+
+    def matches(self, languages: pl.Expr) -> pl.Expr:
+        return languages.str.contains(self.pattern).fill_null(False)
+
+
+@dataclass(frozen=True)
+class CrawlIndex:
+    """The index files of one crawl (as the source's filesystem names them)."""
+
+    crawl: str
+    files: tuple[str, ...]
+
+
+def index_files(source: Source, crawl: str) -> list[str]:
+    """The `subset=warc` index files of `crawl`: from `crawl-data/<crawl>/cc-index-table.paths.gz` over HTTP
+    (which cannot be listed), else by listing the index prefix; [] if the crawl has no index."""
+    if source.is_http:
+        try:
+            listing = gzip.decompress(source._read_small(f"crawl-data/{crawl}/cc-index-table.paths.gz"))
+        except FileNotFoundError:
+            return []
+        lines = [line.strip() for line in listing.decode().splitlines()]
+        return [source.url(line) for line in lines if line.endswith(".parquet") and "/subset=warc/" in line]
+    pattern = source.url(f"{INDEX_PREFIX}/crawl={crawl}/subset=warc/*.parquet")
+    return sorted(source.fs.glob(pattern))
+
+
+def crawl_indexes(source: Source, crawls: list[str]) -> dict[str, CrawlIndex]:
+    """Every crawl's index; one UserError naming the crawls that have none."""
+    found = {crawl: CrawlIndex(crawl, tuple(index_files(source, crawl))) for crawl in crawls}
+    missing = [crawl for crawl, index in found.items() if not index.files]
+    if missing:
+        raise UserError(f"no columnar index (cc-index/table/cc-main/warc/) for {', '.join(missing)} at "
+                        f"{source.location}; use --select full for {'it' if len(missing) == 1 else 'them'}")
+    return found
+
+
+def select_files(source: Source, index: CrawlIndex, files: list[WarcFile], selection: Selection,
+                 readers: int = INDEX_READERS) -> list[WarcFile]:
+    """`files` (one crawl's WARCs, in listing order) with the ranges of their selected records; files with no
+    selected record are left out."""
+    wanted = [f.path for f in files]
+    with ThreadPoolExecutor(max(1, min(readers, len(index.files)))) as pool:
+        parts = list(pool.map(lambda path: _scan_with_retry(source, path, selection, wanted), index.files))
+    considered = _sum_counts([p[0] for p in parts])
+    selected = pl.concat([p[1] for p in parts], how="vertical_relaxed") if parts else _empty_selected()
+    counts = dict(zip(considered["warc_filename"].cast(pl.String).to_list(), considered["considered"].to_list()))
+    groups = selected.with_columns(pl.col("warc_filename").cast(pl.String)).partition_by(
+        "warc_filename", as_dict=True, include_key=False)
+    chosen = []
+    for warc in files:
+        rows = groups.get((warc.path,))
+        if rows is None or not rows.height:
+            continue
+        spans = np.column_stack([rows["warc_record_offset"].to_numpy(), rows["warc_record_length"].to_numpy()])
+        chosen.append(WarcFile.selected(warc.crawl, warc.path, spans, counts.get(warc.path, rows.height)))
+    log.info("%s: %d of %d index records selected in %d of %d WARCs", index.crawl,
+             sum(f.records for f in chosen), sum(counts.get(f.path, 0) for f in files), len(chosen), len(files))
+    return chosen
+
+
+def group_by_records(files: list[WarcFile], records_per_unit: int) -> list[tuple[WarcFile, ...]]:
+    """Consecutive files grouped so that each group holds about `records_per_unit` selected records."""
+    groups: list[tuple[WarcFile, ...]] = []
+    current: list[WarcFile] = []
+    records = 0
+    for warc in files:
+        current.append(warc)
+        records += warc.records
+        if records >= records_per_unit:
+            groups.append(tuple(current))
+            current, records = [], 0
+    if current:
+        groups.append(tuple(current))
+    return groups
+
+
+@dataclass(frozen=True)
+class Recall:
+    """Of the documents a full run released, how many an index-guided run on the same input released too."""
+
+    full: int
+    index: int
+    both: int
+
+    @property
+    def recall(self) -> float:
+        return self.both / self.full if self.full else 1.0
+
+    def __str__(self) -> str:
+        return (f"recall {self.recall:.4f}: {self.both:,} of the full run's {self.full:,} documents are in the "
+                f"index run's {self.index:,}")
+
+
+def recall(full_output: str, index_output: str, language: str) -> Recall:
+    """Compare the released documents (by `id`) of two runs of `language` on the same crawls and files, one with
+    `select="full"` and one with an index selection."""
+    try:
+        code = resolve_language(language)
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    full, index = released_ids(full_output, code), released_ids(index_output, code)
+    return Recall(len(full), len(index), len(full & index))
+
+
+def released_ids(output: str, code: str) -> set[str]:
+    """The ids of the documents in `<output>/<code>/data/`, as the committed final manifests list them."""
+    out = Output(output)
+    manifests = out.fs.glob(out.path("_work", "manifests", "final", f"{code}-*.json"))
+    if not manifests:
+        raise UserError(f"{output} has no finished run of {code} (no final manifests); run it first")
+    paths = sorted({p for m in manifests for p in (out.read_json(m) or {}).get("result", {}).get("files", {})})
+    table = out.read_parquet(paths, columns=["id"])
+    return set(table["id"].to_pylist()) if table.num_rows else set()
+
+
+def _scan_with_retry(source: Source, path: str, selection: Selection,
+                     wanted: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`_scan` of one index file, started again (with the source's backoff) after a transient failure."""
+    delays = source.policy.delays()
+    while True:
+        try:
+            return _scan(source, path, selection, wanted)
+        except Exception as error:  # noqa: BLE001 - classified just below
+            if not is_transient(error):
+                raise
+            delay = next(delays, None)
+            if delay is None:
+                raise IOError(f"{path}: giving up after {source.policy.attempts} attempts ({error})") from error
+            log.warning("%s: %s; reading the index file again in %.1fs", path, type(error).__name__, delay)
+            time.sleep(delay)
+
+
+def _scan(source: Source, path: str, selection: Selection, wanted: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One index file → (per WARC: `considered` HTML 200 records, the selected rows: file, offset, length)."""
+    file_format = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=["warc_filename"]))
+    dataset = ds.dataset(path, filesystem=source.fs, format=file_format)
+    missing = [c for c in (*COLUMNS, "fetch_status", "content_mime_detected") if c not in dataset.schema.names]
+    if missing:
+        raise UserError(f"{path} has no {', '.join(missing)} column(s) (content_languages exists from "
+                        f"CC-MAIN-2018-39 on); use --select full for this crawl")
+    predicate = ((pc.field("fetch_status") == 200) & pc.field("content_mime_detected").isin(HTML_MIMES)
+                 & pc.field("warc_filename").isin(wanted))
+    counts: list[pl.DataFrame] = []
+    selected: list[pl.DataFrame] = []
+    for batch in dataset.scanner(columns=list(COLUMNS), filter=predicate, batch_size=1 << 17).to_batches():
+        if not batch.num_rows:
+            continue
+        frame = pl.from_arrow(pa.Table.from_batches([batch]))
+        counts.append(frame.group_by("warc_filename").agg(considered=pl.len()))
+        selected.append(frame.filter(selection.matches(pl.col("content_languages"))).select(
+            "warc_filename", pl.col("warc_record_offset").cast(pl.Int64), pl.col("warc_record_length").cast(pl.Int64)))
+        if len(counts) >= COMPACT_EVERY:
+            counts = [_sum_counts(counts)]
+    return _sum_counts(counts), (pl.concat(selected, how="vertical_relaxed") if selected else _empty_selected())
+
+
+def _sum_counts(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    frames = [f.with_columns(pl.col("warc_filename").cast(pl.String)) for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame({"warc_filename": [], "considered": []}, schema={"warc_filename": pl.String,
+                                                                             "considered": pl.UInt32})
+    return pl.concat(frames).group_by("warc_filename").agg(pl.col("considered").sum())
+
+
+def _empty_selected() -> pl.DataFrame:
+    return pl.DataFrame(schema={"warc_filename": pl.String, "warc_record_offset": pl.Int64,
+                                "warc_record_length": pl.Int64})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m pipeline.cc_index FULL_OUT INDEX_OUT --lang fin`: the recall of an index run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("full_output", help="output of `curate run … --select full`")
+    parser.add_argument("index_output", help="output of the same run with --select index (or index+neighbors)")
+    parser.add_argument("--lang", required=True, help="the language (fin, fin_Latn)")
+    args = parser.parse_args(argv)
+    try:
+        print(recall(args.full_output, args.index_output, args.lang))
+    except UserError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+__all__ = ["CLD2_CODES", "NEIGHBORS", "SELECT_MODES", "CrawlIndex", "Recall", "Selection", "crawl_indexes",
+           "group_by_records", "index_code", "index_files", "recall", "released_ids", "select_files"]
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""`curate ablate`: a thin typer command over `pipeline.ablation.run_ablation`.
+
+    curate ablate out --lang fin --variants raw,lid,dedup,filtered,rehydrated --tokens 20M \\
+        --model tiny --eval flores200/fin_Latn.txt --seeds 0,1
+
+Registered by the application as `app.command()(ablate)`. Nothing heavy is imported at import time
+(pyarrow, torch and Ray load when the command runs); user mistakes raise `UserError` (one line,
+exit code 2).
+"""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def ablate(
+    output: Annotated[str, typer.Argument(help="The output folder of a `curate run` (local).")],
+    lang: Annotated[str, typer.Option("--lang", help="The language: fin or fin_Latn.")],
+    eval_texts: Annotated[list[Path], typer.Option(
+        "--eval", help="Held-out reference text of the language (one document a line, or Parquet), "
+                       "not in the crawl, e.g. FLORES-200; repeatable.")],
+    variants: Annotated[str, typer.Option(
+        help="Curation steps to compare, comma-separated: raw, lid, dedup, filtered, rehydrated.")]
+        = "raw,lid,dedup,filtered,rehydrated",
+    tokens: Annotated[str, typer.Option(help="Training tokens of every run: 20M, 500k, 1.5B.")] = "20M",
+    model: Annotated[str, typer.Option(
+        help="Model trained from scratch per run: tiny, 125m, 350m, 1b, or a config.json.")] = "tiny",
+    seeds: Annotated[str, typer.Option(
+        help="Seeds, comma-separated; two or more give the seed spread and signal-to-noise.")] = "0",
+    tokenizer: Annotated[Optional[str], typer.Option(
+        help="HF tokenizer (folder or Hub id); default: a BPE trained on the raw corpus.")] = None,
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary of the BPE trained without --tokenizer.")] = 8000,
+    seq_len: Annotated[int, typer.Option(help="Tokens per training sequence.")] = 512,
+    batch_size: Annotated[int, typer.Option(help="Sequences per optimizer step.")] = 16,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule).")] = 1e-3,
+    evaluations: Annotated[int, typer.Option(help="Held-out evaluations per run (plus one at step 0).")] = 10,
+    eval_max_tokens: Annotated[int, typer.Option(help="Cap on the held-out tokens.")] = 200_000,
+    gpu: Annotated[Optional[bool], typer.Option(
+        "--gpu/--cpu", help="One Ray task per run on one GPU each, or runs one after another on this CPU "
+                            "(default: GPUs when the machine or the RAY_ADDRESS cluster has them).")] = None,
+) -> None:
+    """Train one small model per curation step on the corpus it gives, at equal tokens, and compare
+    their held-out bits per byte (table, plot and statistics under OUTPUT/<lang>/ablation/)."""
+    from pipeline.ablation import AblationSettings, parse_seeds, parse_tokens, run_ablation
+
+    settings = AblationSettings(
+        variants=variants.split(","), tokens=parse_tokens(tokens), model=model,
+        eval_texts=[str(p) for p in eval_texts], seeds=parse_seeds(seeds), tokenizer=tokenizer, vocab_size=vocab_size,
+        seq_len=seq_len, micro_batch_size=batch_size, lr=lr, evaluations=evaluations,
+        eval_max_tokens=eval_max_tokens, use_gpu=gpu)
+    ablation = run_ablation(output, lang, settings, echo=lambda line: typer.echo(line, err=True))
+    typer.echo((ablation.folder / "table.md").read_text(encoding="utf-8"))
+    typer.echo(f"wrote {ablation.folder}/ (results.json, table.md, bpb.png) and the `ablation` key of "
+               f"{ablation.folder.parent / 'stats.json'}", err=True)
