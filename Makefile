@@ -4,7 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 
-.PHONY: install test bench clean
+.PHONY: install test bench clean system-deps
+
+# Debian packages the tests need beyond PyPI: headless Chromium renders report.html in a test.
+SYSTEM_PACKAGES := chromium
+system-deps:
+	command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES)
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +27,9 @@ bench:
 	$(BIN)/python benchmarks/stage1.py
 	$(BIN)/python benchmarks/filters.py
 	$(BIN)/python benchmarks/dedup_signatures.py
+	$(BIN)/python benchmarks/dedup_clustering.py
 	$(BIN)/python benchmarks/trainer.py
+	$(BIN)/python benchmarks/e2e.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -292,6 +292,12 @@ def find_table(value: Any, preferred: tuple[str, ...]) -> dict[int, int] | None:
     return None
 
 
+def dedup_histogram(stats: Mapping[str, Any]) -> dict[int, int] | None:
+    """{cluster size: clusters} of the run's MinHash dedup (`stats["dedup"]["minhash"]["histogram"]`), if any."""
+    minhash = (stats.get("dedup") or {}).get("minhash")
+    return int_keyed(minhash.get("histogram")) if isinstance(minhash, Mapping) else None
+
+
 def scalars(value: Any) -> dict[str, Any]:
     """The scalar entries of a stats section (numbers, strings), for a small key/value table."""
     if not isinstance(value, Mapping):
@@ -318,7 +324,7 @@ def _size(n: float) -> str:
     return f"{n:,.1f} TB"
 
 
-def _size_range(first: int, next_first: int | None) -> str:
+def size_range(first: int, next_first: int | None) -> str:
     """A step table run as text: `5–99`, `2` (a run of one size) or `1,000+` (the last run)."""
     if next_first is None:
         return f"{first:,}+"
@@ -365,8 +371,7 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
     per_dump = released.per_dump()
     dumps = [d for d in per_dump if d]
     stages = count_stages(stats)
-    dedup = stats.get("dedup")
-    histogram = find_table(dedup, ("cluster_sizes", "cluster_size_histogram", "histogram"))
+    histogram = dedup_histogram(stats)
     rehydration = stats.get("rehydration")
     step_table = find_table(rehydration, ("table", "step_table", "weights", "repetitions"))
     tokens = round(released.characters / chars_per_token)
@@ -447,9 +452,10 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
         out += [f"{len(quarantined)} input file(s) were quarantined (they kept crashing a worker); `stats.json` "
                 "lists them.", ""]
 
-    if dedup is not None:
+    dedup = stats.get("dedup")
+    if isinstance(dedup, Mapping):
         out += ["## Deduplication", ""]
-        details = scalars(dedup)
+        details = scalars(dedup.get("minhash") or {})
         if details:
             out += _table(["", "value"], [[k, v] for k, v in details.items()])
         if histogram:
@@ -468,7 +474,7 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
                     ""]
         if step_table:
             keys = list(step_table)
-            rows = [[_size_range(k, keys[i + 1] if i + 1 < len(keys) else None), step_table[k]]
+            rows = [[size_range(k, keys[i + 1] if i + 1 < len(keys) else None), step_table[k]]
                     for i, k in enumerate(keys)]
             out += ["A document of a given cluster size is repeated this many times (the `weight` column):", ""]
             out += _table(["cluster size", "repetitions"], rows)
@@ -534,7 +540,7 @@ def _plots(released: Released, stats: Mapping[str, Any]) -> dict[str, tuple[str,
                 shares[rule] = removed[rule] / entering if entering else 0.0
     if stages:
         made["removal"] = ("removal_per_rule.png", plots.removal_per_rule(removed, shares))
-    histogram = find_table(stats.get("dedup"), ("cluster_sizes", "cluster_size_histogram", "histogram"))
+    histogram = dedup_histogram(stats)
     if histogram:
         made["clusters"] = ("cluster_sizes.png", plots.cluster_size_histogram(histogram))
     for name, values in released.scores.items():

@@ -268,8 +268,10 @@ def release(
 
 def _register_optional_commands() -> None:
     """Commands defined next to their code (they import nothing heavy at import time)."""
+    from pipeline.cli_report import report
     from trainer.cli import train, train_tokenizer
 
+    app.command("report")(report)
     app.command("train")(train)
     app.command("train-tokenizer")(train_tokenizer)
 

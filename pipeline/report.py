@@ -28,13 +28,13 @@ from blocks.base import UserError
 from pipeline import plots
 from pipeline.card import (
     SCORE_SAMPLE,
-    _size_range,
     count_stages,
     find_table,
     int_keyed,
     is_score_column,
     scalars,
     shard_paths,
+    size_range,
 )
 from pipeline.storage import Output
 
@@ -44,7 +44,6 @@ MIX_SHOWN = 15  # language-mix rows shown; the rest are folded into a <details>
 MIX_BARS = 20
 STAGE_NAMES = {"stage1": "stage 1: read, extract, identify", "dedup": "dedup", "stage3": "stage 3: filter, format",
                "final": "final shards"}
-HISTOGRAM_KEYS = ("cluster_sizes", "cluster_size_histogram", "histogram")
 STEP_TABLE_KEYS = ("table", "step_table", "weights", "repetitions")
 # FineWeb2's removal-rate distribution: one value per cluster size (rebalancing/removal_rates.py)
 DISTRIBUTION_COLUMNS = ("cluster_sizes", "cluster_removal_rates", "cluster_post_filtering_doc_counts")
@@ -383,12 +382,6 @@ def _dedup_part(stats: Mapping[str, Any]) -> str:
     if methods:
         keys = list(dict.fromkeys(k for values in methods.values() for k in scalars(values)))
         part += _table(["", *methods], [[k, *[scalars(m).get(k) for m in methods.values()]] for k in keys])
-    else:
-        legacy = find_table(dedup, HISTOGRAM_KEYS)
-        if legacy:
-            key = next((k for k in (*HISTOGRAM_KEYS, *dedup) if int_keyed(dedup.get(k)) == legacy), None)
-            methods = {"near-duplicate": {"histogram": legacy}}
-            handled.add(str(key))
     for method, values in methods.items():
         histogram = int_keyed(values.get("histogram")) or {}
         documents = int_keyed(values.get("documents_by_size"))
@@ -419,7 +412,7 @@ def _rehydration_part(stats: Mapping[str, Any]) -> str:
     if table:
         handled.add(next(k for k in (*STEP_TABLE_KEYS, *rehydration) if int_keyed(rehydration.get(k)) == table))
         keys = list(table)
-        rows = [[_size_range(k, keys[i + 1] if i + 1 < len(keys) else None), table[k]] for i, k in enumerate(keys)]
+        rows = [[size_range(k, keys[i + 1] if i + 1 < len(keys) else None), table[k]] for i, k in enumerate(keys)]
         part += (_p("A document of a given cluster size is repeated this many times (its weight column):")
                  + _table(["cluster size", "repetitions"], rows))
     distribution = rehydration.get("distribution")
@@ -486,8 +479,9 @@ def _ablation_part(stats: Mapping[str, Any]) -> str:
                        "bits per byte against training tokens per variant")
         for name, values in variants.items():
             points = len(values.get("tokens") or [])
-            curves = {k: v for k, v in sorted(values.items(), key=lambda kv: kv[0] not in ("tokens", "bpb"))
-                      if isinstance(v, list) and len(v) == points and points}  # tokens, bpb, then bpb_std, loss, …
+            first = ("tokens", "bpb")  # then bpb_std, bpb_min, loss, … (any list with one value per evaluation)
+            curves = {k: v for k, v in sorted(values.items(), key=lambda kv: first.index(kv[0]) if kv[0] in first
+                                              else len(first)) if isinstance(v, list) and len(v) == points and points}
             if "tokens" in curves:
                 part += _details(f"{name}: curves by training tokens",
                                  _table(list(curves), [list(row) for row in zip(*curves.values())]))

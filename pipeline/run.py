@@ -19,6 +19,7 @@ from blocks.warc import WarcReader
 import dedup
 from pipeline.executor import Resources, ray_map, run_units, start_ray
 from pipeline.graph import Graph, LanguageGraph, build_graph
+from pipeline.report import write_report
 from pipeline.provenance import code_version, fingerprint, provenance
 from pipeline.sources import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
 from pipeline.stage1 import Stage1Work, Unit, UnitResult, merge_results
@@ -180,6 +181,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         for code, language in graph.languages.items():
             stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds)
             output.write_json(output.language(code, "stats.json"), stats[code])
+        write_report(options.output)
     return stats
 
 

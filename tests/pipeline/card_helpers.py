@@ -138,8 +138,9 @@ def build_output(root: Path, shared: Path, *, full: bool = True) -> BuiltOutput:
         "stage3": {"kept": total, **STAGE3_RULES},
     }
     if full:
-        stats["dedup"] = {"cluster_sizes": CLUSTER_SIZES, "removed": DEDUP_REMOVED}
-        stats["rehydration"] = {"method": "fineweb2-fixed", "table": STEP_TABLE}
+        stats["dedup"] = {"documents": sum(int(k) * v for k, v in CLUSTER_SIZES.items()),
+                          "minhash": {"histogram": CLUSTER_SIZES, "removed": DEDUP_REMOVED}}
+        stats["rehydration"] = {"method": "fineweb2_fixed", "table": STEP_TABLE}
     (folder / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
     _manifests(root, per_dump)
     return BuiltOutput(root, per_dump, texts, weight_sum if full else None,

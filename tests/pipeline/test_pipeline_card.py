@@ -128,7 +128,7 @@ def test_card_numbers_equal_the_stats_and_the_shards(full):
     steps = table_after(body, "## Rehydration")
     assert [int(row[1]) for row in steps] == list(STEP_TABLE.values())
     assert [row[0] for row in steps] == ["1", "2", "3–4", "5–99", "100–999", "1000+"]
-    assert "fineweb2-fixed" in body
+    assert "fineweb2_fixed" in body
     dedup = body[body.index("## Deduplication"):body.index("## Rehydration")]
     assert f"| removed | {DEDUP_REMOVED} |" in dedup and "largest cluster 250 documents" in dedup
     assert f"{CLUSTER_SIZES['1']:,} of size 1" in dedup

@@ -264,3 +264,11 @@ def test_inspect_shows_removed_documents_with_their_measured_value(reference):
         assert document.reason == reason and document.measured is not None and document.threshold is not None
         assert (document.measured > document.threshold) if document.bound == "max" else \
             (document.measured < document.threshold)
+
+
+def test_the_run_ends_with_a_self_contained_report(reference):
+    output, stats = reference
+    page = (output / "report.html").read_text(encoding="utf-8")
+    assert f"{stats['released']['documents']:,}" in page and f"{stats['documents_read']:,}" in page
+    assert "Deduplication" in page and "Rehydration" in page
+    assert not [m for m in ("src=\"http", "href=\"http", "url(http", "<script") if m in page]
