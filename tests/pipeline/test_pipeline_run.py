@@ -168,6 +168,20 @@ def test_released_documents_carry_their_rehydration_weight(reference):
     assert distribution["global_removal_rate"] == pytest.approx(100 * by_rules / deduplicated)
 
 
+def test_many_languages_read_each_warc_once(reference, mirror, tmp_path):
+    reference_output, reference_stats = reference
+    stats = run(run_options(mirror, tmp_path, languages=["fin", "ekk", "swe"]))
+    assert set(stats) == {"fin_Latn", "ekk_Latn", "swe_Latn"}
+    assert {s["documents_read"] for s in stats.values()} == {reference_stats["documents_read"]}
+    units = list((tmp_path / "_work" / "manifests" / "stage1").glob("*.json"))
+    assert len(units) == len(list((reference_output / "_work" / "manifests" / "stage1").glob("*.json")))
+    assert released(tmp_path) == released(reference_output), "routing more languages changes nothing for one"
+    for code, prefix in (("ekk_Latn", "/est/"), ("swe_Latn", "/swe/")):
+        assert stats[code]["stage1"]["kept"] > 0
+        for path in (tmp_path / code / "data").rglob("*.parquet"):
+            assert all(prefix in url for url in pq.read_table(path, columns=["url"])["url"].to_pylist())
+
+
 def test_widening_the_snapshots_reuses_finished_stage1_units(reference, mirror, tmp_path):
     reference_output, reference_stats = reference
     narrow = run(run_options(mirror, tmp_path, snapshots="2024-22"))["fin_Latn"]
