@@ -2,7 +2,8 @@
 
 `CURATE_FAULT=point[:arg]` arms one point. For points that kill the process the argument is the
 number of hits before it fires (default 1); `extract_crash` / `extract_hang` fire in the extractor
-subprocess on a page whose HTML contains the argument. If `CURATE_FAULT_SENTINEL` names a file, the
+subprocess on a page whose HTML contains the argument; `disk_full` makes writes of files whose path contains
+the argument fail with ENOSPC. If `CURATE_FAULT_SENTINEL` names a file, the
 fault fires only while that file does not exist and creates it when firing, so it fires once per run.
 A kill point in a Ray worker kills that worker (Ray retries its task); with `CURATE_FAULT_KILLS=run`
 it kills the driver too, as a crash of the whole run would.
@@ -10,6 +11,7 @@ it kills the driver too, as a crash of the whole run would.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from pathlib import Path
@@ -34,6 +36,14 @@ def fire(point: str) -> None:
     sentinel = os.environ.get("CURATE_FAULT_SENTINEL")
     if sentinel:
         Path(sentinel).touch()
+
+
+def disk_full_point(path: str) -> None:
+    """Raise ENOSPC when writing a data file, if `disk_full` is armed (its argument: a substring of the path)."""
+    arg = armed("disk_full")
+    if arg is not None and arg in path:
+        fire("disk_full")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
 
 
 def kill_point(point: str) -> None:

@@ -288,6 +288,14 @@ def main() -> None:
     except UserError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
+    except OSError as error:
+        from pipeline.executor import storage_error
+
+        stop = storage_error(error)
+        if stop is None:
+            raise
+        typer.echo(f"error: {stop}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted: rerun the same command to resume", err=True)
         sys.exit(130)

@@ -7,6 +7,7 @@ input is quarantined and reported while the rest completes.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -16,6 +17,8 @@ from typing import Any, TypeVar
 
 import ray
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from blocks.base import UserError
 
 log = logging.getLogger("curate")
 
@@ -90,6 +93,7 @@ def run_units(
                 result = ray.get(done[0])
             except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError,
                     ray.exceptions.RayActorError) as error:
+                _stop_on_storage_error(error)
                 parts = split(unit)
                 message = _short(error)
                 if parts:
@@ -106,6 +110,26 @@ def run_units(
             documents += docs_of(result)
             rate = documents / max(time.monotonic() - started, 1e-9)
             progress.update(task, advance=1, rate=f"{rate:,.0f} docs/s")
+
+
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def storage_error(error: BaseException) -> UserError | None:
+    """The one-line error for a full or read-only disk (no fault of the unit: the run stops, committed units
+    stay), or None for other errors; `error` may be a Ray task error wrapping the OSError."""
+    cause = getattr(error, "cause", error)
+    if isinstance(cause, OSError) and cause.errno in STORAGE_ERRNOS:
+        where = f" ({cause.filename})" if cause.filename else ""
+        return UserError(f"cannot write the output: {cause.strerror}{where}; free space or choose another "
+                         "--output, then rerun the same command to resume")
+    return None
+
+
+def _stop_on_storage_error(error: BaseException) -> None:
+    stop = storage_error(error)
+    if stop:
+        raise stop from None
 
 
 def _short(error: BaseException) -> str:
@@ -129,7 +153,11 @@ def _progress() -> Progress:
 def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0) -> list[R]:
     """`map` on Ray tasks, results in order (what `dedup` takes as its `map_fn`)."""
     remote = ray.remote(num_cpus=cpus_per_task, max_retries=3)(fn)
-    return ray.get([remote.remote(item) for item in items])
+    try:
+        return ray.get([remote.remote(item) for item in items])
+    except ray.exceptions.RayTaskError as error:
+        _stop_on_storage_error(error)
+        raise
 
 
-__all__ = ["Resources", "run_units", "ray_map", "start_ray"]
+__all__ = ["Resources", "run_units", "ray_map", "start_ray", "storage_error"]

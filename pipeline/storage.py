@@ -21,6 +21,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from blocks import faults
 from blocks.base import UserError
 
 LOCK_NAME = ".curate.lock"
@@ -69,6 +70,7 @@ class Output:
     # --- writing -----------------------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write a whole file so that a reader sees either nothing or all of it."""
+        faults.disk_full_point(path)
         parent = path.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         if self.is_local:

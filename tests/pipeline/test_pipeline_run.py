@@ -263,6 +263,19 @@ def test_unwritable_output_and_held_lock_are_one_line(mirror, tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error: another curate run (pid"), result.stderr
 
 
+def test_a_full_disk_stops_the_run_with_one_line_and_commits_no_half_unit(reference, mirror, tmp_path):
+    reference_output, _ = reference
+    full = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "disk_full:_work/stage1/"})
+    assert full.returncode == 2, full.stderr[-3000:]
+    assert full.stderr.startswith("error: cannot write the output: No space left on device"), full.stderr[-3000:]
+    assert "Traceback" not in full.stderr
+    assert not list((tmp_path / "_work" / "manifests").rglob("*.json")), "no unit committed"
+    assert not (tmp_path / ".curate.lock").exists()
+    resumed = cli_run(mirror, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert released(tmp_path) == released(reference_output)
+
+
 def test_inspect_shows_removed_documents_with_their_measured_value(reference):
     output, stats = reference
     reasons = {k: v for k, v in stats["stage3"].items() if k != "kept" and not k.startswith("dedup.")}
