@@ -194,7 +194,7 @@ def test_widening_the_snapshots_reuses_finished_stage1_units(reference, mirror, 
     assert wide["dedup"]["minhash"]["histogram"] == reference_stats["dedup"]["minhash"]["histogram"]
 
 
-@pytest.mark.parametrize("point", ["after_unit_commit:2", "during_dedup:2", "during_final_write:2"])
+@pytest.mark.parametrize("point", ["after_unit_commit:2", "mid_unit_write:1", "during_dedup:2", "during_final_write:2"])
 def test_a_run_killed_and_rerun_gives_identical_output(reference, mirror, tmp_path, point):
     reference_output, _ = reference
     killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": point, "CURATE_FAULT_KILLS": "run"})
