@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 
 @dataclass(frozen=True)
-class Store:
-    """A directory tree under `root` (a local path or an fsspec URL); cheap to pickle."""
+class FileRoot:
+    """A directory tree under `root` (a local path or an fsspec URL): its filesystem and paths; cheap to pickle."""
 
     root: str
 
@@ -49,8 +49,16 @@ class Store:
         return "/".join([self.base, *parts])
 
     def url(self, *parts: str) -> str:
-        """Like `path`, but keeping the protocol (`s3://…`), for readers outside this module."""
+        """Like `path`, but keeping the protocol (`s3://…`), for readers in other processes; also takes one
+        path that `path()` returned."""
+        if len(parts) == 1 and parts[0].startswith(self.base + "/"):
+            parts = (parts[0][len(self.base) + 1:],)
         return "/".join([self.root.rstrip("/"), *parts])
+
+
+@dataclass(frozen=True)
+class Store(FileRoot):
+    """The dedup stage's files: raw bytes, atomic JSON manifests, Parquet."""
 
     def exists(self, path: str) -> bool:
         return self.fs.exists(path)

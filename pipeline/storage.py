@@ -14,51 +14,24 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from blocks import faults
 from blocks.base import UserError
+from dedup.storage import FileRoot
 
 LOCK_NAME = ".curate.lock"
 
 
 @dataclass(frozen=True)
-class Output:
+class Output(FileRoot):
     """The output root (a path or an fsspec URL such as `s3://bucket/out`) and its layout."""
-
-    root: str
-
-    @cached_property
-    def fs(self) -> fsspec.AbstractFileSystem:
-        return fsspec.core.url_to_fs(self.root)[0]
-
-    @cached_property
-    def base(self) -> str:
-        return fsspec.core.url_to_fs(self.root)[1].rstrip("/")
-
-    @property
-    def is_local(self) -> bool:
-        return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
-
-    def path(self, *parts: str) -> str:
-        return "/".join([self.base, *parts])
 
     def language(self, code: str, *parts: str) -> str:
         return self.path(code, *parts)
-
-    def url(self, *parts: str) -> str:
-        """A path under the root (or a path `path()` returned) as something any process can open: a local
-        path, or `<protocol>://…` on a remote filesystem."""
-        path = parts[0] if len(parts) == 1 and parts[0].startswith(self.base) else self.path(*parts)
-        if self.is_local:
-            return path
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return f"{protocol}://{path}"
 
     def manifest(self, stage: str, unit_id: str) -> str:
         return self.path("_work", "manifests", stage, f"{unit_id}.json")
