@@ -7,11 +7,14 @@ import types
 import typing
 from typing import Any, TypeVar
 
+from blocks.base import UserError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or of the wrong type; the message names its key path."""
+class ConfigError(UserError, ValueError):
+    """A configuration value is missing, unknown or of the wrong type; the message names its key path (a user
+    mistake: the CLI shows it as one line)."""
 
 
 def from_dict(cls: type[T], data: Any, where: str) -> T:

@@ -14,7 +14,7 @@ from blocks.lid import LanguageId, resolve_model
 from blocks.minhash import dedup_blocks
 from blocks.quality import formatter_blocks, stage1_blocks, stage3_filter_blocks
 from blocks.url_filter import UrlFilter
-from language_configs import ConfigError, LanguageConfig, load_language_config
+from language_configs import LanguageConfig, load_language_config
 
 LID_MODELS = ("glotlid", "ft176")
 
@@ -82,10 +82,7 @@ def build_graph(
     `lid` overrides the configs' LID model (`glotlid`, `ft176` or a path); `min_lid_score` overrides the
     threshold, which otherwise comes from each config's `lid.min_score[<model>]`.
     """
-    try:
-        configs = [load_language_config(code) for code in languages]
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    configs = [load_language_config(code) for code in languages]
     models = {lid or c.lid.model for c in configs}
     if len(models) > 1:
         raise UserError(f"the languages ask for different LID models ({', '.join(sorted(models))}): pass --lid")
