@@ -260,10 +260,12 @@ def release(
 
 def _register_optional_commands() -> None:
     """Commands defined next to their code (they import nothing heavy at import time)."""
+    from pipeline.cli_ablate import ablate
     from pipeline.cli_report import report
     from trainer.cli import train, train_tokenizer
 
     app.command("report")(report)
+    app.command("ablate")(ablate)
     app.command("train")(train)
     app.command("train-tokenizer")(train_tokenizer)
 

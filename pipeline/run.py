@@ -82,17 +82,18 @@ def make_plan(options: RunOptions) -> Plan:
     records the crawl's columnar index labels with the run's languages, files without any are left out, and a
     unit holds about `index_records_per_unit` records; its id covers the ranges.
     """
+    from pipeline import cc_index
+
     source = Source(options.source)
     crawls = match_crawls(options.snapshots, source.crawls())
+    selection, indexes = None, {}
     if options.select != "full":
-        from pipeline import cc_index
-
         selection = cc_index.Selection.for_run(options.languages, options.select, options.index_primary_only)
         indexes = cc_index.crawl_indexes(source, crawls)
     units: list[Unit] = []
     for crawl in crawls:
         files = sample_files(source.warc_files(crawl), options.max_files, options.seed)
-        if options.select != "full":
+        if selection is not None:
             selected = cc_index.select_files(source, indexes[crawl], files, selection)
             for number, group in enumerate(cc_index.group_by_records(selected, options.index_records_per_unit)):
                 units.append(Unit(f"{crawl}-index-{number:06d}-{fingerprint([f.canonical for f in group])[:8]}",
@@ -180,6 +181,9 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         stats = {}
         for code, language in graph.languages.items():
             stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds)
+            previous = output.read_json(output.language(code, "stats.json")) or {}
+            if "ablation" in previous:  # `curate ablate` results of this output, kept until rerun
+                stats[code]["ablation"] = previous["ablation"]
             output.write_json(output.language(code, "stats.json"), stats[code])
         write_report(options.output)
     return stats

@@ -120,19 +120,17 @@ def build_corpora(language_root: str | Path, variants: list[str], tokens: int,
     _check_layout(layout, variants)
     out = Path(out_dir) if out_dir is not None else layout.root / "ablation" / "corpora"
     out.mkdir(parents=True, exist_ok=True)
-    dedup_removed = _dedup_removed_keys(layout.removed_stage3) if "dedup" in variants else None
     corpora = {}
     for variant in variants:
         inputs = layout.inputs(variant)
         fraction = min(1.0, tokens * BYTES_PER_TOKEN_BOUND / max(1, _text_bytes(variant, layout)))
         fingerprint = _fingerprint(variant, layout.root, inputs, fraction)
         meta = out / f"{variant}.json"
-        if meta.is_file() and (out / f"{variant}.parquet").is_file():
-            known = Corpus(**json.loads(meta.read_text()))
-            if known.fingerprint == fingerprint:
-                corpora[variant] = known
-                continue
-        corpora[variant] = _write_corpus(variant, layout, out, fraction, fingerprint, dedup_removed)
+        known = Output(str(out)).read_json(str(meta))
+        if known and known.get("fingerprint") == fingerprint and (out / f"{variant}.parquet").is_file():
+            corpora[variant] = Corpus(**known)
+            continue
+        corpora[variant] = _write_corpus(variant, layout, out, fraction, fingerprint)
     return corpora
 
 
@@ -208,13 +206,13 @@ def _batches(files: list[Path], with_weight: bool) -> Iterator[tuple[np.ndarray,
             yield document_keys(batch.column("id")).to_numpy(), ids_and_texts, weights
 
 
-def _write_corpus(variant: str, layout: _Layout, out: Path, fraction: float, fingerprint: str,
-                  dedup_removed: np.ndarray | None) -> Corpus:
+def _write_corpus(variant: str, layout: _Layout, out: Path, fraction: float, fingerprint: str) -> Corpus:
+    dedup_removed = _dedup_removed_keys(layout.removed_stage3) if variant == "dedup" else None
     threshold = np.uint64(min(2**64 - 1, int(fraction * 2**64)))
     keys, rows, weights = [], [], []
     for batch_keys, batch_rows, batch_weights in _batches(layout.documents(variant), variant == "rehydrated"):
         keep = batch_keys < threshold if fraction < 1 else np.ones(len(batch_keys), bool)
-        if dedup_removed is not None and variant == "dedup":
+        if dedup_removed is not None:
             keep &= ~np.isin(batch_keys, dedup_removed)
         keys.append(batch_keys[keep])
         rows.append(batch_rows.filter(pa.array(keep)))

@@ -3,7 +3,10 @@ the `ablation` key of `<out>/<lang>/stats.json` (the report page renders it).
 
     stats.json["ablation"] = {"variants": {name: {"tokens": [...], "bpb": [...], "final_bpb": x,
                                                   "seeds": n, ...}},
-                              "statistics": {...}}
+                              "statistics": {...}, "order": [name, ...], "tokens": n, "model": "tiny",
+                              "plot": "ablation/bpb.png", "table": "ablation/table.md"}
+
+`order` lists the variants in pipeline order (JSON objects are written with sorted keys).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.ablation.corpora import BYTES_PER_TOKEN_BOUND
 from pipeline.storage import Output
 
 if TYPE_CHECKING:
@@ -56,35 +60,42 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def markdown_table(ablation: "Ablation", language: str) -> str:
+def markdown_table(ablation: Ablation, language: str) -> str:
     """One row per variant (documents, trained tokens, final bpb ± seed std, gain over the first
-    variant, monotonicity), then the signal-to-noise statistics."""
+    variant, monotonicity), one per curation step (gain, signal-to-noise), then the other statistics."""
     statistics, aggregate = ablation.statistics, ablation.aggregate
     names = list(aggregate)
     base = aggregate[names[0]]["final_bpb"]
-    lines = [f"# Ablation of the curation steps: {language}", "",
-             "Held-out bits per byte of one small model per variant, trained on the same number of tokens "
-             "(lower is better).", "",
-             f"| variant | documents | trained tokens | seeds | final bpb | seed std | gain vs {names[0]} "
-             "| final loss | monotonicity |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Ablation of the curation steps: {language}", "",
+        ("Held-out bits per byte of one small model per variant, trained on the same number of tokens "
+         "(lower is better)."), "",
+        ("| variant | documents | trained tokens | seeds | final bpb | seed std "
+         f"| gain vs {names[0]} | final loss | monotonicity |"),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name in names:
         row, corpus = aggregate[name], ablation.corpora[name]
         trained = int(np.mean([r["trained_tokens"] for r in ablation.runs[name]]))
-        lines.append(f"| {name} | {corpus.documents:,} | {trained:,} | {row['seeds']} | {row['final_bpb']:.4f} | "
-                     f"{_number(row['final_bpb_std'])} | {base - row['final_bpb']:+.4f} | {row['final_loss']:.4f} | "
-                     f"{_number(statistics['monotonicity'][name], 3)} |")
+        lines.append(f"| {name} | {corpus.documents:,} | {trained:,} | {row['seeds']} | {row['final_bpb']:.4f} "
+                     f"| {_number(row['final_bpb_std'])} | {base - row['final_bpb']:+.4f} "
+                     f"| {row['final_loss']:.4f} | {_number(statistics['monotonicity'][name], 3)} |")
     lines += ["", "| curation step | bpb gain | signal-to-noise |", "|---|---:|---:|"]
     lines += [f"| {s['from']} → {s['to']} | {s['gain']:+.4f} | {_number(s['snr'], 1)} |" for s in statistics["steps"]]
-    lines += ["",
-              f"- pooled seed std of the final bpb: {_number(statistics['pooled_seed_std'])}",
-              f"- gap between the best and worst variant: {_number(statistics['variant_gap'])}; "
-              f"signal-to-noise: {_number(statistics['snr'], 1)}",
-              f"- ordering consistency (Kendall τ, second half): {_number(statistics['ordering_consistency'], 3)}",
-              f"- best variant: {statistics['best']}",
-              "",
-              "Monotonicity is Spearman's ρ between tokens and −bpb (1: bpb fell at every evaluation). "
-              "Signal-to-noise needs two or more seeds (`--seeds 0,1`).", ""]
+    lines += [
+        "",
+        f"- pooled seed std of the final bpb: {_number(statistics['pooled_seed_std'])}",
+        (f"- gap between the best and worst variant: {_number(statistics['variant_gap'])}; "
+         f"signal-to-noise: {_number(statistics['snr'], 1)}"),
+        f"- ordering consistency (Kendall τ, second half): {_number(statistics['ordering_consistency'], 3)}",
+        f"- best variant: {statistics['best']}",
+    ]
+    sampled = [f"{name} {corpus.fraction:.1%}" for name, corpus in ablation.corpora.items() if corpus.fraction < 1]
+    if sampled:
+        lines.append(f"- share of the documents sampled into the corpus (by document key, about tokens × "
+                     f"{BYTES_PER_TOKEN_BOUND} bytes of text): {', '.join(sampled)}")
+    lines += ["", ("Monotonicity is Spearman's ρ between tokens and −bpb (1: bpb fell at every evaluation). "
+                   "Signal-to-noise needs two or more seeds (`--seeds 0,1`)."), ""]
     return "\n".join(lines)
 
 
@@ -115,7 +126,7 @@ def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str) -> bytes
     return _png(figure)
 
 
-def write_outputs(ablation: "Ablation", language_root: Path, settings: "AblationSettings") -> None:
+def write_outputs(ablation: Ablation, language_root: Path, settings: AblationSettings) -> None:
     """`results.json`, `table.md` and `bpb.png` under `ablation/`, then the `ablation` key of `stats.json`
     (other keys kept)."""
     language = language_root.name
@@ -134,6 +145,7 @@ def write_outputs(ablation: "Ablation", language_root: Path, settings: "Ablation
     output.write_bytes(f"{folder}/{PLOT_NAME}", bpb_plot(ablation.aggregate, language))
     stats_path = str(language_root / "stats.json")
     stats = output.read_json(stats_path) or {}
-    stats["ablation"] = {**summary, "tokens": settings.tokens, "model": settings.model,
+    stats["ablation"] = {**summary, "order": list(ablation.aggregate), "tokens": settings.tokens,
+                         "model": settings.model,
                          "plot": f"ablation/{PLOT_NAME}", "table": f"ablation/{TABLE_NAME}"}
     output.write_json(stats_path, stats)

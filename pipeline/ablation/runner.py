@@ -26,6 +26,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -238,7 +239,8 @@ def _tokenizer(settings: AblationSettings, corpora: dict[str, Corpus], folder: P
             load_tokenizer(settings.tokenizer)
         except TokenizerError as error:
             raise UserError(str(error)) from None
-        return settings.tokenizer, f"given:{settings.tokenizer}"
+        local = Path(settings.tokenizer)
+        return settings.tokenizer, f"given:{settings.tokenizer}:{_file_digest(local) if local.exists() else ''}"
     identity = _digest(dict(corpus=corpora["raw"].fingerprint, vocab_size=settings.vocab_size,
                             documents=settings.tokenizer_documents))
     path = folder / "tokenizer"
@@ -285,7 +287,8 @@ def _plan_run(variant: str, seed: int, settings: AblationSettings, corpus: Corpu
         micro_batch_size=settings.micro_batch_size, lr=settings.lr,
         warmup_steps=max(1, round(0.05 * steps)), seed=seed,
         eval_texts=[str(Path(p).resolve()) for p in settings.eval_texts], eval_every=eval_every,
-        eval_max_tokens=settings.eval_max_tokens, ckpt_every=eval_every, keep_checkpoints=1,
+        eval_max_tokens=settings.eval_max_tokens, ckpt_every=checkpoint_interval(eval_every, steps),
+        keep_checkpoints=1,
         log_every=max(1, min(100, eval_every)), progress=False,
         out_dir=str((folder / "runs" / variant / f"seed-{seed}").resolve()))
     try:
@@ -294,9 +297,21 @@ def _plan_run(variant: str, seed: int, settings: AblationSettings, corpus: Corpu
         raise UserError(str(error)) from None
     varying = {k: v for k, v in config.to_dict().items() if k not in ("mix", "tokenizer", "eval_texts",
                                                                        "out_dir", "progress")}
+    model_file = Path(settings.model)
     fingerprint = _digest(dict(corpus=corpus.fingerprint, tokenizer=tokenizer_id, config=varying,
+                               model=_file_digest(model_file) if model_file.is_file() else settings.model,
                                eval_texts=[_file_digest(Path(p)) for p in config.eval_texts]))
     return Run(variant, seed, config, fingerprint, folder / "results" / f"{variant}.seed-{seed}.json")
+
+
+def checkpoint_interval(eval_every: int, steps: int) -> int:
+    """Steps between checkpoints, chosen so that no checkpoint falls on an evaluation step before the
+    end: the trainer does not re-evaluate the step it resumes at, so a run killed between a checkpoint
+    and the evaluation of the same step would lose that point of its curve."""
+    interval = eval_every + 1
+    while math.lcm(interval, eval_every) < steps:
+        interval += 1
+    return interval
 
 
 def _committed(run: Run) -> dict[str, Any] | None:
@@ -342,7 +357,7 @@ def _execute(runs: list[Run], use_gpu: bool | None, echo: Callable[[str], None])
         return results
     import ray
 
-    remote = ray.remote(num_gpus=1, max_retries=0)(_train_here)
+    remote = ray.remote(num_gpus=1, max_retries=2)(_train_here)  # a retry resumes from the checkpoint
     echo(f"training {len(runs)} run(s) as Ray tasks, one GPU each ({gpus:g} GPU(s) in the cluster)")
     started = time.monotonic()
     running = {remote.remote(run.config.to_dict(), None): run for run in runs}
@@ -363,12 +378,15 @@ def _execute(runs: list[Run], use_gpu: bool | None, echo: Callable[[str], None])
 
 
 def _available_gpus(use_gpu: bool | None) -> float:
-    """GPUs to train on through Ray (0: train on this CPU). Starts or joins Ray only when GPUs are used."""
+    """GPUs to train on through Ray (0: train on this CPU): those of the Ray this process already
+    started, of the cluster in RAY_ADDRESS, or of this machine (a local Ray is started for them)."""
     if use_gpu is False:
         return 0
     import torch
 
-    if not os.environ.get("RAY_ADDRESS") and not torch.cuda.is_available():
+    imported = sys.modules.get("ray")
+    if not ((imported is not None and imported.is_initialized()) or os.environ.get("RAY_ADDRESS")
+            or torch.cuda.is_available()):
         if use_gpu:
             raise UserError("--gpu: this machine has no GPU and RAY_ADDRESS names no cluster; "
                             "use --cpu, or submit the command to a cluster with GPUs")

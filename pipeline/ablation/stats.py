@@ -14,6 +14,7 @@ Everything here is pure: curves in, numbers out.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -65,7 +66,7 @@ def step_gains(curves: Curves, order: Sequence[str]) -> list[dict[str, float | s
     (positive: the step helped) and its signal-to-noise ratio `gain / pooled seed std`."""
     gains = []
     names = [name for name in order if name in curves]
-    for before, after in zip(names, names[1:]):
+    for before, after in itertools.pairwise(names):
         gain = float(np.mean([c[-1] for c in curves[before]]) - np.mean([c[-1] for c in curves[after]]))
         noise = pooled_seed_std({before: curves[before], after: curves[after]})
         gains.append({"from": before, "to": after, "gain": gain,
