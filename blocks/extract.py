@@ -24,14 +24,18 @@ EXTRACTORS = ("trafilatura", "resiliparse")
 
 
 def extract_text(html: str, extractor: str = "trafilatura", favour_precision: bool = True) -> str:
-    """The main text of one page ("" when nothing is kept)."""
+    """The main text of one page ("" when nothing is kept).
+
+    Trafilatura's `deduplicate` is off (datatrove turns it on): its cache of segments seen in the process makes
+    a page's text depend on which pages the same worker extracted before, so outputs would change with
+    scheduling, resume and `--select`. Repeated boilerplate is left to the line-level filters and dedup."""
     if extractor == "resiliparse":
         from resiliparse.extract.html2text import extract_plain_text
 
         return extract_plain_text(html, main_content=True, alt_texts=False) or ""
     from trafilatura import extract
 
-    return extract(html, favor_precision=favour_precision, include_comments=False, deduplicate=True) or ""
+    return extract(html, favor_precision=favour_precision, include_comments=False, deduplicate=False) or ""
 
 
 def _serve(inbox: Connection, outbox: Connection, extractor: str, favour_precision: bool) -> None:

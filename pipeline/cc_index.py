@@ -10,7 +10,7 @@ decides what is kept: the index only saves reading, decompressing and extracting
 
 The query streams record batches (pyarrow dataset over the source's fsspec filesystem: column projection, the
 status/mime/file predicate evaluated in the scan) and groups the selected rows with polars; one crawl's selected
-rows are held at a time, ~12 bytes a row, and the plan keeps 16 bytes a record.
+rows are held at a time (~20 bytes a row), and the plan keeps 16 bytes a record.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class Selection:
     def for_run(cls, languages: Iterable[str], mode: str, primary_only: bool = False) -> Selection:
         """The selection of `--select mode` for `--lang` codes (`fin`, `fin_Latn`, `est`, …)."""
         if mode not in SELECT_MODES or mode == "full":
-            raise UserError(f"unknown index selection {mode!r}: use one of {', '.join(SELECT_MODES)}")
+            raise UserError(f"unknown selection {mode!r} (--select): use one of {', '.join(SELECT_MODES)}")
         try:
             codes = [index_code(resolve_language(language)) for language in languages]
         except ConfigError as error:
@@ -125,7 +125,7 @@ def index_files(source: Source, crawl: str) -> list[str]:
     (which cannot be listed), else by listing the index prefix; [] if the crawl has no index."""
     if source.is_http:
         try:
-            listing = gzip.decompress(source._read_small(f"crawl-data/{crawl}/cc-index-table.paths.gz"))
+            listing = gzip.decompress(source.read_small(f"crawl-data/{crawl}/cc-index-table.paths.gz"))
         except FileNotFoundError:
             return []
         lines = [line.strip() for line in listing.decode().splitlines()]
@@ -162,7 +162,7 @@ def select_files(source: Source, index: CrawlIndex, files: list[WarcFile], selec
         if rows is None or not rows.height:
             continue
         spans = np.column_stack([rows["warc_record_offset"].to_numpy(), rows["warc_record_length"].to_numpy()])
-        chosen.append(WarcFile.selected(warc.crawl, warc.path, spans, counts.get(warc.path, rows.height)))
+        chosen.append(WarcFile.with_ranges(warc.crawl, warc.path, spans, counts.get(warc.path, rows.height)))
     log.info("%s: %d of %d index records selected in %d of %d WARCs", index.crawl,
              sum(f.records for f in chosen), sum(counts.get(f.path, 0) for f in files), len(chosen), len(files))
     return chosen

@@ -58,6 +58,8 @@ def run(
                                              "Crawl's columnar URL index labels with the language, read by byte "
                                              "range) or index+neighbors (also closely related languages)")]
     = "full",
+    index_primary_only: Annotated[bool, typer.Option("--index-primary-only", help="with --select index: only "
+                                                     "records whose first index language is the language")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
 ) -> None:
@@ -73,7 +75,7 @@ def run(
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
         files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus, rehydration=rehydration,
         max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
-        select=select,
+        select=select, index_primary_only=index_primary_only,
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:
@@ -262,10 +264,13 @@ def _register_optional_commands() -> None:
     """Commands defined next to their code (they import nothing heavy at import time)."""
     from pipeline.cli_ablate import ablate
     from pipeline.cli_report import report
+    from pipeline.cli_scorers import train_classifier, train_kenlm
     from trainer.cli import train, train_tokenizer
 
     app.command("report")(report)
     app.command("ablate")(ablate)
+    app.command("train-classifier")(train_classifier)
+    app.command("train-kenlm")(train_kenlm)
     app.command("train")(train)
     app.command("train-tokenizer")(train_tokenizer)
 

@@ -13,6 +13,7 @@ from blocks.extract import Extract
 from blocks.lid import LanguageId, resolve_model
 from blocks.minhash import dedup_blocks
 from blocks.quality import formatter_blocks, stage1_blocks, stage3_filter_blocks
+from blocks.scorers import scorer_blocks
 from blocks.url_filter import UrlFilter
 from language_configs import LanguageConfig, load_language_config
 
@@ -66,7 +67,7 @@ def language_stage1_blocks(config: LanguageConfig) -> list[Block]:
 
 def language_stage3_blocks(config: LanguageConfig) -> list[Block]:
     """Stage-3 blocks for one language, after dedup: filters on stored statistics → formatters → scorers."""
-    return stage3_filter_blocks(config) + formatter_blocks(config)
+    return stage3_filter_blocks(config) + formatter_blocks(config) + scorer_blocks(config)
 
 
 def build_graph(

@@ -36,7 +36,7 @@ Fetch = Callable[[list[Span]], list["bytes | BaseException"]]
 
 
 @dataclass(frozen=True)
-class Block:
+class RangeRequest:
     """One request: `offset`/`length` on the file, covering the selected `spans` (and the gaps between them)."""
 
     offset: int
@@ -44,9 +44,9 @@ class Block:
     spans: tuple[Span, ...]
 
 
-def merge_spans(spans: Sequence[Span], max_gap: int = MAX_GAP) -> list[Block]:
+def merge_spans(spans: Sequence[Span], max_gap: int = MAX_GAP) -> list[RangeRequest]:
     """The requests that read `spans` (offset order): neighbours at most `max_gap` bytes apart share one."""
-    blocks: list[Block] = []
+    merged: list[RangeRequest] = []
     start, end, members = -1, -1, []
     for offset, length in sorted(spans):
         if members and offset - end <= max_gap:
@@ -54,17 +54,17 @@ def merge_spans(spans: Sequence[Span], max_gap: int = MAX_GAP) -> list[Block]:
             members.append((offset, length))
             continue
         if members:
-            blocks.append(Block(start, end - start, tuple(members)))
+            merged.append(RangeRequest(start, end - start, tuple(members)))
         start, end, members = offset, offset + length, [(offset, length)]
     if members:
-        blocks.append(Block(start, end - start, tuple(members)))
-    return blocks
+        merged.append(RangeRequest(start, end - start, tuple(members)))
+    return merged
 
 
 class RangedStream(io.RawIOBase):
     """The bytes of `spans` of one file, in offset order, as one read-only stream.
 
-    `fetch(blocks)` returns, per (offset, length) asked, the bytes or the exception it raised. `fetched`
+    `fetch(ranges)` returns, per (offset, length) asked, the bytes or the exception it raised. `fetched`
     counts the bytes received (the selected bytes plus the merged gaps); `position` the bytes handed to
     the reader (the selected bytes); `retries` the requests that were retried.
     """
@@ -74,7 +74,7 @@ class RangedStream(io.RawIOBase):
         self.fetch = fetch
         self.name = name
         self.policy = policy or RetryPolicy()
-        self.blocks = merge_spans(spans, max_gap)
+        self.requests = merge_spans(spans, max_gap)
         self.batch_bytes = batch_bytes
         self.position = 0
         self.fetched = 0
@@ -98,7 +98,7 @@ class RangedStream(io.RawIOBase):
                 if self._parts:
                     self._buffer = self._parts.popleft()
                     continue
-                if self._next >= len(self.blocks):
+                if self._next >= len(self.requests):
                     break
                 self._fill()
                 continue
@@ -115,22 +115,22 @@ class RangedStream(io.RawIOBase):
         return len(data)
 
     def _fill(self) -> None:
-        """Fetch the next batch of blocks and queue the selected spans' bytes."""
-        batch = [self.blocks[self._next]]
+        """Fetch the next batch of requests and queue the selected spans' bytes."""
+        batch = [self.requests[self._next]]
         total = batch[0].length
-        while self._next + len(batch) < len(self.blocks):
-            candidate = self.blocks[self._next + len(batch)]
+        while self._next + len(batch) < len(self.requests):
+            candidate = self.requests[self._next + len(batch)]
             if total + candidate.length > self.batch_bytes:
                 break
             batch.append(candidate)
             total += candidate.length
         self._next += len(batch)
-        for block, data in zip(batch, self._fetch_with_retry(batch)):
+        for request, data in zip(batch, self._fetch_with_retry(batch)):
             view = memoryview(data)
-            for offset, length in block.spans:
-                self._parts.append(view[offset - block.offset: offset - block.offset + length])
+            for offset, length in request.spans:
+                self._parts.append(view[offset - request.offset: offset - request.offset + length])
 
-    def _fetch_with_retry(self, batch: list[Block]) -> list[bytes]:
+    def _fetch_with_retry(self, batch: list[RangeRequest]) -> list[bytes]:
         results: list[bytes | None] = [None] * len(batch)
         todo = list(range(len(batch)))
         delays = self.policy.delays()
@@ -232,4 +232,4 @@ class HttpFetch:
             self._pool = None
 
 
-__all__ = ["MAX_GAP", "Block", "HttpFetch", "RangedStream", "fsspec_fetch", "merge_spans"]
+__all__ = ["MAX_GAP", "HttpFetch", "RangeRequest", "RangedStream", "fsspec_fetch", "merge_spans"]

@@ -383,6 +383,10 @@ def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds:
         mix.update(result["language_mix"])
         documents += result["documents_read"]
         quarantined += result["quarantined"]
+    selection = {k.removeprefix("index."): shared.pop(k)
+                 for k in ("index.records_considered", "index.records_selected") if k in shared}
+    bytes_read = sum(m["result"].get("bytes_read", 0) for m in stage1.values())
+    warc_bytes = sum(m["result"].get("warc_bytes", 0) for m in stage1.values())
     stage3_counts: Counter = Counter()
     for manifest in stage3.values():
         stage3_counts.update(manifest["result"]["counts"])
@@ -397,6 +401,8 @@ def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds:
         "stage1": dict(sorted(language.items())),
         "stage3": dict(sorted(stage3_counts.items())),
         "released": {"documents": sum(per_dump.values()), "per_dump": dict(sorted(per_dump.items()))},
+        "input": {"bytes_read": bytes_read, "warc_bytes": warc_bytes,
+                  "bytes_read_share": round(bytes_read / warc_bytes, 6) if warc_bytes else None, **selection},
         "language_mix": dict(mix.most_common()),
         "quarantined": quarantined,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},

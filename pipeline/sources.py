@@ -47,7 +47,7 @@ class WarcFile:
     considered: int = 0
 
     @classmethod
-    def selected(cls, crawl: str, path: str, spans: Sequence[Span] | np.ndarray, considered: int = 0) -> WarcFile:
+    def with_ranges(cls, crawl: str, path: str, spans: Sequence[Span] | np.ndarray, considered: int = 0) -> WarcFile:
         """The file with only `spans` ((offset, length) pairs) to read, in offset order."""
         array = np.asarray(spans, dtype="<i8").reshape(-1, 2)
         array = array[np.argsort(array[:, 0], kind="stable")]
@@ -127,7 +127,8 @@ class Source:
         except (OSError, requests.RequestException, ValueError):
             return None
 
-    def _read_small(self, path: str) -> bytes:
+    def read_small(self, path: str) -> bytes:
+        """The whole content of a small file (a listing, `collinfo.json`); FileNotFoundError if it is missing."""
         stream = self.open(path)
         try:
             return stream.read()
@@ -143,7 +144,7 @@ class Source:
             if not self.is_http and not self.fs.exists(f"{self._root()}/collinfo.json"):
                 listed = self.fs.ls(f"{self._root()}/crawl-data", detail=False)
                 return sorted((p.rsplit("/", 1)[-1] for p in listed if "CC-MAIN-" in p), reverse=True)
-            return _crawl_ids(json.loads(self._read_small("collinfo.json")))
+            return _crawl_ids(json.loads(self.read_small("collinfo.json")))
         except (FileNotFoundError, json.JSONDecodeError) as error:
             raise UserError(f"{self.location} is not a Common Crawl layout: no readable collinfo.json or "
                             f"crawl-data/ ({type(error).__name__})") from None
@@ -154,7 +155,7 @@ class Source:
         """Every WARC of `crawl`, in warc.paths.gz order."""
         listing = f"crawl-data/{crawl}/warc.paths.gz"
         try:
-            data = gzip.decompress(self._read_small(listing))
+            data = gzip.decompress(self.read_small(listing))
         except FileNotFoundError:
             raise UserError(f"{self.location} has no {listing}") from None
         return [WarcFile(crawl, line.strip()) for line in data.decode().splitlines() if line.strip()]

@@ -81,6 +81,9 @@ def test_release_columns_follow_fineweb2(reference):
     names = pq.read_schema(shard).names
     assert names[: len(FINEWEB2_COLUMNS)] == FINEWEB2_COLUMNS
     assert not [n for n in names if n.startswith("stat_") or n in ("doc_key", "bucket", "drop_reason")]
+    assert {"minhash_cluster_id", "minhash_cluster_size", "web_docs_score", "adult_domain", "weight"} <= set(names)
+    scores = [d["web_docs_score"] for d in released(output).values()]
+    assert all(0 <= s <= 10 for s in scores) and sum(scores) / len(scores) > 5, "clean news text scores well"
 
 
 def test_bad_records_are_counted_by_reason(reference, mirror):
