@@ -19,6 +19,7 @@ from blocks.warc import WarcReader
 import dedup
 from pipeline.executor import Resources, ray_map, run_units, start_ray
 from pipeline.graph import Graph, LanguageGraph, build_graph
+from pipeline.card import write_card
 from pipeline.report import write_report
 from pipeline.provenance import code_version, fingerprint, provenance
 from pipeline.sources import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
@@ -185,6 +186,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
             if "ablation" in previous:  # `curate ablate` results of this output, kept until rerun
                 stats[code]["ablation"] = previous["ablation"]
             output.write_json(output.language(code, "stats.json"), stats[code])
+            write_card(options.output, code)
         write_report(options.output)
     return stats
 

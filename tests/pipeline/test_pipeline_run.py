@@ -296,6 +296,19 @@ def test_inspect_shows_removed_documents_with_their_measured_value(reference):
             (document.measured < document.threshold)
 
 
+def test_the_run_writes_a_dataset_card_that_loads_only_the_shards(reference):
+    import datasets
+    import yaml
+
+    output, stats = reference
+    card = (output / "fin_Latn" / "README.md").read_text(encoding="utf-8")
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["configs"][0]["data_files"][0]["path"] == "data/**/*.parquet"
+    assert f"{stats['released']['documents']:,}" in card
+    loaded = datasets.load_dataset(str(output / "fin_Latn"), split="train", cache_dir=str(output / ".hf-cache"))
+    assert loaded.num_rows == stats["released"]["documents"]
+
+
 def test_the_run_ends_with_a_self_contained_report(reference):
     output, stats = reference
     page = (output / "report.html").read_text(encoding="utf-8")
