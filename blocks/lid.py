@@ -58,7 +58,7 @@ def resolve_model(model: str) -> Path:
 
 
 @cache
-def _load(path: str):
+def load_fasttext(path: str):
     import fasttext
 
     fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning
@@ -88,7 +88,7 @@ class LanguageId(Block):
     def check(self) -> None:
         self.model_path = str(resolve_model(self.model))
         try:
-            _load(self.model_path)
+            load_fasttext(self.model_path)
         except Exception as error:  # noqa: BLE001
             raise UserError(f"cannot load LID model {self.model_path}: {error}") from None
 
@@ -96,7 +96,7 @@ class LanguageId(Block):
         return {f"lid_model:{self.model}": file_sha256(self.model_path or str(resolve_model(self.model)))}
 
     def apply(self, batch: pa.Table) -> pa.Table:
-        model = _load(self.model_path or str(resolve_model(self.model)))
+        model = load_fasttext(self.model_path or str(resolve_model(self.model)))
         texts = [" ".join(t.split()) for t in batch["text"].to_pylist()]  # fastText predicts one line
         labels, scores = model.predict(texts, k=TOP_K) if texts else ([], [])
         codes = [[normalise_label(label) for label in row] for row in labels]

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from blocks.base import Block, UserError, mark_dropped, set_column
-from blocks.lid import _load as load_fasttext
+from blocks.lid import load_fasttext
 from blocks.lid import file_sha256
 from blocks.model_files import first_line, resolve_file
 

@@ -44,20 +44,32 @@ class _TooLarge(Exception):
 
 
 def gzip_members(raw: BinaryIO, max_bytes: int, counts: Counter) -> Iterator[bytes]:
-    """Decompressed gzip members of `raw`; corrupt ones are counted and skipped by resyncing on the gzip magic."""
-    buffer = b""
+    """Decompressed gzip members of `raw`; corrupt ones are counted and skipped by resyncing on the gzip magic.
+
+    A member's compressed bytes stay in the buffer until it ends, so when it turns out to be corrupt (zlib may
+    read into the next members before it notices) the search for the next header starts right after its
+    first byte: no later member is lost."""
+    buffer = bytearray()
     exhausted = False
 
     def refill() -> bool:
-        nonlocal buffer, exhausted
-        if exhausted:
-            return False
-        chunk = raw.read(READ_CHUNK)
-        if not chunk:
-            exhausted = True
-            return False
-        buffer += chunk
-        return True
+        nonlocal exhausted
+        chunk = b"" if exhausted else raw.read(READ_CHUNK)
+        exhausted = not chunk
+        buffer.extend(chunk)
+        return bool(chunk)
+
+    def resync() -> None:
+        """Drop the buffer's first byte and everything up to the next gzip member header."""
+        start = 1
+        while (index := buffer.find(GZIP_MAGIC, start)) < 0:
+            keep = len(GZIP_MAGIC) - 1  # a header split across reads
+            del buffer[:max(len(buffer) - keep, 0)]
+            start = 0
+            if not refill():
+                buffer.clear()
+                return
+        del buffer[:index]
 
     while True:
         while len(buffer) < len(GZIP_MAGIC) and refill():
@@ -66,46 +78,34 @@ def gzip_members(raw: BinaryIO, max_bytes: int, counts: Counter) -> Iterator[byt
             return
         if not buffer.startswith(GZIP_MAGIC):
             counts["warc.corrupt_gzip"] += 1
-            buffer = _resync(buffer, refill)
+            resync()
             continue
         decompressor = zlib.decompressobj(31)
+        fed = 0  # bytes of the buffer the decompressor has consumed
         parts: list[bytes] = []
         size = 0
-        too_large = False
         try:
             while not decompressor.eof:
-                if not buffer and not refill():
+                if fed >= len(buffer) and not refill():
                     counts["warc.truncated"] += 1
                     return
-                data = decompressor.decompress(buffer, READ_CHUNK)
-                buffer = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
+                chunk = bytes(buffer[fed:fed + READ_CHUNK])
+                data = decompressor.decompress(chunk, READ_CHUNK)
+                fed += len(chunk) - len(decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail)
                 size += len(data)
                 if size > max_bytes:
-                    too_large = True
+                    parts.clear()  # keep reading to the member's end, holding nothing
                 elif data:
                     parts.append(data)
-                if too_large:
-                    parts.clear()
         except zlib.error:
             counts["warc.corrupt_gzip"] += 1
-            buffer = _resync(buffer[1:] if buffer.startswith(GZIP_MAGIC) else buffer, refill)
+            resync()
             continue
-        if too_large:
+        del buffer[:fed]
+        if size > max_bytes:
             counts["warc.too_large"] += 1
             continue
         yield b"".join(parts)
-
-
-def _resync(buffer: bytes, refill) -> bytes:
-    """Drop bytes up to the next gzip member header."""
-    while True:
-        index = buffer.find(GZIP_MAGIC, 1)
-        if index >= 0:
-            return buffer[index:]
-        tail = buffer[-(len(GZIP_MAGIC) - 1):]
-        buffer = tail
-        if not refill():
-            return b""
 
 
 def decode_html(body: bytes, content_type: str) -> str | None:

@@ -55,6 +55,20 @@ class FileRoot:
             parts = (parts[0][len(self.base) + 1:],)
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def write_atomic(self, path: str, data: bytes) -> None:
+        """Write a whole file so that a reader sees either nothing or all of it: a temporary name and a rename
+        on a local disk, one PUT (already all-or-nothing) on an object store."""
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if self.is_local:
+            temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        else:
+            self.fs.pipe_file(path, data)
+
 
 @dataclass(frozen=True)
 class Store(FileRoot):
@@ -79,18 +93,7 @@ class Store(FileRoot):
 
     def write_json(self, path: str, value: Any) -> None:
         """Write `value` as JSON, atomically: it is the commit of whatever it lists."""
-        data = json.dumps(value, sort_keys=True).encode()
-        if self.is_local:
-            parent = path.rsplit("/", 1)[0]
-            os.makedirs(parent, exist_ok=True)
-            temporary = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        else:
-            self.write_bytes(path, data)
+        self.write_atomic(path, json.dumps(value, sort_keys=True).encode())
 
     def read_json(self, path: str) -> Any:
         return json.loads(self.read_bytes(path))

@@ -18,7 +18,7 @@ BAR_COLOR = "#4C72B0"
 MAX_BARS = 25  # removal rules shown; the rest are summed into one bar
 
 
-def _figure(height_in: float = HEIGHT_IN):
+def new_figure(height_in: float = HEIGHT_IN):
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -32,7 +32,7 @@ def _figure(height_in: float = HEIGHT_IN):
     return figure
 
 
-def _png(figure) -> bytes:
+def png_bytes(figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
@@ -46,12 +46,12 @@ def removal_per_rule(removed: Mapping[str, int], shares: Mapping[str, float] | N
     if len(items) > MAX_BARS:
         rest = items[MAX_BARS - 1:]
         items = [*items[:MAX_BARS - 1], (f"{len(rest)} other rules", sum(count for _, count in rest))]
-    figure = _figure(max(HEIGHT_IN, 0.9 + 0.24 * len(items)))
+    figure = new_figure(max(HEIGHT_IN, 0.9 + 0.24 * len(items)))
     axes = figure.add_subplot()
     if not items:
         axes.text(0.5, 0.5, "no document removed", ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
-        return _png(figure)
+        return png_bytes(figure)
     labels = [rule for rule, _ in items][::-1]
     counts = np.array([count for _, count in items][::-1], dtype=float)
     axes.barh(labels, counts, height=0.6, color=BAR_COLOR)
@@ -63,7 +63,7 @@ def removal_per_rule(removed: Mapping[str, int], shares: Mapping[str, float] | N
     axes.set_xlabel("documents removed (label: share of the stage's input)" if shares else "documents removed")
     axes.tick_params(axis="y", labelsize=8)
     axes.set_title("Removal per rule", fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def cluster_size_histogram(histogram: Mapping[int, int]) -> bytes:
@@ -72,7 +72,7 @@ def cluster_size_histogram(histogram: Mapping[int, int]) -> bytes:
     sizes = np.array([size for size, _ in pairs], dtype=float)
     counts = np.array([count for _, count in pairs], dtype=float)
     keep = (sizes > 0) & (counts > 0)
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     axes.scatter(sizes[keep], counts[keep], s=10, color=BAR_COLOR)
     axes.set_xscale("log")
@@ -81,14 +81,14 @@ def cluster_size_histogram(histogram: Mapping[int, int]) -> bytes:
     axes.set_ylabel("count")
     axes.grid(True, which="major", alpha=0.3)
     axes.set_title("Near-duplicate cluster sizes", fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def score_distribution(name: str, values: Sequence[float] | np.ndarray, bins: int = 50) -> bytes:
     """Histogram of one score column (NaN and infinite values left out)."""
     data = np.asarray(values, dtype=float)
     data = data[np.isfinite(data)]
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     if data.size:
         axes.hist(data, bins=bins, color=BAR_COLOR)
@@ -99,7 +99,7 @@ def score_distribution(name: str, values: Sequence[float] | np.ndarray, bins: in
     axes.set_xlabel(name)
     axes.set_ylabel("documents")
     axes.set_title(f"Distribution of {name}", fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 # --- the run report's plots (pipeline/report.py) ----------------------------------------------------------------
@@ -110,12 +110,12 @@ def horizontal_bars(values: Mapping[str, float], title: str, xlabel: str, max_ba
     if len(items) > max_bars:
         rest = items[max_bars - 1:]
         items = [*items[:max_bars - 1], (f"{len(rest)} others", sum(value for _, value in rest))]
-    figure = _figure(max(HEIGHT_IN, 0.9 + 0.24 * len(items)))
+    figure = new_figure(max(HEIGHT_IN, 0.9 + 0.24 * len(items)))
     axes = figure.add_subplot()
     if not items or not any(value for _, value in items):
         axes.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
-        return _png(figure)
+        return png_bytes(figure)
     labels = [label for label, _ in items][::-1]
     widths = np.array([value for _, value in items][::-1], dtype=float)
     axes.barh(labels, widths, height=0.6, color=BAR_COLOR)
@@ -125,7 +125,7 @@ def horizontal_bars(values: Mapping[str, float], title: str, xlabel: str, max_ba
     axes.set_xlabel(xlabel)
     axes.tick_params(axis="y", labelsize=8)
     axes.set_title(title, fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def binned_distribution(name: str, edges: Sequence[float], counts: Sequence[int],
@@ -133,7 +133,7 @@ def binned_distribution(name: str, edges: Sequence[float], counts: Sequence[int]
     """Histogram of one score column from its bin edges (len(counts) + 1) and counts, with the median if given."""
     edges_array = np.asarray(edges, dtype=float)
     counts_array = np.asarray(counts, dtype=float)
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     if counts_array.size and edges_array.size == counts_array.size + 1 and counts_array.sum() > 0:
         axes.stairs(counts_array, edges_array, fill=True, color=BAR_COLOR)
@@ -145,13 +145,13 @@ def binned_distribution(name: str, edges: Sequence[float], counts: Sequence[int]
     axes.set_xlabel(name)
     axes.set_ylabel("documents")
     axes.set_title(f"Distribution of {name}", fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
               ylabel: str) -> bytes:
     """One line (with markers) per named series of (x, y) points, e.g. bits-per-byte against tokens per variant."""
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     drawn = 0
     for label, (xs, ys) in series.items():
@@ -168,4 +168,4 @@ def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], tit
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title, fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)

@@ -44,17 +44,7 @@ class Output(FileRoot):
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write a whole file so that a reader sees either nothing or all of it."""
         faults.disk_full_point(path)
-        parent = path.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        if self.is_local:
-            temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        else:
-            self.fs.pipe_file(path, data)
+        self.write_atomic(path, data)
 
     def write_parquet(self, path: str, tables: list[pa.Table] | pa.Table, row_group_rows: int = 10_000) -> int:
         """Write tables (one or more row groups each) as one zstd Parquet file; returns bytes written."""

@@ -102,9 +102,9 @@ def markdown_table(ablation: Ablation, language: str) -> str:
 def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str) -> bytes:
     """PNG: held-out bits per byte against training tokens, one line per variant, the band between the
     lowest and highest seed where several seeds ran."""
-    from pipeline.plots import _figure, _png
+    from pipeline.plots import new_figure, png_bytes
 
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     for name, row in aggregate.items():
         tokens = np.asarray(row["tokens"], float)
@@ -123,7 +123,7 @@ def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str) -> bytes
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, title="variant (final bpb)", title_fontsize=8)
     axes.set_title(f"Ablation of the curation steps ({language})", fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def write_outputs(ablation: Ablation, language_root: Path, settings: AblationSettings) -> None:

@@ -98,3 +98,30 @@ def test_uncompressed_warc_and_limit():
     data = gzip.decompress(_warc(finnish_records(4)))
     rows, _ = read_all(data, limit=3)
     assert [r["id"] for r in rows] == ["<urn:uuid:r0>", "<urn:uuid:r1>", "<urn:uuid:r2>"]
+
+
+def test_a_corrupt_member_read_across_many_reads_loses_no_later_record(monkeypatch):
+    """A member cut half-way and followed by the next one, read 512 bytes at a time: zlib reads on into the
+    next member before it notices; the search for the next header restarts inside the damaged member."""
+    import blocks.warc
+
+    monkeypatch.setattr(blocks.warc, "READ_CHUNK", 512)
+    data = _warc(finnish_records(6))
+    starts = [i for i in range(len(data)) if data.startswith(b"\x1f\x8b\x08", i)]
+    member = next(i for i, start in enumerate(starts) if b"r2>" in gzip.decompress(data[start:starts[i + 1]]))
+    cut = starts[member] + (starts[member + 1] - starts[member]) // 2
+    rows, counts = read_all(data[:cut] + data[starts[member + 1]:])  # member 2 ends half-way, then member 3
+    assert [r["id"] for r in rows] == [f"<urn:uuid:r{i}>" for i in (0, 1, 3, 4, 5)]
+    assert counts["warc.corrupt_gzip"] + counts["warc.truncated"] >= 1
+
+
+def test_garbage_longer_than_a_read_is_resynced(monkeypatch):
+    """The next header lies several reads past the damage (an earlier reader lost every later record here)."""
+    import blocks.warc
+
+    monkeypatch.setattr(blocks.warc, "READ_CHUNK", 64)
+    data = _warc(finnish_records(3))
+    first_end = data.index(b"\x1f\x8b\x08", 10)
+    rows, counts = read_all(data[:first_end] + bytes(range(1, 31)) * 100 + data[first_end:])
+    assert [r["id"] for r in rows] == ["<urn:uuid:r0>", "<urn:uuid:r1>", "<urn:uuid:r2>"]
+    assert counts["warc.corrupt_gzip"] == 1

@@ -62,7 +62,7 @@ def test_training_initialises_the_whole_embedding_matrix(documents, tmp_path: Pa
     with lr 0 (no updates), every value must be fastText's uniform(-1/dim, 1/dim) draw, not heap garbage."""
     import numpy as np
 
-    from blocks.lid import _load
+    from blocks.lid import load_fasttext
 
     heap = [np.ones(1 << 18) for _ in range(40)]  # leave freed, dirty memory behind
     del heap
@@ -70,7 +70,7 @@ def test_training_initialises_the_whole_embedding_matrix(documents, tmp_path: Pa
         path = tmp_path / f"{seed}.bin"
         train_classifier(documents["train"][:100], documents["train_boilerplate"][:100], path, dim=8,
                          buckets=5_000, lr=0.0, seed=seed)
-        matrix = _load.__wrapped__(str(path)).get_input_matrix()
+        matrix = load_fasttext.__wrapped__(str(path)).get_input_matrix()
         assert np.abs(matrix).max() <= 1 / 8 and (matrix == 0).mean() < 0.001
 
 
