@@ -52,6 +52,8 @@ bench:
 	$(BIN)/python benchmarks/dedup_clustering.py
 	$(BIN)/python benchmarks/trainer.py
 	$(BIN)/python benchmarks/e2e.py
+	$(BIN)/python benchmarks/scorers.py
+	$(BIN)/python benchmarks/index.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

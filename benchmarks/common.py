@@ -57,6 +57,34 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15 of stat)
 
 
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """User + system CPU seconds of a process tree: `root` (default: this process) and every live descendant,
+    each with the CPU of the children it has reaped (the `cutime`/`cstime` of /proc/PID/stat).
+
+    The difference of two readings is what the tree spent in between, whatever processes started, ended or
+    were reaped meanwhile (Ray's raylet and workers, a multiprocessing pool, extractor subprocesses), as long
+    as a process that ends is reaped inside the tree."""
+    root = os.getpid() if root is None else root
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = sum(int(value) for value in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += cpu.get(pid, 0.0)
+        stack.extend(children.get(pid, ()))
+    return total
+
+
 class CpuClock:
     """CPU seconds used by this process, its reaped children, and the live helper processes named by `pids()`."""
 

@@ -117,7 +117,8 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=None, help="default: 64 tiny, 2048 otherwise")
     parser.add_argument("--micro-batch-size", type=int, default=None, help="default: 8 tiny, 16 otherwise")
     parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=None, help="default: 60 CPU, 200 GPU")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="default: 300 CPU (shorter runs are at the mercy of a busy machine's noise), 200 GPU")
     parser.add_argument("--vocab-size", type=int, default=None, help="BPE size (default 1024 tiny, 32768)")
     parser.add_argument("--tokenizer", default=None, help="an HF tokenizer instead of a trained BPE")
     parser.add_argument("--no-compile", action="store_true", help="eager mode on GPU")
@@ -141,7 +142,7 @@ def main() -> None:
     tiny = preset == "tiny"
     seq_len = args.seq_len or (64 if tiny else 2048)
     micro_batch = args.micro_batch_size or (8 if tiny else 16)
-    steps = args.steps or (200 if on_gpu else 60)
+    steps = args.steps or (200 if on_gpu else 300)
     vocab = args.vocab_size or (1024 if tiny else 32768)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -33,7 +33,7 @@ log = logging.getLogger("curate")
 
 # Measured on this project's benchmark machine (README, performance): what a plan's cost estimate uses.
 RESPONSES_PER_COMPRESSED_MB = 32.0
-DOCS_PER_CORE_SECOND = 45.0
+DOCS_PER_CORE_SECOND = 26.0  # whole pipeline on ~100 KB pages (benchmarks/e2e.py, 16×)
 
 
 @dataclass
