@@ -195,6 +195,7 @@ def test_widening_the_snapshots_reuses_finished_stage1_units(reference, mirror, 
     assert len(list((tmp_path / "_work" / "manifests" / "stage1").glob("*.json"))) > len(stage1)
     assert released(tmp_path) == released(reference_output), "the wider dedup and its cluster sizes are fresh"
     assert wide["dedup"]["minhash"]["histogram"] == reference_stats["dedup"]["minhash"]["histogram"]
+    assert len(list((tmp_path / "fin_Latn" / "_work" / "dedup").iterdir())) == 1, "the narrower run's is gone"
 
 
 @pytest.mark.parametrize("point", ["after_unit_commit:2", "mid_unit_write:1", "during_dedup:2", "during_final_write:2"])
