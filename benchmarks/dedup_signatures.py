@@ -32,7 +32,6 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from blocks import minhash  # noqa: E402
