@@ -88,18 +88,10 @@ def score_distribution(name: str, values: Sequence[float] | np.ndarray, bins: in
     """Histogram of one score column (NaN and infinite values left out)."""
     data = np.asarray(values, dtype=float)
     data = data[np.isfinite(data)]
-    figure = new_figure()
-    axes = figure.add_subplot()
-    if data.size:
-        axes.hist(data, bins=bins, color=BAR_COLOR)
-        axes.axvline(float(np.median(data)), color="black", linewidth=1, linestyle="--", label="median")
-        axes.legend(fontsize=8)
-    else:
-        axes.text(0.5, 0.5, "no values", ha="center", va="center", transform=axes.transAxes)
-    axes.set_xlabel(name)
-    axes.set_ylabel("documents")
-    axes.set_title(f"Distribution of {name}", fontsize=10)
-    return png_bytes(figure)
+    if not data.size:
+        return binned_distribution(name, [], [])
+    counts, edges = np.histogram(data, bins=bins)
+    return binned_distribution(name, edges, counts, float(np.median(data)))
 
 
 # --- the run report's plots (pipeline/report.py) ----------------------------------------------------------------

@@ -9,7 +9,6 @@ and a request that fails with throttling or a dropped connection is retried with
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 
 import requests
 
-from pipeline.remote import RETRY_STATUS, RetryPolicy, TransientError, is_transient
+from pipeline.remote import RETRY_STATUS, ReadStream, RetryPolicy, TransientError, is_transient
 
 log = logging.getLogger("curate")
 
@@ -61,7 +60,7 @@ def merge_spans(spans: Sequence[Span], max_gap: int = MAX_GAP) -> list[RangeRequ
     return merged
 
 
-class RangedStream(io.RawIOBase):
+class RangedStream(ReadStream):
     """The bytes of `spans` of one file, in offset order, as one read-only stream.
 
     `fetch(ranges)` returns, per (offset, length) asked, the bytes or the exception it raised. `fetched`
@@ -82,9 +81,6 @@ class RangedStream(io.RawIOBase):
         self._next = 0
         self._parts: deque[memoryview] = deque()
         self._buffer = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes, as a file gives them: short only at the end (the WARC reader's resync after a
@@ -108,11 +104,6 @@ class RangedStream(io.RawIOBase):
         data = b"".join(chunks)
         self.position += len(data)
         return data
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _fill(self) -> None:
         """Fetch the next batch of requests and queue the selected spans' bytes."""

@@ -50,7 +50,20 @@ def is_transient(error: BaseException) -> bool:
                                          "IncompleteRead", "ProtocolError", "ReadTimeout", "ServerDisconnected"))
 
 
-class ResumableStream(io.RawIOBase):
+class ReadStream(io.RawIOBase):
+    """A readable raw stream whose subclasses define `read(size)`; `readinto` (what buffered readers and
+    gzip call) is built on it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class ResumableStream(ReadStream):
     """A read-only stream over `open_at(offset)`, reopened at the current offset after transient errors."""
 
     def __init__(self, open_at: Callable[[int], BinaryIO], name: str, policy: RetryPolicy | None = None):
@@ -60,9 +73,6 @@ class ResumableStream(io.RawIOBase):
         self.position = 0
         self.retries = 0
         self._stream: BinaryIO | None = None
-
-    def readable(self) -> bool:
-        return True
 
     def _with_retry(self, action: Callable[[], bytes]) -> bytes:
         delays = self.policy.delays()
@@ -91,11 +101,6 @@ class ResumableStream(io.RawIOBase):
         data = self._with_retry(action)
         self.position += len(data)
         return data
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _close_stream(self) -> None:
         if self._stream is not None:

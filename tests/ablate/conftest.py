@@ -4,7 +4,6 @@ machine run fastest on one thread)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,22 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from torch_threads import one_torch_thread  # noqa: E402, F401 (autouse: one torch thread)
 from ablate_testdata import Built, build_run_output  # noqa: E402
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    import torch
-
-    threads, parallelism = torch.get_num_threads(), os.environ.get("TOKENIZERS_PARALLELISM")
-    torch.set_num_threads(1)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    yield
-    torch.set_num_threads(threads)
-    if parallelism is None:
-        os.environ.pop("TOKENIZERS_PARALLELISM", None)
-    else:
-        os.environ["TOKENIZERS_PARALLELISM"] = parallelism
 
 
 @pytest.fixture(scope="session")

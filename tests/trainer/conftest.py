@@ -3,7 +3,6 @@ BPE trained here, Parquet sources laid out like curate's output, and a tiny-mode
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,27 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from torch_threads import one_torch_thread  # noqa: E402, F401 (autouse: one torch thread)
 from trainer_testdata import FI_DIR, FLORES, finnish_weights, make_config, read_lines  # noqa: E402
 
 from trainer import TrainConfig  # noqa: E402
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """One torch thread and a sequential tokenizer in the trainer tests: on a small shared CI
-    machine the spin-waits of several threads cost far more than they give for models this
-    small (4x slower under load). Ray Train workers get one thread from Ray anyway."""
-    import torch
-
-    threads, parallelism = torch.get_num_threads(), os.environ.get("TOKENIZERS_PARALLELISM")
-    torch.set_num_threads(1)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    yield
-    torch.set_num_threads(threads)
-    if parallelism is None:
-        os.environ.pop("TOKENIZERS_PARALLELISM", None)
-    else:
-        os.environ["TOKENIZERS_PARALLELISM"] = parallelism
 
 
 @pytest.fixture(scope="session")
