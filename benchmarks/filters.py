@@ -33,8 +33,8 @@ from filters_helpers import (  # noqa: E402
     make_spam,
 )
 
-from blocks.quality import stage1_blocks, stage3_filter_blocks  # noqa: E402
-from language_configs.schema import load_language_config  # noqa: E402
+from curate.blocks.quality import stage1_blocks, stage3_filter_blocks  # noqa: E402
+from curate.language_configs.schema import load_language_config  # noqa: E402
 
 
 def run_datatrove(texts: list[str]) -> list[bool]:

@@ -91,10 +91,10 @@ def corpus(args: argparse.Namespace) -> Path:
 
 def stage1(source: str, files: tuple, out: Path, label: str) -> dict:
     """One stage-1 unit over `files` in this process; wall seconds, bytes, records, Finnish ids kept."""
-    from blocks.extract import extractor_process
-    from blocks.warc import WarcReader
-    from pipeline.graph import build_graph
-    from pipeline.stage1 import Stage1Work, Unit
+    from curate.blocks.extract import extractor_process
+    from curate.blocks.warc import WarcReader
+    from curate.pipeline.execution.graph import build_graph
+    from curate.pipeline.execution.stage1 import Stage1Work, Unit
 
     graph = build_graph(["fin"], lid="ft176")
     graph.check()
@@ -127,7 +127,7 @@ def main() -> None:
     common.pin_to_one_core()
     root = corpus(args)
 
-    from pipeline.run import RunOptions, make_plan
+    from curate.pipeline.execution.run import RunOptions, make_plan
 
     server = None
     source = str(root)

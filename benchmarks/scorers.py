@@ -34,11 +34,11 @@ import pyarrow as pa  # noqa: E402
 from common import pin_to_one_core, table  # noqa: E402
 from scorers_helpers import boilerplate, finnish_documents, junk, lid_scores, seo_spam  # noqa: E402
 
-from blocks.score_perplexity import Perplexity, _load_kenlm, train_kenlm  # noqa: E402
-from blocks.score_quality import QualityClassifier, train_classifier  # noqa: E402
-from blocks.score_toxicity import AdultDomain, ToxicityLexicon  # noqa: E402
-from blocks.score_web_docs import WebDocsScore  # noqa: E402
-from language_configs.scorers import PerplexityConfig, WebDocsConfig  # noqa: E402
+from curate.blocks.score_perplexity import Perplexity, _load_kenlm, train_kenlm  # noqa: E402
+from curate.blocks.score_quality import QualityClassifier, train_classifier  # noqa: E402
+from curate.blocks.score_toxicity import AdultDomain, ToxicityLexicon  # noqa: E402
+from curate.blocks.score_web_docs import WebDocsScore  # noqa: E402
+from curate.language_configs.scorers import PerplexityConfig, WebDocsConfig  # noqa: E402
 
 LDNOOBW_FI = ROOT.parent / "shared" / "reference" / "ldnoobw" / "fi"
 

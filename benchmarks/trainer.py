@@ -34,8 +34,8 @@ def prepare_data(work: Path, vocab_size: int, tokenizer: str | None) -> tuple[Pa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from trainer.data import iter_texts
-    from trainer.tokenizer import train_bpe_tokenizer
+    from curate.trainer.data import iter_texts
+    from curate.trainer.tokenizer import train_bpe_tokenizer
 
     sentences = list(iter_texts(sorted(SHARED_FI.glob("*.txt"))))
     documents = [" ".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
@@ -49,7 +49,7 @@ def prepare_data(work: Path, vocab_size: int, tokenizer: str | None) -> tuple[Pa
 
 
 def run_trainer(config) -> dict[str, float]:
-    from trainer import train
+    from curate.trainer import train
 
     train(config)
     records = [json.loads(line) for line in (Path(config.out_dir) / "metrics.jsonl").open()]
@@ -65,9 +65,9 @@ def run_bare(config, intervals: int, interval: int) -> float:
     tokens/s of `intervals` timed intervals of `interval` steps after one warm-up interval."""
     import torch
 
-    from trainer.loop import build_optimizer, next_token_loss
-    from trainer.model import build_model, decoder_layers
-    from trainer.tokenizer import load_tokenizer
+    from curate.trainer.loop import build_optimizer, next_token_loss
+    from curate.trainer.model import build_model, decoder_layers
+    from curate.trainer.tokenizer import load_tokenizer
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -132,10 +132,10 @@ def main() -> None:
     if not torch.cuda.is_available():
         torch.set_num_threads(args.threads)
 
-    from trainer import TrainConfig
-    from trainer.metrics import peak_flops
-    from trainer.model import build_model, flops_per_token
-    from trainer.tokenizer import load_tokenizer
+    from curate.trainer import TrainConfig
+    from curate.trainer.metrics import peak_flops
+    from curate.trainer.model import build_model, flops_per_token
+    from curate.trainer.tokenizer import load_tokenizer
 
     on_gpu = torch.cuda.is_available()
     preset = args.model_config or ("125m" if on_gpu else "tiny")

@@ -22,10 +22,6 @@ import pyarrow.compute as pc
 DROP_REASON = "drop_reason"
 
 
-class UserError(Exception):
-    """A mistake the user can fix (missing model, unknown language, …): shown as one line, no traceback."""
-
-
 class Block(abc.ABC):
     """A step on a batch: reads the columns in `reads`, adds or replaces the columns in `writes`."""
 

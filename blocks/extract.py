@@ -17,8 +17,8 @@ from multiprocessing.connection import Connection
 
 import pyarrow as pa
 
-from blocks import faults
-from blocks.base import Block, mark_dropped, set_column
+from curate.blocks import faults
+from curate.blocks.base import Block, mark_dropped, set_column
 
 EXTRACTORS = ("trafilatura", "resiliparse")
 
@@ -77,7 +77,7 @@ class ExtractorProcess:
         from_child_read, from_child_write = os.pipe()
         extractor, favour_precision = self.args
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "blocks.extract", str(to_child_read), str(from_child_write), extractor,
+            [sys.executable, "-m", "curate.blocks.extract", str(to_child_read), str(from_child_write), extractor,
              "1" if favour_precision else "0"],
             pass_fds=(to_child_read, from_child_write),
             stdin=subprocess.DEVNULL,
@@ -132,14 +132,14 @@ class Extract(Block):
 
     def check(self) -> None:
         if self.extractor not in EXTRACTORS:
-            from blocks.base import UserError
+            from curate.errors import UserError
 
             raise UserError(f"unknown extractor {self.extractor!r}: use one of {', '.join(EXTRACTORS)}")
         if self.extractor == "resiliparse":
             try:
                 import resiliparse  # noqa: F401
             except ImportError:
-                from blocks.base import UserError
+                from curate.errors import UserError
 
                 raise UserError("--extractor resiliparse needs `pip install resiliparse`") from None
 

@@ -18,9 +18,9 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from blocks.base import Block, mark_dropped
-from blocks.statistics import dup_ngram_column, top_ngram_column
-from language_configs.filters import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig
+from curate.blocks.base import Block, mark_dropped
+from curate.blocks.statistics import dup_ngram_column, top_ngram_column
+from curate.language_configs.filters import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig
 
 Bound = Literal["max", "min"]
 

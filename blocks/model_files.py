@@ -17,7 +17,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from blocks.base import UserError
+from curate.errors import UserError
 
 HF_PREFIX = "hf://"
 
@@ -79,7 +79,7 @@ def _url_file(url: str, where: str) -> Path:
 
 
 def _local_file(spec: str, where: str, hint: str) -> Path:
-    from language_configs.schema import config_dirs
+    from curate.language_configs.schema import config_dirs
 
     candidate = Path(spec).expanduser()
     places = [candidate] if candidate.is_absolute() else [d / candidate for d in [*config_dirs(), Path.cwd()]]

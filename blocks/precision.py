@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 
-from blocks.base import Block, UserError, mark_dropped, set_column
-from blocks.words import WORDS
-from language_configs.filters import PrecisionConfig
+from curate.errors import UserError
+from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.words import WORDS
+from curate.language_configs.filters import PrecisionConfig
 
 PRECISION_WORDS = "stat_precision_word_count"
 REASON = "precision.no_language_evidence"
@@ -32,7 +33,7 @@ _URL_NOISE = re.compile(r"[^a-zA-Z0-9/.]+")
 
 def resolve_list_path(path: str) -> Path:
     """A list file named in a config: absolute, beside a config directory, or from the working directory."""
-    from language_configs.schema import config_dirs
+    from curate.language_configs.schema import config_dirs
 
     candidate = Path(path).expanduser()
     if candidate.is_absolute():

@@ -12,13 +12,13 @@ stage 3:  GopherRepetitionFilter → FineWebQualityFilter → GopherQualityFilte
 
 from __future__ import annotations
 
-from blocks.base import Block
-from blocks.filters import RULE_TABLE, Rule, rule_for, rule_statistic, rule_threshold, stage3_threshold_filters
-from blocks.formatters import formatter_blocks_of
-from blocks.precision import PrecisionFilter, PrecisionStatistics
-from blocks.statistics import FilterStatistics, statistic_columns
-from blocks.words import WORDS, WordTokens
-from language_configs.schema import LanguageConfig
+from curate.blocks.base import Block
+from curate.blocks.filters import RULE_TABLE, Rule, rule_for, rule_statistic, rule_threshold, stage3_threshold_filters
+from curate.blocks.formatters import formatter_blocks_of
+from curate.blocks.precision import PrecisionFilter, PrecisionStatistics
+from curate.blocks.statistics import FilterStatistics, statistic_columns
+from curate.blocks.words import WORDS, WordTokens
+from curate.language_configs.schema import LanguageConfig
 
 __all__ = [
     "RULE_TABLE",

@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from blocks.base import Block, UserError, mark_dropped, set_column
-from blocks.lid import file_sha256
-from blocks.model_files import first_line, resolve_file
-from language_configs.scorers import PerplexityConfig
+from curate.errors import UserError
+from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.lid import file_sha256
+from curate.blocks.model_files import first_line, resolve_file
+from curate.language_configs.scorers import PerplexityConfig
 
 TRAIN_HINT = "train one with `curate train-kenlm`, or give a path or hf://owner/repo/file.binary"
 _DIGIT = re.compile(r"\d")

@@ -20,10 +20,11 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 
-from blocks.base import Block, UserError, mark_dropped, set_column
-from blocks.lid import load_fasttext
-from blocks.lid import file_sha256
-from blocks.model_files import first_line, resolve_file
+from curate.errors import UserError
+from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.lid import load_fasttext
+from curate.blocks.lid import file_sha256
+from curate.blocks.model_files import first_line, resolve_file
 
 TRAIN_HINT = "train one with `curate train-classifier`, or give a path or hf://owner/repo/file.bin"
 # fastText (fasttext-numpy2-wheel 0.9.2) initialises its input matrix in ten blocks, one per training thread, on

@@ -18,11 +18,12 @@ import numpy as np
 import pyarrow as pa
 import regex
 
-from blocks.base import Block, UserError, mark_dropped, set_column
-from blocks.lid import file_sha256
-from blocks.model_files import resolve_file
-from blocks.score_quality import FastTextLabelScore
-from blocks.url_filter import UrlFilter, load_url_lists
+from curate.errors import UserError
+from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.lid import file_sha256
+from curate.blocks.model_files import resolve_file
+from curate.blocks.score_quality import FastTextLabelScore
+from curate.blocks.url_filter import UrlFilter, load_url_lists
 
 SPACED_TOKEN = regex.compile(r"[\p{L}\p{M}\p{N}]+")
 UNSPACED_TOKEN = regex.compile(r"[\p{L}\p{N}]\p{M}*")

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from blocks.base import Block, mark_dropped, set_column
-from language_configs.scorers import WebDocsConfig
+from curate.blocks.base import Block, mark_dropped, set_column
+from curate.language_configs.scorers import WebDocsConfig
 
 OTHER, LETTER, DIGIT, PUNCTUATION, BAD = range(5)
 UNKNOWN = 255

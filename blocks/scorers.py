@@ -19,13 +19,13 @@ Hub or a wrong label stops the run with one line; nothing is skipped silently.
 
 from __future__ import annotations
 
-from blocks.base import Block
-from blocks.score_perplexity import Perplexity
-from blocks.score_quality import QualityClassifier
-from blocks.score_toxicity import AdultDomain, ToxicityClassifier, ToxicityLexicon
-from blocks.score_web_docs import WebDocsScore
-from blocks.words import UNSPACED_SCRIPTS
-from language_configs.schema import LanguageConfig
+from curate.blocks.base import Block
+from curate.blocks.score_perplexity import Perplexity
+from curate.blocks.score_quality import QualityClassifier
+from curate.blocks.score_toxicity import AdultDomain, ToxicityClassifier, ToxicityLexicon
+from curate.blocks.score_web_docs import WebDocsScore
+from curate.blocks.words import UNSPACED_SCRIPTS
+from curate.language_configs.schema import LanguageConfig
 
 __all__ = ["scorer_blocks", "scorer_columns"]
 

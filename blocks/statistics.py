@@ -47,10 +47,10 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from blocks.base import Block, set_column
-from blocks.words import WORDS
-from language_configs.filters import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig
-from language_configs.schema import LanguageConfig
+from curate.blocks.base import Block, set_column
+from curate.blocks.words import WORDS
+from curate.language_configs.filters import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig
+from curate.language_configs.schema import LanguageConfig
 
 NAN = float("nan")
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
@@ -276,7 +276,7 @@ def statistic_columns(config: LanguageConfig) -> tuple[str, ...]:
 def _sentence_counter(key: str):
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-    from blocks.words import FAST_TOKENIZER
+    from curate.blocks.words import FAST_TOKENIZER
 
     if key == FAST_TOKENIZER:
         from datatrove.utils.word_tokenizers import WhitespaceTokenizer
@@ -302,7 +302,7 @@ def statistics_function(config: LanguageConfig) -> Callable[[str, list[str]], di
         stopwords = frozenset(quality.stopwords)
         parts.append(lambda text, words: gopher_quality_statistics(text, words, quality, stopwords))
     if c4 is not None:
-        from blocks.words import tokenizer_key
+        from curate.blocks.words import tokenizer_key
 
         counter = _sentence_counter(tokenizer_key(config))
         parts.append(lambda text, words: c4_statistics(text, c4, counter))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from blocks.base import Block, mark_dropped
+from curate.blocks.base import Block, mark_dropped
 
 WORD_SPLIT = re.compile(r"[^a-zA-Z0-9]+")
 

@@ -24,8 +24,9 @@ from functools import cache, partial
 
 import pyarrow as pa
 
-from blocks.base import Block, UserError, set_column
-from language_configs.schema import LanguageConfig
+from curate.errors import UserError
+from curate.blocks.base import Block, set_column
+from curate.language_configs.schema import LanguageConfig
 
 WORDS = "words"
 FAST_TOKENIZER = "unicode_words"

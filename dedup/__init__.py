@@ -9,7 +9,7 @@ optional URL dedup, as file-based tasks any `map` can run (builtin, a process po
 No Ray here: `pipeline/` passes the `map_fn`. See `dedup/stage.py` for the steps and resume.
 """
 
-from dedup.clusters import (
+from curate.dedup.clusters import (
     DROP_REASONS,
     METHODS,
     ClusterResult,
@@ -22,7 +22,7 @@ from dedup.clusters import (
     binned_histogram,
     cluster_size_histogram,
 )
-from dedup.stage import cluster, fingerprint, input_identity
+from curate.dedup.stage import cluster, fingerprint, input_identity
 
 __all__ = [
     "DROP_REASONS",

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from blocks.base import mark_dropped, set_column
-from blocks.keys import DOC_KEY, document_keys
-from dedup.plan import Plan, range_name
-from dedup.shuffle import ASSIGNMENT, read_partitions
-from dedup.storage import Store, committed
+from curate.blocks.base import mark_dropped, set_column
+from curate.blocks.keys import DOC_KEY, document_keys
+from curate.dedup.plan import Plan, range_name
+from curate.dedup.shuffle import ASSIGNMENT, read_partitions
+from curate.dedup.storage import Store, committed
 
 METHODS = ("exact", "minhash", "url")  # the order stage 3 applies them in (the first reason set is kept)
 DROP_REASONS = {"minhash": "dedup.minhash", "exact": "dedup.exact", "url": "dedup.url"}

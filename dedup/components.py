@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blocks.keys import buckets_of
-from blocks.minhash import fmix64
-from dedup.lsh import write_undirected
-from dedup.plan import Plan, node_partition, range_name
-from dedup.shuffle import ASSIGNMENT, PAIR, ShuffleWriter, read_partitions
-from dedup.storage import committed
+from curate.blocks.keys import buckets_of
+from curate.blocks.minhash import fmix64
+from curate.dedup.lsh import write_undirected
+from curate.dedup.plan import Plan, node_partition, range_name
+from curate.dedup.shuffle import ASSIGNMENT, PAIR, ShuffleWriter, read_partitions
+from curate.dedup.storage import committed
 
 LARGE = "large"
 SMALL = "small"

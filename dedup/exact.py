@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.compute as pc
 
-from blocks.keys import buckets_of
-from dedup.components import size_histogram, write_assignments
-from dedup.lsh import repeated
-from dedup.plan import Plan, hash_partition, range_name
-from dedup.shuffle import ASSIGNMENT, PAIR, ShuffleWriter, read_partitions
-from dedup.storage import committed
+from curate.blocks.keys import buckets_of
+from curate.dedup.components import size_histogram, write_assignments
+from curate.dedup.lsh import repeated
+from curate.dedup.plan import Plan, hash_partition, range_name
+from curate.dedup.shuffle import ASSIGNMENT, PAIR, ShuffleWriter, read_partitions
+from curate.dedup.storage import committed
 
 GROUPS = "groups"  # hash runs ≥ 2 → assignment records by bucket
 CANDIDATES = "candidates"  # hash runs ≥ 2 → (hash, key) by bucket, for the URL survivor filter
@@ -84,7 +84,7 @@ def _candidates(task: GroupTask, name: str) -> dict:
 
 
 def _survivors(task: GroupTask, name: str) -> dict:
-    from dedup.clusters import bucket_file
+    from curate.dedup.clusters import bucket_file
 
     plan = task.plan
     writer = ShuffleWriter(plan.store, task.output, name, plan.partitions, PAIR, plan.budget_bytes)

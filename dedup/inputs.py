@@ -22,11 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from blocks.keys import DOC_KEY, document_keys
-from blocks.minhash import MINHASH_BANDS, TEXT_HASH, hash_strings
-from dedup.plan import Plan, hash_partition
-from dedup.shuffle import PAIR, ShuffleWriter
-from dedup.storage import committed, open_input
+from curate.blocks.keys import DOC_KEY, document_keys
+from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH, hash_strings
+from curate.dedup.plan import Plan, hash_partition
+from curate.dedup.shuffle import PAIR, ShuffleWriter
+from curate.dedup.storage import committed, open_input
 
 URL = "url"
 MAP_STEP = "map"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dedup.plan import Plan, node_partition, range_name
-from dedup.shuffle import PAIR, ShuffleWriter, read_partitions
-from dedup.storage import committed
+from curate.dedup.plan import Plan, node_partition, range_name
+from curate.dedup.shuffle import PAIR, ShuffleWriter, read_partitions
+from curate.dedup.storage import committed
 
 LSH_STEP = "lsh-edges"
 

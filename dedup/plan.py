@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blocks.minhash import fmix64
-from dedup.storage import Store
+from curate.blocks.minhash import fmix64
+from curate.dedup.storage import Store
 
 MAX_ROWS_PER_READ = 65_536  # stage-1 rows read at a time by a map task (fewer under a small budget)
 

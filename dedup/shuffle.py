@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dedup.storage import Store
+from curate.dedup.storage import Store
 
 PAIR = np.dtype([("a", "<u8"), ("b", "<u8")])
 ASSIGNMENT = np.dtype([("doc_key", "<u8"), ("cluster_id", "<u8"), ("size", "<u8")])

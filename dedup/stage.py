@@ -31,16 +31,16 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import fsspec
 
-from dedup import components, exact
-from dedup.clusters import ClusterResult, GatherTask, gather
-from dedup.components import StepTask, merge_histograms, run_step
-from dedup.exact import GroupTask, group_step
-from dedup.inputs import MapTask, read_inputs
-from dedup.lsh import BandTask, band_edges
-from dedup.plan import Plan
-from dedup.shuffle import ASSIGNMENT, ranges
-from dedup.storage import Store
-from language_configs.minhash import DedupConfig
+from curate.dedup import components, exact
+from curate.dedup.clusters import ClusterResult, GatherTask, gather
+from curate.dedup.components import StepTask, merge_histograms, run_step
+from curate.dedup.exact import GroupTask, group_step
+from curate.dedup.inputs import MapTask, read_inputs
+from curate.dedup.lsh import BandTask, band_edges
+from curate.dedup.plan import Plan
+from curate.dedup.shuffle import ASSIGNMENT, ranges
+from curate.dedup.storage import Store
+from curate.language_configs.minhash import DedupConfig
 
 CODE_VERSION = "dedup-1"  # bump when a change alters the assignments for the same input
 DEFAULT_PARTITION_BYTES = 128 << 20  # a task's records in memory (spill buffers, the partitions it sorts)
@@ -85,7 +85,7 @@ def fingerprint(
 def _row_count(path: str) -> int:
     import pyarrow.parquet as pq
 
-    from dedup.storage import open_input
+    from curate.dedup.storage import open_input
 
     with open_input(path) as handle:
         return pq.ParquetFile(handle).metadata.num_rows

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from language_configs.fineweb2 import FINEWEB2_FIXED, datatrove_language_names, render_config, validate_text
-from language_configs.reference import read_reference
-from language_configs.validate import ConfigError
+from curate.language_configs.fineweb2 import FINEWEB2_FIXED, datatrove_language_names, render_config, validate_text
+from curate.language_configs.reference import read_reference
+from curate.language_configs.validate import ConfigError
 
 STOPWORD_COUNT = 20
 GOPHER_TOP_NGRAMS = {2: 0.2, 3: 0.18, 4: 0.16}
@@ -71,10 +71,10 @@ def calibrated_values(code: str, documents: list[str]) -> dict:
 
     import pyarrow as pa
 
-    from blocks.statistics import FilterStatistics
-    from blocks.words import WordTokens
-    from language_configs.filters import FiltersConfig, GopherQualityConfig, GopherRepetitionConfig
-    from language_configs.schema import LanguageConfig
+    from curate.blocks.statistics import FilterStatistics
+    from curate.blocks.words import WordTokens
+    from curate.language_configs.filters import FiltersConfig, GopherQualityConfig, GopherRepetitionConfig
+    from curate.language_configs.schema import LanguageConfig
 
     language, _, script = code.partition("_")
     if len(language) != 3 or len(script) != 4:
@@ -100,7 +100,7 @@ def calibrated_values(code: str, documents: list[str]) -> dict:
 
     lid = {"model": "glotlid", "min_score": {"glotlid": 0.3}}
     try:
-        from language_configs.schema import load_language_config
+        from curate.language_configs.schema import load_language_config
 
         existing = load_language_config(code)
         lid = {"model": existing.lid.model, "min_score": dict(existing.lid.min_score)}

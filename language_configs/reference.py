@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from language_configs.validate import ConfigError
+from curate.language_configs.validate import ConfigError
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from language_configs.filters import FiltersConfig, FormattersConfig
-from language_configs.lid import LidConfig
-from language_configs.minhash import DedupConfig
-from language_configs.scorers import ScorersConfig
-from language_configs.validate import ConfigError, from_dict
+from curate.language_configs.filters import FiltersConfig, FormattersConfig
+from curate.language_configs.lid import LidConfig
+from curate.language_configs.minhash import DedupConfig
+from curate.language_configs.scorers import ScorersConfig
+from curate.language_configs.validate import ConfigError, from_dict
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 USER_DIR_ENV = "CURATE_LANGUAGE_CONFIGS"
@@ -52,7 +52,7 @@ def configured_languages() -> list[str]:
 
 def resolve_language(code: str) -> str:
     """`fin` → `fin_Latn`, `fin_Latn` → itself, `fi` / `est` → through the LID label table; else a ConfigError."""
-    from language_configs.labels import code_for_label
+    from curate.language_configs.labels import code_for_label
 
     configured = configured_languages()
     if code in configured:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from language_configs.validate import ConfigError
+from curate.language_configs.validate import ConfigError
 
 
 def _check_range(section: str, name: str, value: float | None, low: float, high: float | None) -> None:

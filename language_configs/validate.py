@@ -7,7 +7,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from blocks.base import UserError
+from curate.errors import UserError
 
 T = TypeVar("T")
 

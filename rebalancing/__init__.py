@@ -10,7 +10,7 @@ Flow: stage-3 buckets ``count_filter_outcomes`` → driver ``merge_filter_outcom
 ``repetitions_for_cluster_sizes`` gives each document's weight.
 """
 
-from rebalancing.fineweb2_json import (
+from curate.rebalancing.fineweb2_json import (
     distribution_to_json,
     distributions_from_json,
     read_distributions,
@@ -19,8 +19,8 @@ from rebalancing.fineweb2_json import (
     weights_from_json,
     weights_to_json,
 )
-from rebalancing.lookup import repetitions_for_cluster_size, repetitions_for_cluster_sizes
-from rebalancing.rehydration import (
+from curate.rebalancing.lookup import repetitions_for_cluster_size, repetitions_for_cluster_sizes
+from curate.rebalancing.rehydration import (
     SMOOTHING_WINDOW,
     RehydrationMethod,
     linear_repetitions,
@@ -30,7 +30,7 @@ from rebalancing.rehydration import (
     round_half_up,
     smooth_with_moving_average,
 )
-from rebalancing.removal_rates import (
+from curate.rebalancing.removal_rates import (
     DEFAULT_MIN_DOCS_PER_SIZE,
     FilterOutcomeCounts,
     FilterOutcomesBySize,
@@ -41,7 +41,7 @@ from rebalancing.removal_rates import (
     merge_filter_outcome_counts,
     removal_rate_distribution_from_counts,
 )
-from rebalancing.step_table import (
+from curate.rebalancing.step_table import (
     FINEWEB2_FIXED_TABLE,
     NO_REHYDRATION_TABLE,
     StepTable,

@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from rebalancing.rehydration import rehydration_table_from_distribution
-from rebalancing.removal_rates import RemovalRateDistribution
-from rebalancing.step_table import StepTable, validate_step_table
+from curate.rebalancing.rehydration import rehydration_table_from_distribution
+from curate.rebalancing.removal_rates import RemovalRateDistribution
+from curate.rebalancing.step_table import StepTable, validate_step_table
 
 
 def distribution_to_json(distribution: RemovalRateDistribution) -> str:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
-from rebalancing._cluster_sizes import as_cluster_size_array
-from rebalancing.step_table import validate_step_table
+from curate.rebalancing._cluster_sizes import as_cluster_size_array
+from curate.rebalancing.step_table import validate_step_table
 
 
 def repetitions_for_cluster_sizes(

@@ -20,8 +20,8 @@ from typing import Literal, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike
 
-from rebalancing.removal_rates import RemovalRateDistribution
-from rebalancing.step_table import (
+from curate.rebalancing.removal_rates import RemovalRateDistribution
+from curate.rebalancing.step_table import (
     FINEWEB2_FIXED_TABLE,
     NO_REHYDRATION_TABLE,
     StepTable,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from rebalancing._cluster_sizes import as_cluster_size_array
+from curate.rebalancing._cluster_sizes import as_cluster_size_array
 
 if TYPE_CHECKING:
     import polars as pl

@@ -257,10 +257,10 @@ def warc_responses(path: Path) -> list[dict]:
 def cld2_stand_in(htmls: list[str]) -> list[str | None]:
     """A stand-in for the CLD2 labels of the index: lid.176 (through the project's LID block) on the page's text
     with the tags stripped, as CLD2 reads HTML; up to three languages scoring >= 0.1, best first, as the ISO 639-3
-    codes the index writes (`pipeline.cc_index.index_code`); None when none is a CLD2 language."""
-    from blocks.base import UserError
-    from blocks.lid import LanguageId
-    from pipeline.cc_index import index_code
+    codes the index writes (`pipeline.sources.cc_index.index_code`); None when none is a CLD2 language."""
+    from curate.errors import UserError
+    from curate.blocks.lid import LanguageId
+    from curate.pipeline.sources.cc_index import index_code
 
     texts = [" ".join(html.unescape(_TAGS.sub(" ", h)).split()) for h in htmls]
     labelled = LanguageId(model="ft176")(pa.table({"text": texts}))
@@ -288,7 +288,7 @@ def surt(url: str) -> str:
 
 def index_rows(root: Path, warc: str) -> list[dict]:
     """The index rows of one WARC of the mirror (`warc` relative to `root`)."""
-    from blocks.warc import decode_html
+    from curate.blocks.warc import decode_html
 
     responses = warc_responses(root / warc)
     htmls = []

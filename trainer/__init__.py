@@ -1,6 +1,6 @@
 """curate's small continued-pretraining (CPT) trainer: Parquet shards in, HF checkpoints out.
 
-    from trainer import TrainConfig, train, launch
+    from curate.trainer import TrainConfig, train, launch
     config = TrainConfig(mix="out/fin_Latn=0.75,replay.parquet=0.25",
                          model="HuggingFaceTB/SmolLM2-135M", steps=2000, seq_len=2048)
     result = train(config)                  # this process: CPU or one GPU
@@ -20,16 +20,16 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from trainer.config import ConfigError, SourceSpec, TrainConfig, parse_mix
+from curate.trainer.config import ConfigError, SourceSpec, TrainConfig, parse_mix
 
 _LAZY = {
-    "train": "trainer.loop",
-    "TrainResult": "trainer.loop",
-    "launch": "trainer.ray_train",
-    "lr_at": "trainer.schedule",
-    "train_bpe_tokenizer": "trainer.tokenizer",
-    "load_tokenizer": "trainer.tokenizer",
-    "DataError": "trainer.data",
+    "train": "curate.trainer.loop",
+    "TrainResult": "curate.trainer.loop",
+    "launch": "curate.trainer.ray_train",
+    "lr_at": "curate.trainer.schedule",
+    "train_bpe_tokenizer": "curate.trainer.tokenizer",
+    "load_tokenizer": "curate.trainer.tokenizer",
+    "DataError": "curate.trainer.data",
 }
 
 __all__ = ["ConfigError", "SourceSpec", "TrainConfig", "parse_mix", *_LAZY]

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from trainer.config import ConfigError, TrainConfig, parse_mix
+from curate.trainer.config import ConfigError, TrainConfig, parse_mix
 
 _EXTRA_HINT = "the trainer needs PyTorch and transformers: pip install 'curate[train]'"
 
@@ -105,7 +105,7 @@ def train(
         help="Peak bf16 TFLOP/s per GPU for MFU when the built-in table lacks it.")] = None,
 ) -> None:
     """Continued pretraining of a causal LM on curated Parquet shards."""
-    from trainer.data import DataError, resolve_parquet_files
+    from curate.trainer.data import DataError, resolve_parquet_files
 
     try:
         sources = parse_mix(mix)
@@ -140,17 +140,17 @@ def _run(config: TrainConfig, workers: int, gpu: Optional[bool], ray_address: Op
         import transformers  # noqa: F401
     except ImportError:
         raise _fail(_EXTRA_HINT) from None
-    from trainer.data import DataError
-    from trainer.tokenizer import TokenizerError, load_tokenizer
+    from curate.trainer.data import DataError
+    from curate.trainer.tokenizer import TokenizerError, load_tokenizer
 
     try:
         config.validate()
         load_tokenizer(config.tokenizer)  # type: ignore[arg-type]
         if workers > 0:
-            from trainer.ray_train import launch
+            from curate.trainer.ray_train import launch
 
             return launch(config, num_workers=workers, use_gpu=gpu, ray_address=ray_address)
-        from trainer.loop import train as train_here
+        from curate.trainer.loop import train as train_here
 
         return train_here(config)
     except (ConfigError, DataError, TokenizerError, FloatingPointError) as err:
@@ -177,8 +177,8 @@ def train_tokenizer(
         import transformers  # noqa: F401
     except ImportError:
         raise _fail(_EXTRA_HINT) from None
-    from trainer.data import DataError, iter_texts
-    from trainer.tokenizer import TokenizerError, train_bpe_tokenizer
+    from curate.trainer.data import DataError, iter_texts
+    from curate.trainer.tokenizer import TokenizerError, train_bpe_tokenizer
 
     texts = itertools.islice(iter_texts(inputs, text_column), max_documents)
     try:

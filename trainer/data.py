@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from trainer.config import SourceSpec
+from curate.trainer.config import SourceSpec
 
 log = logging.getLogger("curate.trainer")
 

@@ -20,7 +20,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      set_optimizer_state_dict)
 from torch.nn.parallel import DistributedDataParallel
 
-from trainer.model import decoder_layers
+from curate.trainer.model import decoder_layers
 
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainer.data import DataError, Tokenize
+from curate.trainer.data import DataError, Tokenize
 
 
 @dataclass

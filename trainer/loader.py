@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from trainer.data import SequenceStream, SourceExhausted
+from curate.trainer.data import SequenceStream, SourceExhausted
 
 _END = object()
 

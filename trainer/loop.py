@@ -8,7 +8,7 @@ same. Each step reads top to bottom:
     -> forward / backward with gradient accumulation -> clip -> optimizer step
     -> log line -> checkpoint
 
-    from trainer import TrainConfig, train
+    from curate.trainer import TrainConfig, train
     result = train(TrainConfig(mix="out/fin_Latn=0.75,replay.parquet=0.25",
                                model="HuggingFaceTB/SmolLM2-135M", steps=2000))
 """
@@ -27,19 +27,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainer.checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
-from trainer.config import ConfigError, SourceSpec, TrainConfig
-from trainer.data import build_stream, iter_texts
-from trainer.distributed import (World, all_workers, full_model_state, full_optimizer_state,
+from curate.trainer.checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
+from curate.trainer.config import ConfigError, SourceSpec, TrainConfig
+from curate.trainer.data import build_stream, iter_texts
+from curate.trainer.distributed import (World, all_workers, full_model_state, full_optimizer_state,
                                  gather_objects, gradient_sync, load_optimizer_state,
                                  mean_over_workers, parallelize, pick_device, setup_world,
                                  sum_over_workers)
-from trainer.evaluate import EvalSet, evaluate
-from trainer.loader import BatchLoader, MicroBatch
-from trainer.metrics import Meter, Reporter, ensure_log_handler, mfu, peak_flops
-from trainer.model import build_model, decoder_layers, flops_per_token
-from trainer.schedule import lr_at
-from trainer.tokenizer import load_tokenizer, make_tokenize
+from curate.trainer.evaluate import EvalSet, evaluate
+from curate.trainer.loader import BatchLoader, MicroBatch
+from curate.trainer.metrics import Meter, Reporter, ensure_log_handler, mfu, peak_flops
+from curate.trainer.model import build_model, decoder_layers, flops_per_token
+from curate.trainer.schedule import lr_at
+from curate.trainer.tokenizer import load_tokenizer, make_tokenize
 
 # Fields that define the data stream: changing them between a checkpoint and its resume
 # gives a different run than the uninterrupted one.

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from trainer.config import MODEL_PRESETS, ConfigError, TrainConfig
+from curate.trainer.config import MODEL_PRESETS, ConfigError, TrainConfig
 
 
 def build_model(config: TrainConfig, vocab_size: int, eos_id: int) -> torch.nn.Module:

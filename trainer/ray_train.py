@@ -1,6 +1,6 @@
 """Scale out with Ray Train: the same `train` on N workers, one device each (DDP or FSDP).
 
-    from trainer import TrainConfig, launch
+    from curate.trainer import TrainConfig, launch
     launch(TrainConfig(mix="out/fin_Latn", model="...", parallel="fsdp"), num_workers=8)
 
 Ray Train's `TorchTrainer` starts the workers and the process group (NCCL on GPUs, gloo on CPUs)
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trainer.config import TrainConfig
+from curate.trainer.config import TrainConfig
 
 
 def launch(config: TrainConfig, *, num_workers: int, use_gpu: bool | None = None,
@@ -28,7 +28,7 @@ def launch(config: TrainConfig, *, num_workers: int, use_gpu: bool | None = None
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from trainer.loop import TrainResult
+    from curate.trainer.loop import TrainResult
 
     config.validate()
     config = config.with_absolute_paths()
@@ -54,6 +54,6 @@ def _worker(loop_config: dict[str, Any]) -> None:
     """One Ray Train worker: the process group is up; train on this worker's device."""
     import ray.train.torch
 
-    from trainer.loop import train
+    from curate.trainer.loop import train
 
     train(TrainConfig.from_dict(loop_config["config"]), device=ray.train.torch.get_device())

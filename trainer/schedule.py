@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from trainer.config import TrainConfig
+from curate.trainer.config import TrainConfig
 
 
 def lr_at(step: int, config: TrainConfig) -> float:

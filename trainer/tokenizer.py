@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from trainer.data import Tokenize
+from curate.trainer.data import Tokenize
 
 EOS_TOKEN = "<|endoftext|>"
 """End-of-document token of tokenizers trained here (also used as BOS and padding)."""

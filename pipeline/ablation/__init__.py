@@ -7,13 +7,13 @@ byte at regular token intervals, and writes `<out>/<lang>/ablation/` (results.js
 bpb.png) and the `ablation` key of `<out>/<lang>/stats.json`; `stats` holds the early-signal
 statistics (monotonicity, signal-to-noise, ordering consistency).
 
-    from pipeline.ablation import AblationSettings, run_ablation
+    from curate.pipeline.ablation import AblationSettings, run_ablation
     ablation = run_ablation("out", "fin", AblationSettings(tokens=20_000_000,
                             eval_texts=["flores200/fin_Latn.txt"], seeds=[0, 1]))
 """
 
-from pipeline.ablation.corpora import VARIANTS, Corpus, build_corpora, parse_variants
-from pipeline.ablation.runner import Ablation, AblationSettings, parse_seeds, parse_tokens, run_ablation
+from curate.pipeline.ablation.corpora import VARIANTS, Corpus, build_corpora, parse_variants
+from curate.pipeline.ablation.runner import Ablation, AblationSettings, parse_seeds, parse_tokens, run_ablation
 
 __all__ = ["VARIANTS", "Ablation", "AblationSettings", "Corpus", "build_corpora", "parse_seeds",
            "parse_tokens", "parse_variants", "run_ablation"]

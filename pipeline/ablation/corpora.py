@@ -31,9 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from blocks.base import DROP_REASON, UserError
-from blocks.keys import document_keys
-from pipeline.storage import Output
+from curate.errors import UserError
+from curate.blocks.base import DROP_REASON
+from curate.blocks.keys import document_keys
+from curate.pipeline.execution.storage import Output
 
 VARIANTS = ("raw", "lid", "dedup", "filtered", "rehydrated")
 """The curation steps in pipeline order; each variant's corpus is a subset of the one before it

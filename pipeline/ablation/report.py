@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.ablation.corpora import BYTES_PER_TOKEN_BOUND
-from pipeline.storage import Output
+from curate.pipeline.ablation.corpora import BYTES_PER_TOKEN_BOUND
+from curate.pipeline.execution.storage import Output
 
 if TYPE_CHECKING:
-    from pipeline.ablation.runner import Ablation, AblationSettings
+    from curate.pipeline.ablation.runner import Ablation, AblationSettings
 
 PLOT_NAME = "bpb.png"
 TABLE_NAME = "table.md"
@@ -102,7 +102,7 @@ def markdown_table(ablation: Ablation, language: str) -> str:
 def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str) -> bytes:
     """PNG: held-out bits per byte against training tokens, one line per variant, the band between the
     lowest and highest seed where several seeds ran."""
-    from pipeline.plots import new_figure, png_bytes
+    from curate.pipeline.publishing.plots import new_figure, png_bytes
 
     figure = new_figure()
     axes = figure.add_subplot()

@@ -1,6 +1,6 @@
 """Train one small model per variant and seed at the same token budget, resumably.
 
-    from pipeline.ablation import AblationSettings, run_ablation
+    from curate.pipeline.ablation import AblationSettings, run_ablation
     ablation = run_ablation("out", "fin", AblationSettings(tokens=20_000_000, model="tiny",
                             eval_texts=["flores/fin_Latn.txt"], seeds=[0, 1]))
     ablation.aggregate["filtered"]["final_bpb"], ablation.statistics["snr"]
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blocks.base import UserError
-from pipeline.ablation.corpora import VARIANTS, Corpus, build_corpora, parse_variants
-from pipeline.storage import Output
+from curate.errors import UserError
+from curate.pipeline.ablation.corpora import VARIANTS, Corpus, build_corpora, parse_variants
+from curate.pipeline.execution.storage import Output
 
 log = logging.getLogger("curate.ablation")
 
@@ -101,7 +101,7 @@ class AblationSettings:
     """True: Ray tasks with one GPU each; False: one run after another on this CPU; None: GPUs if any."""
 
     def __post_init__(self) -> None:
-        from trainer.config import MODEL_PRESETS
+        from curate.trainer.config import MODEL_PRESETS
 
         self.variants = parse_variants(self.variants)
         self.seeds = parse_seeds(self.seeds)
@@ -161,8 +161,8 @@ def run_ablation(output_root: str, language: str, settings: AblationSettings,
                  echo: Callable[[str], None] = log.info) -> Ablation:
     """Build the variants' corpora from a `curate run` output, train and evaluate one model per
     variant and seed, and write `<out>/<lang>/ablation/` and the `ablation` key of `stats.json`."""
-    from pipeline.ablation.report import aggregate_runs, write_outputs
-    from pipeline.ablation.stats import summarize
+    from curate.pipeline.ablation.report import aggregate_runs, write_outputs
+    from curate.pipeline.ablation.stats import summarize
 
     _check_training_extra()
     root = language_root(output_root, language)
@@ -208,7 +208,7 @@ def language_root(output_root: str, language: str) -> Path:
     base = Path(output.base)
     if (base / language).is_dir():
         return base / language
-    from language_configs import ConfigError, resolve_language
+    from curate.language_configs import ConfigError, resolve_language
 
     try:
         code = resolve_language(language)
@@ -232,7 +232,7 @@ def _check_training_extra() -> None:
 # --- tokenizer -------------------------------------------------------------------------------------
 def _tokenizer(settings: AblationSettings, corpora: dict[str, Corpus], folder: Path) -> tuple[str, str]:
     """(tokenizer path or Hub id for the trainer, identity for fingerprints)."""
-    from trainer.tokenizer import TokenizerError, load_tokenizer
+    from curate.trainer.tokenizer import TokenizerError, load_tokenizer
 
     if settings.tokenizer is not None:
         try:
@@ -250,7 +250,7 @@ def _tokenizer(settings: AblationSettings, corpora: dict[str, Corpus], folder: P
     texts = _first_texts(corpora["raw"].path, settings.tokenizer_documents)
     temporary = folder / f".tokenizer.tmp-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
-    from trainer.tokenizer import train_bpe_tokenizer
+    from curate.trainer.tokenizer import train_bpe_tokenizer
 
     try:
         train_bpe_tokenizer(texts, temporary, vocab_size=settings.vocab_size)
@@ -277,7 +277,7 @@ def _first_texts(path: str, limit: int) -> list[str]:
 # --- runs --------------------------------------------------------------------------------------------
 def _plan_run(variant: str, seed: int, settings: AblationSettings, corpus: Corpus, tokenizer: str,
               tokenizer_id: str, folder: Path) -> Run:
-    from trainer import SourceSpec, TrainConfig
+    from curate.trainer import SourceSpec, TrainConfig
 
     steps = settings.steps
     eval_every = max(1, steps // max(1, settings.evaluations))
@@ -393,7 +393,7 @@ def _available_gpus(use_gpu: bool | None) -> float:
         return 0
     import ray
 
-    from pipeline.executor import start_ray
+    from curate.pipeline.execution.executor import start_ray
 
     start_ray()
     gpus = ray.cluster_resources().get("GPU", 0)
@@ -404,10 +404,10 @@ def _available_gpus(use_gpu: bool | None) -> float:
 
 def _train_here(config: dict[str, Any], device: str | None) -> None:
     """Train one run in this process (a Ray task's process on a GPU node, or the driver on the CPU)."""
-    from trainer import TrainConfig
-    from trainer.data import DataError
-    from trainer.loop import train
-    from trainer.tokenizer import TokenizerError
+    from curate.trainer import TrainConfig
+    from curate.trainer.data import DataError
+    from curate.trainer.loop import train
+    from curate.trainer.tokenizer import TokenizerError
 
     try:
         train(TrainConfig.from_dict(config), device=device)

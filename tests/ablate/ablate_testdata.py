@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "tests" / "trainer"))
 
 from trainer_testdata import FI_DIR, FLORES, finnish_weights, read_lines  # noqa: E402
 
-from blocks.keys import buckets_of, document_keys  # noqa: E402
+from curate.blocks.keys import buckets_of, document_keys  # noqa: E402
 
 CODE = "fin_Latn"
 DUMPS = ("CC-MAIN-2024-18", "CC-MAIN-2024-22")

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from ablate_testdata import CODE, DUMPS, build_run_output, clean_documents
 
-from blocks.base import UserError
-from blocks.keys import document_keys
-from pipeline.ablation import VARIANTS, build_corpora, parse_variants
-from pipeline.ablation.corpora import BYTES_PER_TOKEN_BOUND
+from curate.errors import UserError
+from curate.blocks.keys import document_keys
+from curate.pipeline.ablation import VARIANTS, build_corpora, parse_variants
+from curate.pipeline.ablation.corpora import BYTES_PER_TOKEN_BOUND
 
 ALL_TOKENS = 10**9  # a budget larger than the test corpus: nothing is sampled
 

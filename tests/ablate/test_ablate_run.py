@@ -16,9 +16,9 @@ from ablate_testdata import CODE, HELDOUT_FI, build_run_output
 from typer import Typer
 from typer.testing import CliRunner
 
-from blocks.base import UserError
-from pipeline.ablation import AblationSettings, run_ablation, runner
-from pipeline.cli_ablate import ablate
+from curate.errors import UserError
+from curate.pipeline.ablation import AblationSettings, run_ablation, runner
+from curate.pipeline.cli.ablate import ablate
 
 TOKENS = 40_000  # 79 steps of 8 × 64 tokens: ~3 s a run on one core
 SMALL = dict(model="tiny", eval_texts=[str(HELDOUT_FI)], vocab_size=768, tokenizer_documents=3000, seq_len=64,

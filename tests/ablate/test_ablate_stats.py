@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from blocks.base import UserError
-from pipeline.ablation import parse_seeds, parse_tokens
-from pipeline.ablation.report import aggregate_runs
-from pipeline.ablation.runner import checkpoint_interval
-from pipeline.ablation.stats import monotonicity, ordering_consistency, pooled_seed_std, step_gains, summarize
+from curate.errors import UserError
+from curate.pipeline.ablation import parse_seeds, parse_tokens
+from curate.pipeline.ablation.report import aggregate_runs
+from curate.pipeline.ablation.runner import checkpoint_interval
+from curate.pipeline.ablation.stats import monotonicity, ordering_consistency, pooled_seed_std, step_gains, summarize
 
 TOKENS = [0, 100, 200, 300]
 

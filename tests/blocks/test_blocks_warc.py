@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mirror import Record, documents, page, write_warc
 
-from blocks.warc import WarcReader
+from curate.blocks.warc import WarcReader
 
 
 def read_all(data: bytes, **settings) -> tuple[list[dict], Counter]:
@@ -103,9 +103,9 @@ def test_uncompressed_warc_and_limit():
 def test_a_corrupt_member_read_across_many_reads_loses_no_later_record(monkeypatch):
     """A member cut half-way and followed by the next one, read 512 bytes at a time: zlib reads on into the
     next member before it notices; the search for the next header restarts inside the damaged member."""
-    import blocks.warc
+    from curate.blocks import warc
 
-    monkeypatch.setattr(blocks.warc, "READ_CHUNK", 512)
+    monkeypatch.setattr(warc, "READ_CHUNK", 512)
     data = _warc(finnish_records(6))
     starts = [i for i in range(len(data)) if data.startswith(b"\x1f\x8b\x08", i)]
     member = next(i for i, start in enumerate(starts) if b"r2>" in gzip.decompress(data[start:starts[i + 1]]))
@@ -117,9 +117,9 @@ def test_a_corrupt_member_read_across_many_reads_loses_no_later_record(monkeypat
 
 def test_garbage_longer_than_a_read_is_resynced(monkeypatch):
     """The next header lies several reads past the damage (an earlier reader lost every later record here)."""
-    import blocks.warc
+    from curate.blocks import warc
 
-    monkeypatch.setattr(blocks.warc, "READ_CHUNK", 64)
+    monkeypatch.setattr(warc, "READ_CHUNK", 64)
     data = _warc(finnish_records(3))
     first_end = data.index(b"\x1f\x8b\x08", 10)
     rows, counts = read_all(data[:first_end] + bytes(range(1, 31)) * 100 + data[first_end:])

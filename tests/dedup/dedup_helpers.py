@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from blocks.keys import document_keys
-from blocks.minhash import MinhashSignature, normalise_tokens
-from dedup import ClusterResult
-from language_configs.minhash import DedupConfig
+from curate.blocks.keys import document_keys
+from curate.blocks.minhash import MinhashSignature, normalise_tokens
+from curate.dedup import ClusterResult
+from curate.language_configs.minhash import DedupConfig
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FINNISH = SHARED / "data" / "text" / "fi"

@@ -11,10 +11,10 @@ import pyarrow.compute as pc
 import pytest
 from dedup_helpers import consecutive_documents, share_for, signature_table, variant, write_files
 
-import dedup
-from blocks.base import DROP_REASON, split_dropped
-from blocks.keys import buckets_of, document_keys
-from language_configs.minhash import DedupConfig
+from curate import dedup
+from curate.blocks.base import DROP_REASON, split_dropped
+from curate.blocks.keys import buckets_of, document_keys
+from curate.language_configs.minhash import DedupConfig
 
 
 def _assignments(rows: list[tuple[int, int, int]], method: str = "minhash") -> pa.Table:

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 from dedup_helpers import as_dict, assignments, planted_signatures, reference_clusters, write_files
 
-import dedup
-from dedup.lsh import repeated, run_edges
-from language_configs.minhash import DedupConfig
+from curate import dedup
+from curate.dedup.lsh import repeated, run_edges
+from curate.language_configs.minhash import DedupConfig
 
 CONFIG = DedupConfig(exact=False)
 

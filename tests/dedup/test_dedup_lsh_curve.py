@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from dedup_helpers import consecutive_documents, jaccard, share_for, signature_table, variant, write_files
 
-import dedup
-from language_configs.minhash import DedupConfig
+from curate import dedup
+from curate.language_configs.minhash import DedupConfig
 
 CONFIG = DedupConfig(exact=False)
 RUNS = 4  # each run plants one pair (or group) per base document, so pairs never share a base within a run

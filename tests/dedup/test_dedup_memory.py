@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dedup_helpers import as_dict, assignments, planted_signatures, write_files
 
-from dedup import ClusterResult
+from curate.dedup import ClusterResult
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = 250_000
@@ -21,7 +21,7 @@ PARTITION_BYTES = 4 << 20
 _CHILD = """
 import json, resource, sys
 sys.path.insert(0, {root!r})
-import dedup
+from curate import dedup
 from language_configs.minhash import DedupConfig
 
 def vm_size():

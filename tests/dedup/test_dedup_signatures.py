@@ -12,8 +12,8 @@ import pyarrow as pa
 import pytest
 from dedup_helpers import jaccard, sampled_document, share_for, shingles, variant
 
-import blocks.minhash as minhash
-from blocks.minhash import (
+import curate.blocks.minhash as minhash
+from curate.blocks.minhash import (
     MINHASH_BANDS,
     TEXT_HASH,
     ExactTextHash,
@@ -23,7 +23,7 @@ from blocks.minhash import (
     permutation_parameters,
     signatures,
 )
-from language_configs.minhash import DedupConfig
+from curate.language_configs.minhash import DedupConfig
 
 CONFIG = DedupConfig()
 MASK = (1 << 64) - 1

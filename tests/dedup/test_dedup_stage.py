@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from dedup_helpers import as_dict, assignments, planted_signatures, write_files
 
-import dedup
-from language_configs.minhash import DedupConfig
+from curate import dedup
+from curate.language_configs.minhash import DedupConfig
 
 CONFIG = DedupConfig(by_url=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ def test_more_input_files_do_not_keep_stale_cluster_sizes(tmp_path):
 _KILLED_RUN = """
 import sys
 sys.path.insert(0, {root!r})
-import dedup
+from curate import dedup
 from language_configs.minhash import DedupConfig
 dedup.cluster({files!r}, {work!r}, 6, DedupConfig(by_url=True), num_tasks=4, partition_bytes=1 << 18)
 """

@@ -6,7 +6,7 @@ import pytest
 from filters_helpers import finnish_documents as build_finnish_documents
 from filters_helpers import make_spam
 
-from language_configs.schema import load_language_config
+from curate.language_configs.schema import load_language_config
 
 
 @pytest.fixture(scope="session")

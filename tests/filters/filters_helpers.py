@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-from language_configs.reference import documents_from_sentences
+from curate.language_configs.reference import documents_from_sentences
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FINEWEB2_CONFIGS = SHARED / "reference" / "fineweb2" / "configs"
@@ -76,7 +76,7 @@ def datatrove_reasons(filters: list, texts: list[str]) -> list[str | None]:
     """Our drop_reason for datatrove's first failing filter on each text (None: kept)."""
     from datatrove.data import Document
 
-    from blocks.filters import from_datatrove_reason
+    from curate.blocks.filters import from_datatrove_reason
 
     reasons: list[str | None] = []
     for index, text in enumerate(texts):

@@ -14,9 +14,9 @@ from filters_helpers import (
     run_blocks,
 )
 
-from blocks.quality import stage1_blocks, stage3_filter_blocks
-from language_configs.reference import documents_from_sentences
-from language_configs.schema import load_language_config
+from curate.blocks.quality import stage1_blocks, stage3_filter_blocks
+from curate.language_configs.reference import documents_from_sentences
+from curate.language_configs.schema import load_language_config
 
 
 def our_reasons(config, texts):
@@ -93,7 +93,7 @@ def test_c4_decisions_agree_with_datatrove(fin_config, finnish_documents, spam_d
 
     from datatrove.pipeline.filters import C4QualityFilter
 
-    from language_configs.filters import C4Config, FiltersConfig
+    from curate.language_configs.filters import C4Config, FiltersConfig
 
     config = dataclasses.replace(fin_config, filters=FiltersConfig(
         gopher_repetition=None, fineweb_quality=None, gopher_quality=None, c4=C4Config()))

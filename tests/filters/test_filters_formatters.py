@@ -6,9 +6,9 @@ import dataclasses
 
 import pyarrow as pa
 
-from blocks.formatters import FixText, RemoveTableArtifacts, ReplacePii
-from blocks.quality import formatter_blocks
-from language_configs.filters import FixTextConfig, FormattersConfig, PiiConfig, TableArtifactsConfig
+from curate.blocks.formatters import FixText, RemoveTableArtifacts, ReplacePii
+from curate.blocks.quality import formatter_blocks
+from curate.language_configs.filters import FixTextConfig, FormattersConfig, PiiConfig, TableArtifactsConfig
 
 
 def formatted(block, texts):

@@ -9,7 +9,7 @@ import math
 import pyarrow as pa
 import pytest
 
-from blocks.filters import (
+from curate.blocks.filters import (
     RULE_TABLE,
     C4Filter,
     FineWebQualityFilter,
@@ -19,8 +19,8 @@ from blocks.filters import (
     rule_statistic,
     rule_threshold,
 )
-from blocks.quality import stage1_columns, stage3_filter_blocks
-from language_configs.filters import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig
+from curate.blocks.quality import stage1_columns, stage3_filter_blocks
+from curate.language_configs.filters import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig
 
 NAN = math.nan
 

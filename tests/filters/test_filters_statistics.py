@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from filters_helpers import run_blocks
 
-from blocks.statistics import FilterStatistics, _dup_ngram_chars, _top_ngram_chars, statistic_columns
-from blocks.words import WordTokens, unicode_words
-from language_configs.filters import C4Config, FiltersConfig, GopherQualityConfig
+from curate.blocks.statistics import FilterStatistics, _dup_ngram_chars, _top_ngram_chars, statistic_columns
+from curate.blocks.words import WordTokens, unicode_words
+from curate.language_configs.filters import C4Config, FiltersConfig, GopherQualityConfig
 
 TEXT = "Kissa istuu.\nKissa istuu.\n\nKoira haukkuu kovaa...\n- Lintu lentää #taivaalla"
 TOKENS = ["Kissa", "istuu", ".", "Kissa", "istuu", ".", "Koira", "haukkuu", "kovaa", "...", "-", "Lintu", "lentää",

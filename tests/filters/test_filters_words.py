@@ -7,8 +7,8 @@ import dataclasses
 import pyarrow as pa
 import pytest
 
-from blocks.base import UserError
-from blocks.words import WordTokens, tokenizer_description, tokenizer_key
+from curate.errors import UserError
+from curate.blocks.words import WordTokens, tokenizer_description, tokenizer_key
 
 
 def test_default_is_datatrove_assignment(fin_config):

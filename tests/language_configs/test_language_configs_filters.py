@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 import yaml
 
-from language_configs.filters import FiltersConfig, FormattersConfig, GopherQualityConfig, field_docs
-from language_configs.schema import LanguageConfig, config_path, configured_languages, load_language_config
-from language_configs.validate import ConfigError, from_dict
+from curate.language_configs.filters import FiltersConfig, FormattersConfig, GopherQualityConfig, field_docs
+from curate.language_configs.schema import LanguageConfig, config_path, configured_languages, load_language_config
+from curate.language_configs.validate import ConfigError, from_dict
 
 REQUIRED = ["fin_Latn", "ekk_Latn", "swe_Latn", "nob_Latn", "dan_Latn", "deu_Latn", "rus_Cyrl", "cmn_Hani",
             "jpn_Jpan", "tha_Thai", "arb_Arab"]
@@ -60,7 +60,7 @@ def test_disabled_checks_are_null_not_magic_numbers():
 
 
 def test_every_field_has_a_docstring():
-    from language_configs import filters
+    from curate.language_configs import filters
 
     for name in dir(filters):
         cls = getattr(filters, name)

@@ -8,9 +8,9 @@ import shutil
 import pytest
 import yaml
 
-from language_configs.fineweb2 import import_fineweb2, validate_text
-from language_configs.schema import load_language_config
-from language_configs.validate import ConfigError
+from curate.language_configs.fineweb2 import import_fineweb2, validate_text
+from curate.language_configs.schema import load_language_config
+from curate.language_configs.validate import ConfigError
 
 
 def test_every_shared_config_imports(fineweb2_configs, fineweb2_raw):

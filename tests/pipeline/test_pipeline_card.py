@@ -22,8 +22,8 @@ from card_helpers import (
     build_output,
 )
 
-from blocks.base import UserError
-from pipeline.card import find_table, hub_language_code, int_keyed, size_category, write_card
+from curate.errors import UserError
+from curate.pipeline.publishing.card import find_table, hub_language_code, int_keyed, size_category, write_card
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

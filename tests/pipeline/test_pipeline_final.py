@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from pipeline.stages import WEIGHT, filter_outcomes, shuffled
+from curate.pipeline.execution.stages import WEIGHT, filter_outcomes, shuffled
 
 
 def table(weights: list[int]) -> pa.Table:

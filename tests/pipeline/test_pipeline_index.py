@@ -21,17 +21,17 @@ import pytest
 from http_server import FaultyServer
 from mirror import build_index, build_mirror
 
-from blocks.base import UserError
-from blocks.warc import WarcReader
-from language_configs import configured_languages
-from pipeline.cc_index import CLD2_CODES, HTML_MIMES, Selection, index_code, recall
-from pipeline.ranged import MAX_GAP, RangedStream, fsspec_fetch, merge_spans
-from pipeline.remote import RetryPolicy
-from pipeline.run import RunOptions, describe_plan, make_plan, run
-from pipeline.sources import Source
+from curate.errors import UserError
+from curate.blocks.warc import WarcReader
+from curate.language_configs import configured_languages
+from curate.pipeline.sources.cc_index import CLD2_CODES, HTML_MIMES, Selection, index_code, recall
+from curate.pipeline.sources.ranged import MAX_GAP, RangedStream, fsspec_fetch, merge_spans
+from curate.pipeline.sources.remote import RetryPolicy
+from curate.pipeline.execution.run import RunOptions, describe_plan, make_plan, run
+from curate.pipeline.sources.crawls import Source
 
 FAST = RetryPolicy(attempts=5, initial_delay_s=0.01, max_delay_s=0.05)
-CURATE = [sys.executable, "-m", "pipeline.cli"]
+CURATE = [sys.executable, "-m", "curate"]
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ import pytest
 from card_helpers import CODE, FakeHub, build_output
 from huggingface_hub import HfApi, constants
 
-from blocks.base import UserError
-from pipeline.card import write_card
-from pipeline.release import describe_files, release, release_files
+from curate.errors import UserError
+from curate.pipeline.publishing.card import write_card
+from curate.pipeline.publishing.release import describe_files, release, release_files
 
 TOKEN = "hf_TestSecretToken0123456789"
 REPO = "org/fineweb-fin"

@@ -1,7 +1,7 @@
 """The run report: `report.html` rendered in headless Chromium shows stats.json's numbers and fetches nothing.
 
 The output folder is built by hand as a run leaves it: three languages, Parquet shards for one of them
-(its score distributions come from the shards), stats.json in the shape `pipeline/run.py` writes (dedup per
+(its score distributions come from the shards), stats.json in the shape `pipeline/execution/run.py` writes (dedup per
 method with histograms and timings, rehydration table and distribution, seconds per stage), plus `scores`
 and `ablation` sections and keys the report does not know. Chromium is driven over the DevTools protocol:
 every network request of the page is recorded, and the page's text and table rows are read back.
@@ -27,9 +27,9 @@ import pytest
 from card_helpers import build_output
 from typer.testing import CliRunner
 
-from blocks.base import UserError
-from pipeline.cli_report import report as report_command
-from pipeline.report import format_key, format_number, write_report
+from curate.errors import UserError
+from curate.pipeline.cli.report import report as report_command
+from curate.pipeline.publishing.report import format_key, format_number, write_report
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -12,11 +12,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.run import RunOptions, run
+from curate.pipeline.execution.run import RunOptions, run
 
 FINEWEB2_COLUMNS = ["id", "url", "date", "dump", "file_path", "text", "language", "language_script",
                     "language_score", "top_langs"]
-CURATE = [sys.executable, "-m", "pipeline.cli"]
+CURATE = [sys.executable, "-m", "curate"]
 
 
 def run_options(mirror, output: Path, **extra) -> RunOptions:
@@ -107,7 +107,7 @@ def test_manifests_record_provenance(reference):
     output, _ = reference
     manifest = json.loads(next((output / "_work" / "manifests" / "stage1").glob("*.json")).read_text())
     assert manifest["provenance"]["versions"]["ray"] and manifest["provenance"]["versions"]["trafilatura"]
-    from blocks.lid import file_sha256, ft176_path
+    from curate.blocks.lid import file_sha256, ft176_path
 
     assert manifest["provenance"]["models"]["lid_model:ft176"] == file_sha256(str(ft176_path()))
     assert manifest["files"] and manifest["fingerprint"]
@@ -158,7 +158,7 @@ def test_planted_duplicates_become_one_cluster_with_their_size(reference, mirror
 
 
 def test_released_documents_carry_their_rehydration_weight(reference):
-    from rebalancing import repetitions_for_cluster_size
+    from curate.rebalancing import repetitions_for_cluster_size
 
     output, stats = reference
     table = stats["rehydration"]["table"]
@@ -287,7 +287,7 @@ def test_inspect_shows_removed_documents_with_their_measured_value(reference):
     reason, count = max(reasons.items(), key=lambda item: item[1])
     result = cli("inspect", str(output), "--lang", "fin", "--reason", reason, "-n", "2", check=True)
     assert result.stdout.startswith(f"{count:,} documents removed for {reason}; showing {min(2, count)}")
-    from pipeline.inspect import removed_documents
+    from curate.pipeline.publishing.inspect import removed_documents
 
     total, shown = removed_documents(str(output), "fin", reason, 10)
     assert total == count

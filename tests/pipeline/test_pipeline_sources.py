@@ -7,9 +7,9 @@ import gzip
 import pytest
 from http_server import FaultyServer
 
-from blocks.base import UserError
-from pipeline.remote import RetryPolicy
-from pipeline.sources import Source, WarcFile, match_crawls, sample_files
+from curate.errors import UserError
+from curate.pipeline.sources.remote import RetryPolicy
+from curate.pipeline.sources.crawls import Source, WarcFile, match_crawls, sample_files
 
 AVAILABLE = ["CC-MAIN-2024-22", "CC-MAIN-2024-18", "CC-MAIN-2024-10", "CC-MAIN-2023-50", "CC-MAIN-2020-34"]
 FAST = RetryPolicy(attempts=5, initial_delay_s=0.01, max_delay_s=0.05)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rebalancing import (
+from curate.rebalancing import (
     distributions_from_json,
     read_distributions,
     rehydration_command,

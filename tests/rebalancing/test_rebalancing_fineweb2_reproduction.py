@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rebalancing import (
+from curate.rebalancing import (
     RemovalRateDistribution,
     distribution_to_json,
     read_distributions,

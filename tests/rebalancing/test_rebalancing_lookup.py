@@ -7,7 +7,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from rebalancing import (
+from curate.rebalancing import (
     FINEWEB2_FIXED_TABLE,
     NO_REHYDRATION_TABLE,
     repetitions_for_cluster_size,

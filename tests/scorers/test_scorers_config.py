@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 
-from blocks.score_perplexity import Perplexity
-from blocks.score_quality import QualityClassifier
-from blocks.score_toxicity import AdultDomain, ToxicityClassifier, ToxicityLexicon
-from blocks.score_web_docs import WebDocsScore
-from blocks.scorers import scorer_blocks, scorer_columns
-from language_configs import ConfigError
-from language_configs.schema import LanguageConfig, load_language_config
-from language_configs.scorers import ScorersConfig
-from language_configs.validate import from_dict
+from curate.blocks.score_perplexity import Perplexity
+from curate.blocks.score_quality import QualityClassifier
+from curate.blocks.score_toxicity import AdultDomain, ToxicityClassifier, ToxicityLexicon
+from curate.blocks.score_web_docs import WebDocsScore
+from curate.blocks.scorers import scorer_blocks, scorer_columns
+from curate.language_configs import ConfigError
+from curate.language_configs.schema import LanguageConfig, load_language_config
+from curate.language_configs.scorers import ScorersConfig
+from curate.language_configs.validate import from_dict
 
 
 def with_scorers(code: str, section: dict) -> LanguageConfig:
@@ -33,7 +33,7 @@ def test_defaults_are_the_model_free_scorers() -> None:
 
 
 def test_every_shipped_language_builds_its_scorers() -> None:
-    from language_configs import configured_languages
+    from curate.language_configs import configured_languages
 
     for code in configured_languages():
         blocks = scorer_blocks(load_language_config(code))
@@ -95,8 +95,8 @@ def test_blocks_pickle_without_models() -> None:
 
 
 def test_every_field_has_a_docstring() -> None:
-    from language_configs import scorers
-    from language_configs.filters import field_docs
+    from curate.language_configs import scorers
+    from curate.language_configs.filters import field_docs
 
     for name in dir(scorers):
         cls = getattr(scorers, name)

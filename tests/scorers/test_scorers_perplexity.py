@@ -14,8 +14,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from blocks.base import UserError
-from blocks.score_perplexity import (
+from curate.errors import UserError
+from curate.blocks.score_perplexity import (
     Perplexity,
     _load_kenlm,
     normalise_line,
@@ -23,8 +23,8 @@ from blocks.score_perplexity import (
     perplexity,
     train_kenlm,
 )
-from language_configs.scorers import PerplexityConfig
-from pipeline.cli_scorers import train_kenlm as train_kenlm_command
+from curate.language_configs.scorers import PerplexityConfig
+from curate.pipeline.cli.scorers import train_kenlm as train_kenlm_command
 
 
 def test_ccnet_normalisation() -> None:

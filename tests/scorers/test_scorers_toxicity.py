@@ -12,10 +12,10 @@ import pytest
 from http_server import FaultyServer
 from scorers_helpers import LDNOOBW, ldnoobw_words
 
-from blocks.base import UserError
-from blocks.model_files import resolve_file
-from blocks.score_quality import train_classifier
-from blocks.score_toxicity import AdultDomain, ToxicityClassifier, ToxicityLexicon, tokens
+from curate.errors import UserError
+from curate.blocks.model_files import resolve_file
+from curate.blocks.score_quality import train_classifier
+from curate.blocks.score_toxicity import AdultDomain, ToxicityClassifier, ToxicityLexicon, tokens
 
 
 def lexicon(language: str, unspaced: bool = False, max_share: float | None = None, words: str | None = None):

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 from scorers_helpers import lid_scores
 
-from blocks.score_web_docs import WebDocsScore, char_classes, web_docs_scores
-from language_configs.scorers import WebDocsConfig
+from curate.blocks.score_web_docs import WebDocsScore, char_classes, web_docs_scores
+from curate.language_configs.scorers import WebDocsConfig
 
 DEFAULT = WebDocsConfig()
 

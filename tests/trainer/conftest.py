@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from torch_threads import one_torch_thread  # noqa: E402, F401 (autouse: one torch thread)
 from trainer_testdata import FI_DIR, FLORES, finnish_weights, make_config, read_lines  # noqa: E402
 
-from trainer import TrainConfig  # noqa: E402
+from curate.trainer import TrainConfig  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,7 @@ def en_documents() -> list[str]:
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, fi_documents: list[str],
                   en_documents: list[str]) -> Path:
     """A 768-token byte-level BPE trained on the training texts."""
-    from trainer.tokenizer import train_bpe_tokenizer
+    from curate.trainer.tokenizer import train_bpe_tokenizer
 
     out = tmp_path_factory.mktemp("tokenizer")
     train_bpe_tokenizer(fi_documents + en_documents, out, vocab_size=768)

@@ -12,7 +12,7 @@ import typer
 from trainer_testdata import FI_DIR, REPO
 from typer.testing import CliRunner
 
-from trainer.cli import train, train_tokenizer
+from curate.trainer.cli import train, train_tokenizer
 
 app = typer.Typer()
 app.command("train")(train)

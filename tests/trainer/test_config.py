@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.config import ConfigError, SourceSpec, TrainConfig, parse_mix
+from curate.trainer.config import ConfigError, SourceSpec, TrainConfig, parse_mix
 
 
 def test_parse_mix_paths_shares_and_names() -> None:

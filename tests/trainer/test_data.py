@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from trainer_testdata import BYTE_EOS, byte_tokenize, finnish_weights
 
-from trainer.config import SourceSpec
-from trainer.data import (DataError, Mixture, ParquetSource, SourceExhausted, build_stream,
+from curate.trainer.config import SourceSpec
+from curate.trainer.data import (DataError, Mixture, ParquetSource, SourceExhausted, build_stream,
                           resolve_parquet_files)
 
 

@@ -13,7 +13,7 @@ import torch
 from trainer_testdata import REPO
 from safetensors.torch import load_file
 
-from trainer import launch, train
+from curate.trainer import launch, train
 
 
 COMMON = dict(steps=4, micro_batch_size=4, data_shards=2, warmup_steps=2, log_every=1)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from trainer.config import TrainConfig
-from trainer.schedule import lr_at
+from curate.trainer.config import TrainConfig
+from curate.trainer.schedule import lr_at
 
 
 def config(**kwargs) -> TrainConfig:

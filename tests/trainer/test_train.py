@@ -15,11 +15,11 @@ import torch
 from trainer_testdata import HELDOUT_FI, finnish_weights, make_config
 from safetensors.torch import load_file
 
-from trainer import train
-from trainer.checkpoint import list_checkpoints
-from trainer.data import build_stream, iter_texts
-from trainer.evaluate import EvalSet, evaluate
-from trainer.tokenizer import load_tokenizer, make_tokenize
+from curate.trainer import train
+from curate.trainer.checkpoint import list_checkpoints
+from curate.trainer.data import build_stream, iter_texts
+from curate.trainer.evaluate import EvalSet, evaluate
+from curate.trainer.tokenizer import load_tokenizer, make_tokenize
 
 STEPS = 150
 

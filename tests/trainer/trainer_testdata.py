@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `trainer` from this checkout, also before a re-install
     sys.path.insert(0, str(REPO))
 
-from trainer import TrainConfig  # noqa: E402
+from curate.trainer import TrainConfig  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 FI_DIR = SHARED / "text" / "fi"

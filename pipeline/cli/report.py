@@ -1,4 +1,4 @@
-"""`curate report OUT`: (re)write `OUT/report.html` from what a run left (registered in `pipeline/cli.py`)."""
+"""`curate report OUT`: (re)write `OUT/report.html` from what a run left (registered in `pipeline/cli/main.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def report(
                                                                "every language with a stats.json)")] = None,
 ) -> None:
     """(Re)write OUTPUT/report.html: funnel, removal per rule, language mix, dedup, rehydration, scores, throughput."""
-    from pipeline.report import write_report
+    from curate.pipeline.publishing.report import write_report
 
     languages = [v.strip() for v in lang.split(",") if v.strip()] if lang else None
     typer.echo(write_report(output, languages))

@@ -19,9 +19,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from blocks import faults
-from blocks.base import UserError
-from dedup.storage import FileRoot
+from curate.blocks import faults
+from curate.errors import UserError
+from curate.dedup.storage import FileRoot
 
 LOCK_NAME = ".curate.lock"
 

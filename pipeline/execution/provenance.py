@@ -9,7 +9,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("curate", "ray", "pyarrow", "polars", "trafilatura", "fasttext-numpy2-wheel", "datatrove", "warcio",
+PACKAGES = ("curate-corpus", "ray", "pyarrow", "polars", "trafilatura", "fasttext-numpy2-wheel", "datatrove", "warcio",
             "datasketch", "numpy")
 
 
@@ -37,7 +37,7 @@ def git_commit() -> str | None:
 
 def code_version() -> str:
     """What a fingerprint covers of the code: the package version (not the commit, so docs edits keep caches)."""
-    return package_versions().get("curate", "0")
+    return package_versions().get("curate-corpus", "0")
 
 
 def fingerprint(*parts: object) -> str:

@@ -23,7 +23,7 @@ def new_figure(height_in: float = HEIGHT_IN):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        from blocks.base import UserError
+        from curate.errors import UserError
 
         raise UserError("the dataset card's plots need matplotlib: pip install 'matplotlib>=3.8' "
                         "(or write the card with plots=False)") from None

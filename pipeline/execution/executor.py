@@ -8,17 +8,21 @@ input is quarantined and reported while the rest completes.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import ray
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from blocks.base import UserError
+from curate.errors import UserError
 
 log = logging.getLogger("curate")
 
@@ -43,10 +47,34 @@ def start_ray(num_cpus: int | None = None) -> None:
     os.environ["CURATE_DRIVER_PID"] = str(os.getpid())  # inherited by local workers (fault injection)
     address = os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, runtime_env=_runtime_env_for_cluster())
     else:
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
                  configure_logging=False)
+
+
+def _runtime_env_for_cluster() -> dict:
+    """Ship this driver's curate package to the cluster's workers (Ray's `py_modules`), so every node runs the
+    driver's code whether or how curate is installed there; left alone when the job already sets `py_modules`."""
+    job_env = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}")).get("runtime_env", {})
+    if job_env.get("py_modules"):
+        return {}
+    return {"py_modules": [str(package_snapshot())]}
+
+
+def package_snapshot() -> Path:
+    """A copy of the importable `curate` package (an editable checkout's root holds more: tests, virtualenvs)."""
+    import curate
+
+    root = Path(curate.__file__).parent
+    target = Path(tempfile.mkdtemp(prefix="curate-package-")) / "curate"
+    target.mkdir()
+    for path in root.iterdir():
+        if path.is_file() and path.suffix == ".py":
+            shutil.copy2(path, target / path.name)
+        elif (path / "__init__.py").is_file():
+            shutil.copytree(path, target / path.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
 
 
 @ray.remote

@@ -14,19 +14,19 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from blocks import faults
-from blocks.warc import WarcReader
-import dedup
-from pipeline.executor import Resources, ray_map, run_units, start_ray
-from pipeline.graph import Graph, LanguageGraph, build_graph
-from pipeline.card import write_card
-from pipeline.report import write_report
-from pipeline.provenance import code_version, fingerprint, provenance
-from pipeline.sources import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
-from pipeline.stage1 import Stage1Work, Unit, UnitResult, merge_results
-from pipeline.stages import BucketResult, BucketUnit, FinalWork, Stage3Work
-from pipeline.storage import Output, RunLock
-from rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
+from curate.blocks import faults
+from curate.blocks.warc import WarcReader
+from curate import dedup
+from curate.pipeline.execution.executor import Resources, ray_map, run_units, start_ray
+from curate.pipeline.execution.graph import Graph, LanguageGraph, build_graph
+from curate.pipeline.publishing.card import write_card
+from curate.pipeline.publishing.report import write_report
+from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
+from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
+from curate.pipeline.execution.stage1 import Stage1Work, Unit, UnitResult, merge_results
+from curate.pipeline.execution.stages import BucketResult, BucketUnit, FinalWork, Stage3Work
+from curate.pipeline.execution.storage import Output, RunLock
+from curate.rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
                          rehydration_table, removal_rate_distribution_from_counts)
 
 log = logging.getLogger("curate")
@@ -83,7 +83,7 @@ def make_plan(options: RunOptions) -> Plan:
     records the crawl's columnar index labels with the run's languages, files without any are left out, and a
     unit holds about `index_records_per_unit` records; its id covers the ranges.
     """
-    from pipeline import cc_index
+    from curate.pipeline.sources import cc_index
 
     source = Source(options.source)
     crawls = match_crawls(options.snapshots, source.crawls())

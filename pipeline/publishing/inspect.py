@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from blocks.base import UserError
-from pipeline.storage import Output
+from curate.errors import UserError
+from curate.pipeline.execution.storage import Output
 
 
 @dataclass
@@ -26,7 +26,7 @@ def removed_documents(output_root: str, language: str, reason: str, limit: int =
     """(how many documents `reason` removed, the first `limit` of them) from `<out>/<lang>/_work/removed/`.
 
     `reason` is a full drop reason (`gopher_repetition.dup_line_share`) or a block name (`gopher_repetition`)."""
-    from language_configs import load_language_config
+    from curate.language_configs import load_language_config
 
     config = load_language_config(language)
     output = Output(output_root)
@@ -51,7 +51,7 @@ def removed_documents(output_root: str, language: str, reason: str, limit: int =
 
 def _rule_values(row: dict, config) -> tuple[float | None, str | None, float | None]:
     try:
-        from blocks.quality import rule_statistic, rule_threshold
+        from curate.blocks.quality import rule_statistic, rule_threshold
 
         column = rule_statistic(row["drop_reason"])
         bound, threshold = rule_threshold(row["drop_reason"], config)

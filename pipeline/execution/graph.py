@@ -1,21 +1,22 @@
 """The block graph of a run: blocks shared by every language (up to LID), then each language's own.
 
 This is the Python API under `curate run`: build the graph from language configs, change it (add your
-own block to a language's stage 1 or stage 3), and hand it to `pipeline.run.run`.
+own block to a language's stage 1 or stage 3), and hand it to `curate.pipeline.execution.run.run`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from blocks.base import Block, UserError
-from blocks.extract import Extract
-from blocks.lid import LanguageId, resolve_model
-from blocks.minhash import dedup_blocks
-from blocks.quality import formatter_blocks, stage1_blocks, stage3_filter_blocks
-from blocks.scorers import scorer_blocks
-from blocks.url_filter import UrlFilter
-from language_configs import LanguageConfig, load_language_config
+from curate.errors import UserError
+from curate.blocks.base import Block
+from curate.blocks.extract import Extract
+from curate.blocks.lid import LanguageId, resolve_model
+from curate.blocks.minhash import dedup_blocks
+from curate.blocks.quality import formatter_blocks, stage1_blocks, stage3_filter_blocks
+from curate.blocks.scorers import scorer_blocks
+from curate.blocks.url_filter import UrlFilter
+from curate.language_configs import LanguageConfig, load_language_config
 
 LID_MODELS = ("glotlid", "ft176")
 

@@ -5,7 +5,7 @@ The index (`cc-index/table/cc-main/warc/crawl=<crawl>/subset=warc/*.parquet`) ha
 `content_languages`: up to three ISO 639-3 codes detected by CLD2, the language covering most text first
 ("fin,eng"). A run with `select="index"` reads, per crawl, the rows that are HTML with status 200 whose
 `content_languages` holds one of the run's languages (anywhere, or first only with `primary_only`); each of its
-WARCs is then read as the byte ranges of those records (`pipeline.ranged`). The pipeline's own LID still
+WARCs is then read as the byte ranges of those records (`pipeline.sources.ranged`). The pipeline's own LID still
 decides what is kept: the index only saves reading, decompressing and extracting everything else.
 
 The query streams record batches (pyarrow dataset over the source's fsspec filesystem: column projection, the
@@ -28,12 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from blocks.base import UserError
-from language_configs import ConfigError, resolve_language
-from language_configs.labels import MACROLANGUAGES
-from pipeline.remote import is_transient
-from pipeline.sources import Source, WarcFile
-from pipeline.storage import Output
+from curate.errors import UserError
+from curate.language_configs import ConfigError, resolve_language
+from curate.language_configs.labels import MACROLANGUAGES
+from curate.pipeline.sources.remote import is_transient
+from curate.pipeline.sources.crawls import Source, WarcFile
+from curate.pipeline.execution.storage import Output
 
 log = logging.getLogger("curate")
 
@@ -278,7 +278,7 @@ def _empty_selected() -> pl.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m pipeline.cc_index FULL_OUT INDEX_OUT --lang fin`: the recall of an index run."""
+    """`python -m curate.pipeline.sources.cc_index FULL_OUT INDEX_OUT --lang fin`: the recall of an index run."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

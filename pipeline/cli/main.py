@@ -1,4 +1,4 @@
-"""The `curate` command line: a thin layer over the Python API (`pipeline.run`, `pipeline.sources`, …)."""
+"""The `curate` command line: a thin layer over the Python API (`curate.pipeline.execution.run`, `…sources.crawls`, …)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from blocks.base import UserError
+from curate.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Per-language web-data curation: Common Crawl → clean, deduplicated Parquet shards, on Ray.")
 
 
 def _languages(value: str) -> list[str]:
-    from language_configs import configured_languages
+    from curate.language_configs import configured_languages
 
     if value == "all-configured":
         return configured_languages()
@@ -64,9 +64,9 @@ def run(
     = False,
 ) -> None:
     """Turn Common Crawl snapshots into per-language Parquet shards under OUTPUT/<lang_Script>/."""
-    from pipeline.executor import Resources
-    from pipeline.run import RunOptions, describe_plan, make_plan
-    from pipeline.run import run as run_pipeline
+    from curate.pipeline.execution.executor import Resources
+    from curate.pipeline.execution.run import RunOptions, describe_plan, make_plan
+    from curate.pipeline.execution.run import run as run_pipeline
 
     if rehydration not in ("removal_rates", "fineweb2_fixed", "none"):
         raise UserError(f"--rehydration {rehydration!r}: choose removal_rates, fineweb2_fixed or none")
@@ -79,7 +79,7 @@ def run(
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:
-        from pipeline.graph import build_graph
+        from curate.pipeline.execution.graph import build_graph
 
         graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor)
         plan = make_plan(options)
@@ -103,7 +103,7 @@ def snapshots(
     = "https://data.commoncrawl.org",
 ) -> None:
     """List the crawls a source has, newest first."""
-    from pipeline.sources import Source
+    from curate.pipeline.sources.crawls import Source
 
     for crawl in Source(source).crawls():
         typer.echo(crawl)
@@ -118,8 +118,8 @@ def extract(
     """Print what the extractor keeps: the text of a page, or JSON lines (url, id, text) for a WARC."""
     import pyarrow as pa
 
-    from blocks.extract import Extract
-    from blocks.warc import WarcReader, decode_html
+    from curate.blocks.extract import Extract
+    from curate.blocks.warc import WarcReader, decode_html
 
     if not path.is_file():
         raise UserError(f"{path} does not exist")
@@ -150,7 +150,7 @@ def rehydration(
     max_repetitions: Annotated[int, typer.Option(min=1, help="repetitions of the best-kept cluster size")] = 10,
 ) -> None:
     """Print rehydration weights (language → {first cluster size: repetitions}) in FineWeb2's format."""
-    from rebalancing import rehydration_command
+    from curate.rebalancing import rehydration_command
 
     try:
         typer.echo(rehydration_command(distributions, max_repetitions))
@@ -167,7 +167,7 @@ def inspect(
     chars: Annotated[int, typer.Option(help="characters of text to show per document")] = 300,
 ) -> None:
     """Show a few documents a rule removed, with the value it measured and the threshold it applied."""
-    from pipeline.inspect import removed_documents
+    from curate.pipeline.publishing.inspect import removed_documents
 
     total, documents = removed_documents(output, lang, reason, n)
     typer.echo(f"{total:,} documents removed for {reason}; showing {len(documents)}")
@@ -199,7 +199,7 @@ def config_import_fineweb2(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
 ) -> None:
     """Convert a FineWeb2 per-language config into ours (save it under $CURATE_LANGUAGE_CONFIGS)."""
-    from language_configs.fineweb2 import import_fineweb2
+    from curate.language_configs.fineweb2 import import_fineweb2
 
     _write_or_print(import_fineweb2(path), out)
 
@@ -207,7 +207,7 @@ def config_import_fineweb2(
 @config_app.command("list")
 def config_list() -> None:
     """The configured languages (shipped and from $CURATE_LANGUAGE_CONFIGS)."""
-    from language_configs import configured_languages
+    from curate.language_configs import configured_languages
 
     for code in configured_languages():
         typer.echo(code)
@@ -221,7 +221,7 @@ def calibrate(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
 ) -> None:
     """Write a language config whose thresholds come from the statistics of known-good documents."""
-    from language_configs.calibration import calibrate as calibrate_config
+    from curate.language_configs.calibration import calibrate as calibrate_config
 
     _write_or_print(calibrate_config(lang, reference), out)
 
@@ -233,7 +233,7 @@ def card(
     repo: Annotated[Optional[str], typer.Option(help="org/name, for the loading snippet")] = None,
 ) -> None:
     """(Re)write the dataset card `OUT/<lang>/README.md` and its plots."""
-    from pipeline.card import write_card
+    from curate.pipeline.publishing.card import write_card
 
     typer.echo(write_card(output, lang, repo_id=repo))
 
@@ -249,8 +249,8 @@ def release(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be uploaded; touch no network")] = False,
 ) -> None:
     """Publish the released shards, the dataset card and its images to the Hugging Face Hub."""
-    from pipeline.card import write_card
-    from pipeline.release import describe_files, release as release_language, release_files, repo_url
+    from curate.pipeline.publishing.card import write_card
+    from curate.pipeline.publishing.release import describe_files, release as release_language, release_files, repo_url
 
     write_card(output, lang, repo_id=repo)
     if dry_run:
@@ -262,10 +262,10 @@ def release(
 
 def _register_optional_commands() -> None:
     """Commands defined next to their code (they import nothing heavy at import time)."""
-    from pipeline.cli_ablate import ablate
-    from pipeline.cli_report import report
-    from pipeline.cli_scorers import train_classifier, train_kenlm
-    from trainer.cli import train, train_tokenizer
+    from curate.pipeline.cli.ablate import ablate
+    from curate.pipeline.cli.report import report
+    from curate.pipeline.cli.scorers import train_classifier, train_kenlm
+    from curate.trainer.cli import train, train_tokenizer
 
     app.command("report")(report)
     app.command("ablate")(ablate)
@@ -288,7 +288,7 @@ def main() -> None:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
     except OSError as error:
-        from pipeline.executor import storage_error
+        from curate.pipeline.execution.executor import storage_error
 
         stop = storage_error(error)
         if stop is None:

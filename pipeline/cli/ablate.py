@@ -42,7 +42,7 @@ def ablate(
 ) -> None:
     """Train one small model per curation step on the corpus it gives, at equal tokens, and compare
     their held-out bits per byte (table, plot and statistics under OUTPUT/<lang>/ablation/)."""
-    from pipeline.ablation import AblationSettings, parse_seeds, parse_tokens, run_ablation
+    from curate.pipeline.ablation import AblationSettings, parse_seeds, parse_tokens, run_ablation
 
     settings = AblationSettings(
         variants=variants.split(","), tokens=parse_tokens(tokens), model=model,

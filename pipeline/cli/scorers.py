@@ -17,8 +17,8 @@ from typing import Annotated
 
 import typer
 
-from blocks.base import UserError
-from blocks.model_files import first_line
+from curate.errors import UserError
+from curate.blocks.model_files import first_line
 
 
 def _expand(paths: list[str]) -> list[Path]:
@@ -86,7 +86,7 @@ def train_classifier(
                                               "embedding matrix uninitialised).")] = 11,
 ) -> None:
     """Train a fastText quality classifier (for `scorers.quality`) from two sets of Parquet documents."""
-    from blocks.score_quality import train_classifier as train
+    from curate.blocks.score_quality import train_classifier as train
 
     positives, negatives = list(_documents(positive, text_column)), list(_documents(negative, text_column))
     report = train(positives, negatives, out, label=label, other_label=other_label, held_out=held_out,
@@ -119,9 +119,9 @@ def train_kenlm(
     text_column: Annotated[str, typer.Option(help="Column holding the documents in Parquet input.")] = "text",
 ) -> None:
     """Train a KenLM model (for `scorers.perplexity`) with lmplz on CCNet-normalised text."""
-    from blocks.score_perplexity import train_kenlm as train
-    from language_configs import ConfigError
-    from language_configs.schema import resolve_language
+    from curate.blocks.score_perplexity import train_kenlm as train
+    from curate.language_configs import ConfigError
+    from curate.language_configs.schema import resolve_language
 
     try:
         code = resolve_language(lang)

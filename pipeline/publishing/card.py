@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from blocks.base import UserError
-from pipeline.storage import Output
+from curate.errors import UserError
+from curate.pipeline.execution.storage import Output
 
 log = logging.getLogger("curate")
 
@@ -67,8 +67,8 @@ class LanguageInfo:
 
 def language_info(output: Output, language: str) -> LanguageInfo:
     """Resolve `fin` / `fi` / `fin_Latn` through the language configs; a folder without a config still works."""
-    from language_configs import ConfigError, load_language_config
-    from language_configs.schema import config_path
+    from curate.language_configs import ConfigError, load_language_config
+    from curate.language_configs.schema import config_path
 
     try:
         config = load_language_config(language)
@@ -86,7 +86,7 @@ def language_info(output: Output, language: str) -> LanguageInfo:
 
 def hub_language_code(iso639_3: str, code: str) -> str:
     """ISO 639-1 when one exists (`fin` → `fi`, `ekk` → `et`), else the ISO 639-3 code, as the Hub accepts both."""
-    from language_configs.labels import ft176_labels
+    from curate.language_configs.labels import ft176_labels
 
     two_letter = sorted(label for label, target in ft176_labels().items()
                         if len(label) == 2 and target.split("_")[0] == iso639_3)
@@ -526,7 +526,7 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
 
 def _plots(released: Released, stats: Mapping[str, Any]) -> dict[str, tuple[str, bytes]]:
     """Plot key → (file name under images/, PNG bytes)."""
-    from pipeline import plots
+    from curate.pipeline.publishing import plots
 
     made: dict[str, tuple[str, bytes]] = {}
     stages = count_stages(stats)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blocks.base import UserError
-from pipeline.storage import Output
+from curate.errors import UserError
+from curate.pipeline.execution.storage import Output
 
 log = logging.getLogger("curate")
 
@@ -45,7 +45,7 @@ class ReleaseFile:
 
 def language_folder(output_root: str, language: str) -> tuple[str, Path]:
     """(`fin_Latn`, the local folder `<out>/fin_Latn`); a remote (fsspec URL) output is refused with one line."""
-    from pipeline.card import language_info
+    from curate.pipeline.publishing.card import language_info
 
     output = Output(output_root)
     code = language_info(output, language).code

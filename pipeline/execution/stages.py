@@ -19,14 +19,14 @@ import pyarrow.compute as pc
 
 import numpy as np
 
-from blocks import faults
-from blocks.base import DROP_REASON, Block, split_dropped
-from blocks.keys import DOC_KEY
-from blocks.minhash import MINHASH_BANDS, TEXT_HASH
-from dedup import ClusterResult, apply_dedup
-from pipeline.stage1 import BUCKET, _concat, _run_block
-from pipeline.storage import Output
-from rebalancing import count_filter_outcomes, repetitions_for_cluster_sizes
+from curate.blocks import faults
+from curate.blocks.base import DROP_REASON, Block, split_dropped
+from curate.blocks.keys import DOC_KEY
+from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH
+from curate.dedup import ClusterResult, apply_dedup
+from curate.pipeline.execution.stage1 import BUCKET, _concat, _run_block
+from curate.pipeline.execution.storage import Output
+from curate.rebalancing import count_filter_outcomes, repetitions_for_cluster_sizes
 
 CLUSTER_SIZE = "minhash_cluster_size"
 WEIGHT = "weight"
@@ -176,7 +176,7 @@ def shuffled(rows: pa.Table, seed: int, materialize: bool = False) -> pa.Table:
 
 def _mix(keys: np.ndarray, seed: int, copy: np.ndarray) -> np.ndarray:
     """A 64-bit hash per (key, seed, copy): murmur3's finaliser over their combination."""
-    from blocks.minhash import fmix64
+    from curate.blocks.minhash import fmix64
 
     with np.errstate(over="ignore"):
         mixed = keys ^ fmix64(np.full(len(keys), seed, np.uint64) + copy * np.uint64(0x9E3779B97F4A7C15))

@@ -16,13 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from blocks import faults
-from blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
-from blocks.keys import DOC_KEY, buckets_of, document_keys
-from blocks.warc import WarcReader
-from pipeline.graph import Graph
-from pipeline.sources import Source, WarcFile
-from pipeline.storage import Output
+from curate.blocks import faults
+from curate.blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
+from curate.blocks.keys import DOC_KEY, buckets_of, document_keys
+from curate.blocks.warc import WarcReader
+from curate.pipeline.execution.graph import Graph
+from curate.pipeline.sources.crawls import Source, WarcFile
+from curate.pipeline.execution.storage import Output
 
 TRANSIENT_COLUMNS = ("html", "words")
 BUCKET = "bucket"

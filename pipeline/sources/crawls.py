@@ -3,7 +3,7 @@
 A source has crawls (`CC-MAIN-2024-22`), each with `crawl-data/<crawl>/warc.paths.gz` listing its
 WARC files. The crawl list comes from `collinfo.json` (index.commoncrawl.org for the default source,
 the mirror's root for a local directory or another HTTP mirror) or, on S3, from listing `crawl-data/`.
-A WARC is read whole, or (an index-guided run, see `pipeline.cc_index`) only the byte ranges of the
+A WARC is read whole, or (an index-guided run, see `pipeline.sources.cc_index`) only the byte ranges of the
 records selected in Common Crawl's columnar index.
 """
 
@@ -23,9 +23,9 @@ import fsspec
 import numpy as np
 import requests
 
-from blocks.base import UserError
-from pipeline.ranged import HttpFetch, RangedStream, Span, fsspec_fetch
-from pipeline.remote import RetryPolicy, TransientError, open_fsspec, open_http
+from curate.errors import UserError
+from curate.pipeline.sources.ranged import HttpFetch, RangedStream, Span, fsspec_fetch
+from curate.pipeline.sources.remote import RetryPolicy, TransientError, open_fsspec, open_http
 
 DEFAULT_SOURCE = "https://data.commoncrawl.org"
 CC_INDEX_COLLINFO = "https://index.commoncrawl.org/collinfo.json"

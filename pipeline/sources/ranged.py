@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import requests
 
-from pipeline.remote import RETRY_STATUS, ReadStream, RetryPolicy, TransientError, is_transient
+from curate.pipeline.sources.remote import RETRY_STATUS, ReadStream, RetryPolicy, TransientError, is_transient
 
 log = logging.getLogger("curate")
 

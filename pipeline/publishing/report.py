@@ -1,7 +1,7 @@
 """The run report: `<out>/report.html`, one self-contained page for every language of an output.
 
 `write_report(out)` reads each `<out>/<lang>/stats.json` and writes one HTML page with inline CSS and the
-plots of `pipeline/plots.py` as base64 PNGs: no script, font, style sheet or image is fetched, so the page
+plots of `pipeline/publishing/plots.py` as base64 PNGs: no script, font, style sheet or image is fetched, so the page
 opens offline, from a bucket or as an attachment. Per language, a part appears when `stats.json` has its
 key: the funnel of documents per step, removal per rule, records skipped before language ID, language mix,
 dedup (cluster-size histogram per method), rehydration table, score distributions (`scores`, else sampled
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from blocks.base import UserError
-from pipeline import plots
-from pipeline.card import (
+from curate.errors import UserError
+from curate.pipeline.publishing import plots
+from curate.pipeline.publishing.card import (
     SCORE_SAMPLE,
     count_stages,
     find_table,
@@ -36,7 +36,7 @@ from pipeline.card import (
     shard_paths,
     size_range,
 )
-from pipeline.storage import Output
+from curate.pipeline.execution.storage import Output
 
 REPORT_NAME = "report.html"
 SCORE_BINS = 50  # bins of a score histogram computed from the shards
@@ -369,7 +369,7 @@ def _dedup_part(stats: Mapping[str, Any]) -> str:
     dedup = stats.get("dedup")
     if not isinstance(dedup, Mapping):
         return ""
-    from dedup import METHODS
+    from curate.dedup import METHODS
 
     methods = {str(k): v for k, v in dedup.items() if isinstance(v, Mapping) and int_keyed(v.get("histogram"))}
     methods = dict(sorted(methods.items(), key=lambda kv: (METHODS.index(kv[0]) if kv[0] in METHODS else len(METHODS),
@@ -577,7 +577,7 @@ def render_report(root: str, reports: Sequence[LanguageReport]) -> str:
 
 # --- reading an output ------------------------------------------------------------------------------------------
 def _language_name(code: str) -> str:
-    from language_configs import ConfigError, load_language_config
+    from curate.language_configs import ConfigError, load_language_config
 
     try:
         return load_language_config(code).name
@@ -597,7 +597,7 @@ def language_codes(output: Output, languages: Sequence[str] | None = None) -> li
     for language in languages:
         code = language
         if not output.fs.exists(output.language(code, "stats.json")):
-            from language_configs import ConfigError, resolve_language
+            from curate.language_configs import ConfigError, resolve_language
 
             try:
                 code = resolve_language(language)
