@@ -24,8 +24,9 @@ another, so the seed changes which documents a run sees first (and the ablation'
 measures data-order noise, not only model initialisation); the cursor counts positions in those
 permutations, so a resumed source continues with the exact next document.
 
-Everything here is torch-free (numpy and pyarrow), deterministic given the seed, and resumable
-from a state dict to the exact document and token.
+Everything here is torch-free, deterministic given the seed, and resumable from a state dict to
+the exact document and token. pyarrow loads only where Parquet is read: the mixture, packing and
+the loader also run on pre-tokenized documents (`benchmarks/trainer.py`) with numpy alone.
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from curate.trainer.config import SourceSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger("curate.trainer")
 
@@ -93,6 +94,8 @@ def iter_texts(paths: Sequence[str | Path], text_column: str = "text") -> Iterat
             raise DataError(f"text file {str(path)!r} does not exist")
         for f in files:
             if f.suffix == ".parquet":
+                import pyarrow.parquet as pq
+
                 pf = pq.ParquetFile(f)
                 if text_column not in pf.schema_arrow.names:
                     raise DataError(f"{f} has no {text_column!r} column")
@@ -148,6 +151,10 @@ class ParquetSource:
 
     def _scan(self) -> tuple[list[_RowGroup], bool, int]:
         """Footers only: the row groups, whether a weight column exists, and the largest weight."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         groups: list[_RowGroup] = []
         first_row, has_weight, max_weight = 0, None, 1
         for f_index, f in enumerate(self.files):
@@ -182,6 +189,8 @@ class ParquetSource:
         key = (group.file, group.index)
         if self._table_key == key:
             return
+        import pyarrow.parquet as pq
+
         columns = [self._text_column] + ([self._weight_column] if self._has_weight else [])
         table = pq.ParquetFile(self.files[group.file]).read_row_group(group.index, columns=columns)
         self._texts = table.column(self._text_column)
@@ -209,6 +218,8 @@ class ParquetSource:
         cursor's position on."""
         key = (self.epoch, self.pass_index, self.unit)
         if self._selection_key != key:
+            import pyarrow.compute as pc
+
             assert self._texts is not None
             group = self._row_groups[index]
             rows = np.arange(group.num_rows)
@@ -237,7 +248,7 @@ class ParquetSource:
                 self.unit, self.row = self.unit + 1, 0
                 continue
             assert self._texts is not None
-            texts = self._texts.take(pa.array(rows)).to_pylist()
+            texts = self._texts.take(rows).to_pylist()
             for position, ids in enumerate(self._tokenize(texts), start=self.row):
                 self._pending.append((position, [*ids, self._eos_id]))
 

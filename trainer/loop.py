@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -93,8 +94,7 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
     data_shards = config.data_shards or world.size
     if data_shards % world.size:
         raise ConfigError(f"data_shards ({data_shards}) must be a multiple of the workers ({world.size})")
-    use_bf16 = config.precision == "bf16" or (
-        config.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    use_bf16 = uses_bf16(config.precision, device)
     use_compile = config.compile if config.compile is not None else device.type == "cuda"
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for whatever still runs in fp32
@@ -242,28 +242,18 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
                 run_eval()
             # 3. this step's micro-batches; all workers stop together when data runs out
             with meter.waiting():
-                batches = _take(loader, config.grad_accum_steps)
+                batches = take_batches(loader, config.grad_accum_steps)
             if not config.repeat and not all_workers(len(batches) == config.grad_accum_steps, world):
                 result.stopped = "data"
                 reporter.info("a source ran out (no repeat): stopping after step %d", step)
                 break
-            # 4. forward / backward with gradient accumulation
-            loss_sum = torch.zeros((), device=device)
-            for i, batch in enumerate(batches):
-                inputs, targets = _to_device(batch, device)
-                with gradient_sync(model, i == len(batches) - 1), autocast():
-                    logits = model(input_ids=inputs, use_cache=False).logits
-                loss = next_token_loss(logits, targets)
-                (loss / len(batches)).backward()
-                loss_sum += loss.detach()
+            # 4. forward / backward with gradient accumulation, clip, step
+            loss, norm = train_step(model, optimizer, batches, device, autocast, config.grad_clip)
+            for batch in batches:
                 pending_tokens += batch.source_tokens
-            # 5. clip, step
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
             step += 1
             meter.steps += 1
-            pending_losses.append(loss_sum / len(batches))
+            pending_losses.append(loss)
             reporter.advance()
             # 6. log, checkpoint
             if step % config.log_every == 0 or step == stop_step:
@@ -314,6 +304,32 @@ def _format(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether `precision` (`auto`, `bf16`, `fp32`) means bf16 autocast on `device`."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda"
+                                   and torch.cuda.is_bf16_supported())
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list[MicroBatch],
+               device: torch.device, autocast: Callable[[], AbstractContextManager[Any]],
+               grad_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step: forward / backward of each micro-batch (gradients accumulated, synchronised
+    between workers on the last), clipping (`grad_clip` 0: none), the optimizer. Returns the mean loss
+    and the gradient norm as tensors, without waiting for the device."""
+    loss_sum = torch.zeros((), device=device)
+    for i, batch in enumerate(batches):
+        inputs, targets = _to_device(batch, device)
+        with gradient_sync(model, i == len(batches) - 1), autocast():
+            logits = model(input_ids=inputs, use_cache=False).logits
+        loss = next_token_loss(logits, targets)
+        (loss / len(batches)).backward()
+        loss_sum += loss.detach()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum / len(batches), norm
+
+
 def build_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only; the fused kernel on GPU."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -323,7 +339,7 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.d
                              fused=device.type == "cuda")
 
 
-def _take(loader: BatchLoader, n: int) -> list[MicroBatch]:
+def take_batches(loader: BatchLoader, n: int) -> list[MicroBatch]:
     """Up to `n` micro-batches (fewer only when the data has run out)."""
     batches: list[MicroBatch] = []
     for batch in loader:

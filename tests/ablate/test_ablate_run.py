@@ -154,8 +154,6 @@ def test_cli(ablation, tmp_path: Path) -> None:
     assert isinstance(missing.exception, UserError) and "does not exist" in str(missing.exception)
 
 
-@pytest.mark.skipif(not os.environ.get("CURATE_SLOW_TESTS"),
-                    reason="starts Ray, whose worker imports torch (~35 s on 2 busy cores): set CURATE_SLOW_TESTS=1")
 def test_runs_go_to_ray_tasks_when_there_are_gpus(ablation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With GPUs a run is a Ray task holding one (here a Ray whose one "GPU" is declared, not real: the
     task trains on the CPU) and gives the curve of the same run in this process."""
