@@ -4,6 +4,10 @@ peak chosen by the precision the matmuls run in."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch._dynamo
@@ -80,3 +84,13 @@ def test_the_peak_is_the_precision_that_runs(monkeypatch: pytest.MonkeyPatch) ->
     assert peak_flops(cpu, "fp32")[0] is None
     assert peak_flops(cpu, "fp32", 100.0)[0] == 100e12
     assert mfu(1000.0, 6e9, 989.4e12, 2) == pytest.approx(1000 * 6e9 / (2 * 989.4e12))
+
+
+def test_the_trainer_runs_without_the_curation_stack() -> None:
+    """The loop, loader and model import neither Ray, polars nor pyarrow (a GPU box needs only torch and
+    transformers; `benchmarks/trainer.py` relies on it)."""
+    code = ("import sys; import curate.trainer.loop, curate.trainer.loader, curate.trainer.metrics; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'polars', 'pyarrow', 'pandas'}))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
