@@ -164,7 +164,7 @@ def test_runs_go_to_ray_tasks_when_there_are_gpus(ablation, tmp_path: Path, monk
                                 "eval_max_tokens": 2000}, tokenizer=str(ablation.folder / "tokenizer"))
     here = run_ablation(str(tmp_path / "here"), "fin", settings)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    ray.init(num_cpus=1, num_gpus=1, include_dashboard=False)
+    ray.init(address="local", num_cpus=1, num_gpus=1, include_dashboard=False)
     try:
         settings.use_gpu = True
         on_ray = run_ablation(str(tmp_path / "ray"), "fin", settings)
