@@ -114,12 +114,13 @@ def run_trainer(config: Any, source_path: Path, vocab_size: int, device: Any, in
     from curate.trainer.loader import BatchLoader
     from curate.trainer.loop import build_optimizer, take_batches, train_step, uses_bf16
     from curate.trainer.metrics import Meter
-    from curate.trainer.model import build_model, compile_layers
+    from curate.trainer.model import build_model, compile_layers, flops_per_token
 
     source = SampleSource(source_path)
     loader = BatchLoader({0: SequenceStream(Mixture([source], [1.0]), config.seq_len)},
                          config.micro_batch_size, config.prefetch)
     model = build_model(config, vocab_size, source.eos_id).to(device)
+    flops, parameters = flops_per_token(model, config.seq_len), sum(p.numel() for p in model.parameters())
     if config.compile:
         compile_layers(model)
     model.train()
@@ -147,7 +148,8 @@ def run_trainer(config: Any, source_path: Path, vocab_size: int, device: Any, in
     return dict(tokens_per_s=tokens_per_step * steady.steps / steady.time,
                 tokens_per_s_with_warmup=tokens_per_step * meter.total.steps / meter.total.time,
                 data_wait=steady.wait / steady.time, warmup_steps=meter.total.steps - steady.steps,
-                final_loss=final_loss, sample_tokens=source.tokens, sample_epochs=source.epoch,
+                final_loss=final_loss, flops_per_token=flops, parameters=parameters,
+                sample_tokens=source.tokens, sample_epochs=source.epoch,
                 laps=[dict(seconds=s, steps=n, wait=w) for s, n, w in laps])
 
 
@@ -239,7 +241,6 @@ def main() -> None:
     from curate.trainer import TrainConfig
     from curate.trainer.loop import uses_bf16
     from curate.trainer.metrics import matmul_precision, mfu, peak_flops
-    from curate.trainer.model import build_model, flops_per_token
 
     on_gpu = torch.cuda.is_available()
     device = torch.device("cuda" if on_gpu else "cpu")
@@ -266,9 +267,7 @@ def main() -> None:
             torch.cuda.empty_cache()
         bare = run_bare(config, sample, vocab, device, intervals=5, interval=interval)
         seconds = time.perf_counter() - started
-    model = build_model(config, vocab, 0)
-    flops = flops_per_token(model, seq_len)
-    n_params = sum(p.numel() for p in model.parameters())
+    flops, n_params = trainer["flops_per_token"], trainer["parameters"]
     precision = matmul_precision(device, uses_bf16(config.precision, device))
     peak, peak_text = peak_flops(device, precision, args.peak_tflops)
     trainer_mfu = mfu(trainer["tokens_per_s"], flops, peak, 1)
