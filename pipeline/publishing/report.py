@@ -471,8 +471,9 @@ def _ablation_plot(variants: Mapping[str, Mapping[str, Any]], stats: Mapping[str
         from curate.pipeline.ablation.report import bpb_plot
 
         language = stats.get("language")
-        return _image(bpb_plot(variants, language if isinstance(language, str) else None), "bits per byte against training tokens per variant, "
-                                                    "with the band between the lowest and highest seed")
+        png = bpb_plot(variants, language if isinstance(language, str) else None)
+        return _image(png, "bits per byte against training tokens per variant, "
+                           "with the band between the lowest and highest seed")
     series = {name: (v.get("tokens") or [], v.get("bpb") or []) for name, v in variants.items()}
     return _image(plots.line_plot(series, "Bits per byte per variant", "training tokens", "bits per byte"),
                   "bits per byte against training tokens per variant")
