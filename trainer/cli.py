@@ -100,9 +100,9 @@ def train(
         help="Independent data streams (default: the number of workers).")] = None,
     log_every: Annotated[int, typer.Option(help="Log a line every N steps.")] = 10,
     progress: Annotated[bool, typer.Option(help="Progress bar on a terminal.")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of the model init and the data sampling.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the model init, the document order and the weight sampling.")] = 0,
     peak_tflops: Annotated[Optional[float], typer.Option(
-        help="Peak bf16 TFLOP/s per GPU for MFU when the built-in table lacks it.")] = None,
+        help="Peak TFLOP/s per GPU (bf16, or TF32 for fp32) for MFU when the built-in table lacks it.")] = None,
 ) -> None:
     """Continued pretraining of a causal LM on curated Parquet shards."""
     from curate.trainer.data import DataError, resolve_parquet_files

@@ -145,11 +145,12 @@ class TrainConfig:
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """`auto` is bf16 autocast on a GPU that supports it, fp32 otherwise (weights stay fp32)."""
     compile: bool | None = None
-    """`torch.compile` each decoder layer; None means on a GPU only."""
+    """`torch.compile` the decoder layers (one graph they share); None means on a GPU only."""
     parallel: Literal["ddp", "fsdp"] = "ddp"
     """How several workers share the model: replicate (DDP) or shard it (FSDP2)."""
     seed: int = 0
-    """Seeds model initialisation and the weight-sampling of the data."""
+    """Seeds model initialisation, the document order (row groups and rows, per pass) and the
+    weight-sampling of the data."""
 
     # --- evaluation, checkpoints, logs --------------------------------------------------------
     eval_texts: list[str] = field(default_factory=list)
@@ -174,7 +175,8 @@ class TrainConfig:
     progress: bool = True
     """Show a progress bar when stderr is a terminal."""
     peak_tflops: float | None = None
-    """Peak bf16 TFLOP/s of one accelerator for MFU, if the built-in table does not know it."""
+    """Peak TFLOP/s of one accelerator in the precision that runs (bf16, or TF32 for fp32 on a GPU)
+    for MFU, if the built-in table does not know it."""
 
     def __post_init__(self) -> None:
         if isinstance(self.mix, str):

@@ -19,8 +19,14 @@ emitted in exactly w of the K passes (which ones is a seeded, per-epoch choice),
 
 Without a weight column every weight is 1 and an epoch is one pass.
 
-Everything here is torch-free (numpy and pyarrow), deterministic given the seed, and resumable
-from a state dict to the exact document and token.
+Order: every pass reads the row groups in a seeded permutation and each row group's selected rows in
+another, so the seed changes which documents a run sees first (and the ablation's seed spread
+measures data-order noise, not only model initialisation); the cursor counts positions in those
+permutations, so a resumed source continues with the exact next document.
+
+Everything here is torch-free, deterministic given the seed, and resumable from a state dict to
+the exact document and token. pyarrow loads only where Parquet is read: the mixture, packing and
+the loader also run on pre-tokenized documents (`benchmarks/trainer.py`) with numpy alone.
 """
 
 from __future__ import annotations
@@ -31,16 +37,19 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from curate.trainer.config import SourceSpec
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 log = logging.getLogger("curate.trainer")
+
+_ORDER = 1
+"""Version of the seeded document order (in the cursor state; also a seed key of the permutations)."""
 
 Tokenize = Callable[[list[str]], list[list[int]]]
 """Texts -> token ids (no special tokens added)."""
@@ -85,6 +94,8 @@ def iter_texts(paths: Sequence[str | Path], text_column: str = "text") -> Iterat
             raise DataError(f"text file {str(path)!r} does not exist")
         for f in files:
             if f.suffix == ".parquet":
+                import pyarrow.parquet as pq
+
                 pf = pq.ParquetFile(f)
                 if text_column not in pf.schema_arrow.names:
                     raise DataError(f"{f} has no {text_column!r} column")
@@ -109,9 +120,9 @@ class ParquetSource:
 
     Reads only the text (and weight) columns of one row group at a time; tokenizes the selected
     rows in chunks. Selection of a row in a pass: its data shard (`row % num_shards == shard`),
-    its weight (see the module docstring) and a non-empty text. The cursor (epoch, pass, row
-    group, row) is the whole state: a resumed source re-reads its row group and continues with
-    the next document.
+    its weight (see the module docstring) and a non-empty text. The cursor (epoch, pass, position
+    in the pass's row-group order, position in the row group's row order) is the whole state: a
+    resumed source re-reads its row group and continues with the next document.
     """
 
     def __init__(self, spec: SourceSpec, tokenize: Tokenize, eos_id: int, *, seed: int = 0,
@@ -135,9 +146,15 @@ class ParquetSource:
         self._weights: np.ndarray | None = None
         self._selection_key: tuple[int, int, int] | None = None
         self._selection = np.empty(0, dtype=np.int64)
+        self._order_key: tuple[int, int] | None = None
+        self._order = np.empty(0, dtype=np.int64)
 
     def _scan(self) -> tuple[list[_RowGroup], bool, int]:
         """Footers only: the row groups, whether a weight column exists, and the largest weight."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         groups: list[_RowGroup] = []
         first_row, has_weight, max_weight = 0, None, 1
         for f_index, f in enumerate(self.files):
@@ -172,6 +189,8 @@ class ParquetSource:
         key = (group.file, group.index)
         if self._table_key == key:
             return
+        import pyarrow.parquet as pq
+
         columns = [self._text_column] + ([self._weight_column] if self._has_weight else [])
         table = pq.ParquetFile(self.files[group.file]).read_row_group(group.index, columns=columns)
         self._texts = table.column(self._text_column)
@@ -182,23 +201,38 @@ class ParquetSource:
             self._weights = None
         self._table_key = key
 
-    def _selected_rows(self, group: _RowGroup) -> np.ndarray:
-        """Rows of this row group emitted in the current pass, from the cursor's row on."""
+    def _rng(self, *key: int) -> np.random.Generator:
+        """A generator seeded by the run's seed, this source's name and `key`."""
+        return np.random.default_rng([self._seed, zlib.crc32(self.name.encode()), *key])
+
+    def _group_index(self) -> int:
+        """The row group (index in file order) at the cursor: this pass's seeded permutation."""
+        key = (self.epoch, self.pass_index)
+        if self._order_key != key:
+            self._order = self._rng(_ORDER, *key).permutation(len(self._row_groups))
+            self._order_key = key
+        return int(self._order[self.unit])
+
+    def _selected_rows(self, index: int) -> np.ndarray:
+        """Rows of row group `index` emitted in the current pass, in their seeded order, from the
+        cursor's position on."""
         key = (self.epoch, self.pass_index, self.unit)
         if self._selection_key != key:
+            import pyarrow.compute as pc
+
             assert self._texts is not None
+            group = self._row_groups[index]
             rows = np.arange(group.num_rows)
             keep = (group.first_row + rows) % self._num_shards == self._shard
             keep &= np.asarray(pc.fill_null(pc.greater(pc.utf8_length(self._texts), 0), False))
             if self._weights is not None:
                 k = self.passes_per_epoch
                 # A seeded, per-epoch offset per row: it is emitted in w of the K passes.
-                rng = np.random.default_rng([self._seed, self.epoch, self.unit,
-                                             zlib.crc32(self.name.encode())])
-                offset = rng.integers(0, k, size=group.num_rows)
+                offset = self._rng(self.epoch, index).integers(0, k, size=group.num_rows)
                 keep &= (self.pass_index - offset) % k < self._weights
-            self._selection, self._selection_key = np.flatnonzero(keep), key
-        return self._selection[np.searchsorted(self._selection, self.row):]
+            order = self._rng(_ORDER, self.epoch, self.pass_index, index)
+            self._selection, self._selection_key = order.permutation(np.flatnonzero(keep)), key
+        return self._selection[self.row:]
 
     def _fill(self) -> None:
         """Tokenize the next chunk of selected documents, moving to the next row group, pass or
@@ -207,16 +241,16 @@ class ParquetSource:
             if self.unit == len(self._row_groups):
                 self._end_of_pass()
                 continue
-            group = self._row_groups[self.unit]
-            self._load(group)
-            rows = self._selected_rows(group)[: self._chunk_docs]
+            index = self._group_index()
+            self._load(self._row_groups[index])
+            rows = self._selected_rows(index)[: self._chunk_docs]
             if len(rows) == 0:
                 self.unit, self.row = self.unit + 1, 0
                 continue
             assert self._texts is not None
-            texts = self._texts.take(pa.array(rows)).to_pylist()
-            for row, ids in zip(rows.tolist(), self._tokenize(texts)):
-                self._pending.append((row, [*ids, self._eos_id]))
+            texts = self._texts.take(rows).to_pylist()
+            for position, ids in enumerate(self._tokenize(texts), start=self.row):
+                self._pending.append((position, [*ids, self._eos_id]))
 
     def _end_of_pass(self) -> None:
         if self.pass_index + 1 < self.passes_per_epoch:
@@ -238,21 +272,26 @@ class ParquetSource:
         """Token ids of the next document, EOS appended. Raises `SourceExhausted` at the end of
         the first epoch when not repeating."""
         self._fill()
-        row, ids = self._pending.popleft()
-        self.row = row + 1
+        position, ids = self._pending.popleft()
+        self.row = position + 1
         self._docs_this_epoch += 1
         return ids
 
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The cursor: the next document is the first selected row at or after it."""
+        """The cursor: the next document is the `row`-th selected row (in seeded order) of the
+        `unit`-th row group of the pass's seeded order."""
         return dict(epoch=self.epoch, pass_index=self.pass_index, unit=self.unit, row=self.row,
-                    docs_this_epoch=self._docs_this_epoch, files=list(self._file_ids))
+                    docs_this_epoch=self._docs_this_epoch, files=list(self._file_ids),
+                    order=_ORDER)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["files"] != self._file_ids:
             raise DataError(f"source {self.name!r} has different files than when the checkpoint "
                             "was written; resuming would not continue the same data")
+        if state.get("order") != _ORDER:
+            raise DataError(f"source {self.name!r}: the checkpoint was written by a trainer that read "
+                            "documents in file order; resuming would not continue the same data")
         self.epoch, self.pass_index = state["epoch"], state["pass_index"]
         self.unit, self.row = state["unit"], state["row"]
         self._docs_this_epoch = state["docs_this_epoch"]

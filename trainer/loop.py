@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from curate.trainer.checkpoint import latest_checkpoint, load_model_weights, load_trainer_state, save_checkpoint
 from curate.trainer.config import ConfigError, SourceSpec, TrainConfig
@@ -36,8 +36,8 @@ from curate.trainer.distributed import (World, all_workers, full_model_state, fu
                                  sum_over_workers)
 from curate.trainer.evaluate import EvalSet, evaluate
 from curate.trainer.loader import BatchLoader, MicroBatch
-from curate.trainer.metrics import Meter, Reporter, ensure_log_handler, mfu, peak_flops
-from curate.trainer.model import build_model, decoder_layers, flops_per_token
+from curate.trainer.metrics import Meter, Reporter, ensure_log_handler, matmul_precision, mfu, peak_flops
+from curate.trainer.model import build_model, compile_layers, flops_per_token, next_token_loss
 from curate.trainer.schedule import lr_at
 from curate.trainer.tokenizer import load_tokenizer, make_tokenize
 
@@ -63,10 +63,18 @@ class TrainResult:
     """Trained (target) tokens per mixture source over the whole run, all workers."""
     epochs: dict[str, int] = field(default_factory=dict)
     """Completed epochs per source (main worker's shards)."""
-    tokens_per_s: float = 0.0
+    tokens_per_s: float | None = None
+    """Training tokens per second of this call after its first log interval (compilation and
+    warm-up); None when the call logged only once."""
     mfu: float | None = None
-    data_wait: float = 0.0
-    """Share of step time spent waiting for data."""
+    """Model FLOPs utilisation at `tokens_per_s` (None without a known peak)."""
+    data_wait: float | None = None
+    """Share of the step time after the first log interval spent waiting for data."""
+    warmup_steps: int = 0
+    """Steps of the first log interval, left out of the three figures above."""
+    tokens_per_s_with_warmup: float = 0.0
+    """Tokens per second over all steps of this call, compilation and warm-up included."""
+    mfu_with_warmup: float | None = None
     stopped: str = "steps"
     """`steps`, `stop_at_step`, or `data` (a source ran out and data is not repeated)."""
     checkpoint: str | None = None
@@ -86,8 +94,7 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
     data_shards = config.data_shards or world.size
     if data_shards % world.size:
         raise ConfigError(f"data_shards ({data_shards}) must be a multiple of the workers ({world.size})")
-    use_bf16 = config.precision == "bf16" or (
-        config.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    use_bf16 = uses_bf16(config.precision, device)
     use_compile = config.compile if config.compile is not None else device.type == "cuda"
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for whatever still runs in fp32
@@ -120,12 +127,10 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
     flops = flops_per_token(raw_model, config.seq_len)
     n_params = sum(p.numel() for p in raw_model.parameters())
     if use_compile:
-        for layer in decoder_layers(raw_model):
-            layer.compile()
+        compile_layers(raw_model)
     raw_model.train()
     model = parallelize(raw_model, world, config.parallel, device, use_bf16)
     optimizer = build_optimizer(model, config, device)
-    loss_fn = torch.compile(next_token_loss) if use_compile else next_token_loss
 
     step, source_tokens = 0, np.zeros(len(names), dtype=np.int64)
     if checkpoint is not None:
@@ -140,15 +145,18 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
     start_step = step
     stop_step = min(config.stop_at_step or config.steps, config.steps)
     tokens_per_step = config.micro_batch_size * config.seq_len * config.grad_accum_steps * world.size
-    peak, peak_text = peak_flops(device, config.peak_tflops)
+    precision = matmul_precision(device, use_bf16)
+    peak, peak_text = peak_flops(device, precision, config.peak_tflops)
 
     reporter = Reporter(out_dir, config.steps, start_step, world.is_main, config.progress)
     if checkpoint is not None:
         reporter.info("resumed from %s at step %d", checkpoint, step)
     reporter.info("model %.1fM parameters | %d worker(s) on %s | %s | %s tokens/step | %s",
-                  n_params / 1e6, world.size, device.type, "bf16 autocast" if use_bf16 else "fp32",
-                  f"{tokens_per_step:,}", "compiled" if use_compile else "eager")
-    reporter.info("MFU = tokens/s x %.3g FLOPs/token (6N + 12 L d T) / (%d x peak); peak: %s",
+                  n_params / 1e6, world.size, device.type,
+                  {"bf16": "bf16 autocast", "tf32": "fp32 weights, TF32 matmuls", "fp32": "fp32"}[precision],
+                  f"{tokens_per_step:,}", "compiled per layer" if use_compile else "eager")
+    reporter.info("MFU = tokens/s x %.4g FLOPs/token (6N + 12 L d T) / (%d x peak); peak: %s; "
+                  "the first log interval (compilation, warm-up) is left out of the run's figure",
                   flops, world.size, peak_text)
     reporter.info("mixture target: %s", ", ".join(f"{s.name} {s.share:.1%}" for s in config.sources))
 
@@ -156,7 +164,7 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
     pending_losses: list[torch.Tensor] = []
     pending_tokens = np.zeros(len(names), dtype=np.int64)
     meter, grad_norm = Meter(), 0.0
-    last_eval_step = start_step if start_step > 0 else None
+    last_eval_step: int | None = None  # a resumed run evaluates its first step if it is due
     last_saved_step = start_step if checkpoint is not None else None
 
     def flush_counts() -> None:
@@ -168,7 +176,8 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
         nonlocal last_eval_step
         if eval_set is None or last_eval_step == step:
             return
-        with meter.paused():  # evaluation is not training time
+        # Not training time; eager, so the compiled training graph is not recompiled for eval mode.
+        with meter.paused(), torch.compiler.set_stance("force_eager"):
             metrics = evaluate(model, eval_set, device, config.micro_batch_size, autocast)
         last_eval_step = step
         result.evals.append(dict(step=step, **metrics))
@@ -205,18 +214,21 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
         result.losses.extend(losses)
         if not math.isfinite(losses[-1]):
             raise FloatingPointError(f"training loss is {losses[-1]} at step {step}: lower --lr")
+        warmup = meter.laps == 0
         elapsed, steps, wait = meter.lap()
         tokens_per_s = tokens_per_step * steps / elapsed
         utilisation = mfu(tokens_per_s, flops, peak, world.size)
         shares = source_tokens / max(1, source_tokens.sum())
         reporter.info("step %d/%d | loss %.4f | lr %.2e | grad norm %.3f | %s tok/s | MFU %s | "
-                      "data wait %.1f%% | %.0f ms/step | mix %s",
+                      "data wait %.1f%% | %.0f ms/step | mix %s%s",
                       step, config.steps, losses[-1], lr, grad_norm, f"{tokens_per_s:,.0f}",
                       f"{utilisation:.1%}" if utilisation is not None else peak_text,
                       100 * wait / elapsed, 1000 * elapsed / steps,
-                      " ".join(f"{n} {s:.2%}" for n, s in zip(names, shares)))
+                      " ".join(f"{n} {s:.2%}" for n, s in zip(names, shares)),
+                      " | warm-up (compilation)" if warmup else "")
         reporter.record("train", step, loss=losses[-1], lr=lr, grad_norm=grad_norm,
                         tokens_per_s=tokens_per_s, mfu=utilisation, data_wait=wait / elapsed,
+                        warmup=warmup,
                         source_tokens=dict(zip(names, source_tokens.tolist())))
 
     try:
@@ -230,28 +242,18 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
                 run_eval()
             # 3. this step's micro-batches; all workers stop together when data runs out
             with meter.waiting():
-                batches = _take(loader, config.grad_accum_steps)
+                batches = take_batches(loader, config.grad_accum_steps)
             if not config.repeat and not all_workers(len(batches) == config.grad_accum_steps, world):
                 result.stopped = "data"
                 reporter.info("a source ran out (no repeat): stopping after step %d", step)
                 break
-            # 4. forward / backward with gradient accumulation
-            loss_sum = torch.zeros((), device=device)
-            for i, batch in enumerate(batches):
-                inputs, targets = _to_device(batch, device)
-                with gradient_sync(model, i == len(batches) - 1), autocast():
-                    logits = model(input_ids=inputs).logits
-                loss = loss_fn(logits, targets)
-                (loss / len(batches)).backward()
-                loss_sum += loss.detach()
+            # 4. forward / backward with gradient accumulation, clip, step
+            loss, norm = train_step(model, optimizer, batches, device, autocast, config.grad_clip)
+            for batch in batches:
                 pending_tokens += batch.source_tokens
-            # 5. clip, step
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
             step += 1
             meter.steps += 1
-            pending_losses.append(loss_sum / len(batches))
+            pending_losses.append(loss)
             reporter.advance()
             # 6. log, checkpoint
             if step % config.log_every == 0 or step == stop_step:
@@ -278,22 +280,54 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
     result.steps = step
     result.source_tokens = dict(zip(names, source_tokens.tolist()))
     result.epochs = loader.epochs()
-    if meter.total_time:
-        result.tokens_per_s = tokens_per_step * meter.total_steps / meter.total_time
+    if meter.total.time:
+        result.tokens_per_s_with_warmup = tokens_per_step * meter.total.steps / meter.total.time
+        result.mfu_with_warmup = mfu(result.tokens_per_s_with_warmup, flops, peak, world.size)
+        result.warmup_steps = meter.total.steps - meter.steady.steps
+    if meter.steady.time:
+        result.tokens_per_s = tokens_per_step * meter.steady.steps / meter.steady.time
         result.mfu = mfu(result.tokens_per_s, flops, peak, world.size)
-        result.data_wait = meter.total_wait / meter.total_time
+        result.data_wait = meter.steady.wait / meter.steady.time
     if world.is_main:
-        reporter.info("done: %d steps | %s tok/s | realized mix %s | epochs %s | stopped: %s",
-                      step, f"{result.tokens_per_s:,.0f}",
+        reporter.info("done: %d steps | %s tok/s, MFU %s after %d warm-up steps (%s tok/s, MFU %s with "
+                      "them) | realized mix %s | epochs %s | stopped: %s",
+                      step, _format(result.tokens_per_s, ",.0f"), _format(result.mfu, ".1%"),
+                      result.warmup_steps, _format(result.tokens_per_s_with_warmup, ",.0f"),
+                      _format(result.mfu_with_warmup, ".1%"),
                       ", ".join(f"{n} {s:.4%}" for n, s in result.source_shares.items()),
                       result.epochs, result.stopped)
         (out_dir / "result.json").write_text(json.dumps(asdict(result), indent=2))
     return result
 
 
-def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy in fp32 (compiled on GPU, where the upcast then fuses into the loss)."""
-    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+def _format(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether `precision` (`auto`, `bf16`, `fp32`) means bf16 autocast on `device`."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda"
+                                   and torch.cuda.is_bf16_supported())
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list[MicroBatch],
+               device: torch.device, autocast: Callable[[], AbstractContextManager[Any]],
+               grad_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step: forward / backward of each micro-batch (gradients accumulated, synchronised
+    between workers on the last), clipping (`grad_clip` 0: none), the optimizer. Returns the mean loss
+    and the gradient norm as tensors, without waiting for the device."""
+    loss_sum = torch.zeros((), device=device)
+    for i, batch in enumerate(batches):
+        inputs, targets = _to_device(batch, device)
+        with gradient_sync(model, i == len(batches) - 1), autocast():
+            logits = model(input_ids=inputs, use_cache=False).logits
+        loss = next_token_loss(logits, targets)
+        (loss / len(batches)).backward()
+        loss_sum += loss.detach()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum / len(batches), norm
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -305,7 +339,7 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.d
                              fused=device.type == "cuda")
 
 
-def _take(loader: BatchLoader, n: int) -> list[MicroBatch]:
+def take_batches(loader: BatchLoader, n: int) -> list[MicroBatch]:
     """Up to `n` micro-batches (fewer only when the data has run out)."""
     batches: list[MicroBatch] = []
     for batch in loader:

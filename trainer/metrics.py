@@ -15,36 +15,47 @@ import torch
 
 log = logging.getLogger("curate.trainer")
 
-# Dense bf16 tensor-core peaks per accelerator, TFLOP/s (vendor data sheets, without sparsity).
-# Matched in order against `torch.cuda.get_device_name()`.
-PEAK_BF16_TFLOPS: list[tuple[tuple[str, ...], float, str]] = [
-    (("GH200",), 989.4, "GH200"),
-    (("H200",), 989.4, "H200"),
-    (("H100", "PCIe"), 756.0, "H100 PCIe"),
-    (("H100", "NVL"), 835.0, "H100 NVL"),
-    (("H100",), 989.4, "H100 SXM"),
-    (("H800",), 989.4, "H800"),
-    (("B200",), 2250.0, "B200"),
-    (("A100",), 312.0, "A100"),
-    (("A800",), 312.0, "A800"),
-    (("L40S",), 362.1, "L40S"),
-    (("L4",), 121.0, "L4"),
-    (("A10G",), 70.0, "A10G"),
-    (("A10",), 125.0, "A10"),
-    (("4090",), 165.2, "RTX 4090"),
+# Dense tensor-core peaks per accelerator, TFLOP/s, (bf16, TF32) (vendor data sheets, without
+# sparsity). Matched in order against `torch.cuda.get_device_name()`.
+PEAK_TFLOPS: list[tuple[tuple[str, ...], float, float, str]] = [
+    (("GH200",), 989.4, 494.7, "GH200"),
+    (("H200",), 989.4, 494.7, "H200"),
+    (("H100", "PCIe"), 756.0, 378.0, "H100 PCIe"),
+    (("H100", "NVL"), 835.0, 417.5, "H100 NVL"),
+    (("H100",), 989.4, 494.7, "H100 SXM"),
+    (("H800",), 989.4, 494.7, "H800"),
+    (("B200",), 2250.0, 1125.0, "B200"),
+    (("A100",), 312.0, 156.0, "A100"),
+    (("A800",), 312.0, 156.0, "A800"),
+    (("L40S",), 362.1, 183.0, "L40S"),
+    (("L4",), 121.0, 60.0, "L4"),
+    (("A10G",), 70.0, 35.0, "A10G"),
+    (("A10",), 125.0, 62.5, "A10"),
+    (("4090",), 165.2, 82.6, "RTX 4090"),
 ]
 
 
-def peak_flops(device: torch.device, override_tflops: float | None = None) -> tuple[float | None, str]:
-    """Peak bf16 FLOP/s of one `device` and a description, or (None, why not)."""
+def matmul_precision(device: torch.device, bf16: bool) -> str:
+    """What the matmuls of a run execute in: `bf16` (autocast), `tf32` (fp32 weights on a CUDA GPU,
+    where the trainer allows TF32) or `fp32` (CPU)."""
+    if bf16:
+        return "bf16"
+    return "tf32" if device.type == "cuda" else "fp32"
+
+
+def peak_flops(device: torch.device, precision: str, override_tflops: float | None = None
+               ) -> tuple[float | None, str]:
+    """Dense peak FLOP/s of one `device` in `precision` (see `matmul_precision`) and a description,
+    or (None, why not)."""
     if override_tflops is not None:
         return override_tflops * 1e12, f"{override_tflops:g} TFLOP/s (given)"
     if device.type != "cuda":
         return None, "not measured (no GPU)"
     name = torch.cuda.get_device_name(device)
-    for needles, tflops, label in PEAK_BF16_TFLOPS:
+    for needles, bf16, tf32, label in PEAK_TFLOPS:
         if all(n in name for n in needles):
-            return tflops * 1e12, f"{tflops:g} TFLOP/s ({label} dense bf16)"
+            tflops = bf16 if precision == "bf16" else tf32
+            return tflops * 1e12, f"{tflops:g} TFLOP/s ({label} dense {precision.upper()})"
     return None, f"not measured (unknown GPU {name!r}: give --peak-tflops)"
 
 
@@ -56,13 +67,18 @@ def mfu(tokens_per_s: float, flops_per_token: float, peak: float | None, world_s
 
 
 class Meter:
-    """Wall-clock time of the training steps between two log lines, and the part of it spent
-    waiting for data; evaluation and checkpoint time is left out (`paused`)."""
+    """Wall-clock time of the training steps between two log lines (a lap), and the part of it
+    spent waiting for data; evaluation and checkpoint time is left out (`paused`).
+
+    The first lap of a call holds compilation and warm-up: `steady` totals leave it out, `total`
+    ones include it.
+    """
 
     def __init__(self) -> None:
         self._start = time.perf_counter()
-        self.steps, self.wait = 0, 0.0
-        self.total_time, self.total_wait, self.total_steps = 0.0, 0.0, 0
+        self.steps, self.wait, self.laps = 0, 0.0, 0
+        self.total = Totals()
+        self.steady = Totals()
 
     @contextmanager
     def waiting(self) -> Iterator[None]:
@@ -79,10 +95,22 @@ class Meter:
     def lap(self) -> tuple[float, int, float]:
         """(seconds, steps, seconds waiting for data) since the last lap, which starts the next."""
         lap = (time.perf_counter() - self._start, self.steps, self.wait)
-        self.total_time, self.total_steps = self.total_time + lap[0], self.total_steps + lap[1]
-        self.total_wait += lap[2]
+        self.total.add(*lap)
+        if self.laps:
+            self.steady.add(*lap)
+        self.laps += 1
         self._start, self.steps, self.wait = time.perf_counter(), 0, 0.0
         return lap
+
+
+class Totals:
+    """Seconds, steps and data-wait seconds summed over laps."""
+
+    def __init__(self) -> None:
+        self.time, self.steps, self.wait = 0.0, 0, 0.0
+
+    def add(self, seconds: float, steps: int, wait: float) -> None:
+        self.time, self.steps, self.wait = self.time + seconds, self.steps + steps, self.wait + wait
 
 
 class _CurrentStderr(logging.StreamHandler):

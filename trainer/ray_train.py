@@ -33,7 +33,7 @@ def launch(config: TrainConfig, *, num_workers: int, use_gpu: bool | None = None
     config.validate()
     config = config.with_absolute_paths()
     if not ray.is_initialized():
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder that holds `curate`
         ray.init(address=ray_address, runtime_env={"env_vars": {"PYTHONPATH": package_root}})
     if use_gpu is None:
         use_gpu = ray.cluster_resources().get("GPU", 0) >= num_workers

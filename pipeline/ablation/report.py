@@ -99,7 +99,7 @@ def markdown_table(ablation: Ablation, language: str) -> str:
     return "\n".join(lines)
 
 
-def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str) -> bytes:
+def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str | None) -> bytes:
     """PNG: held-out bits per byte against training tokens, one line per variant, the band between the
     lowest and highest seed where several seeds ran."""
     from curate.pipeline.publishing.plots import new_figure, png_bytes
@@ -122,7 +122,7 @@ def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str) -> bytes
     axes.set_ylabel("held-out bits per byte")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, title="variant (final bpb)", title_fontsize=8)
-    axes.set_title(f"Ablation of the curation steps ({language})", fontsize=10)
+    axes.set_title("Ablation of the curation steps" + (f" ({language})" if language else ""), fontsize=10)
     return png_bytes(figure)
 
 

@@ -196,7 +196,19 @@ def run_ablation(output_root: str, language: str, settings: AblationSettings,
     ablation = Ablation(folder, {v: corpora[v] for v in settings.variants}, results, aggregate, statistics,
                         trained=[run.name for run in pending], reused=sorted(set(done) - {r.name for r in pending}))
     write_outputs(ablation, root, settings)
+    _write_report(output_root, echo)
     return ablation
+
+
+def _write_report(output_root: str, echo: Callable[[str], None]) -> None:
+    """Regenerate `<out>/report.html`, whose ablation section shows the new results; the ablation's
+    own files are written already, so a report that cannot be written is said, not raised."""
+    from curate.pipeline.publishing.report import write_report
+
+    try:
+        echo(f"wrote {write_report(output_root)}")
+    except UserError as error:
+        echo(f"report.html not regenerated: {error}")
 
 
 def language_root(output_root: str, language: str) -> Path:
@@ -287,8 +299,7 @@ def _plan_run(variant: str, seed: int, settings: AblationSettings, corpus: Corpu
         micro_batch_size=settings.micro_batch_size, lr=settings.lr,
         warmup_steps=max(1, round(0.05 * steps)), seed=seed,
         eval_texts=[str(Path(p).resolve()) for p in settings.eval_texts], eval_every=eval_every,
-        eval_max_tokens=settings.eval_max_tokens, ckpt_every=checkpoint_interval(eval_every, steps),
-        keep_checkpoints=1,
+        eval_max_tokens=settings.eval_max_tokens, ckpt_every=eval_every, keep_checkpoints=1,
         log_every=max(1, min(100, eval_every)), progress=False,
         out_dir=str((folder / "runs" / variant / f"seed-{seed}").resolve()))
     try:
@@ -302,16 +313,6 @@ def _plan_run(variant: str, seed: int, settings: AblationSettings, corpus: Corpu
                                model=_file_digest(model_file) if model_file.is_file() else settings.model,
                                eval_texts=[_file_digest(Path(p)) for p in config.eval_texts]))
     return Run(variant, seed, config, fingerprint, folder / "results" / f"{variant}.seed-{seed}.json")
-
-
-def checkpoint_interval(eval_every: int, steps: int) -> int:
-    """Steps between checkpoints, chosen so that no checkpoint falls on an evaluation step before the
-    end: the trainer does not re-evaluate the step it resumes at, so a run killed between a checkpoint
-    and the evaluation of the same step would lose that point of its curve."""
-    interval = eval_every + 1
-    while math.lcm(interval, eval_every) < steps:
-        interval += 1
-    return interval
 
 
 def _committed(run: Run) -> dict[str, Any] | None:

@@ -461,6 +461,24 @@ def _scores_part(scores: Mapping[str, Any], source: str) -> str:
     return part
 
 
+_SEED_BAND_KEYS = ("tokens", "bpb", "bpb_min", "bpb_max", "final_bpb", "seeds")
+
+
+def _ablation_plot(variants: Mapping[str, Mapping[str, Any]], stats: Mapping[str, Any]) -> str:
+    """`curate ablate`'s own plot (mean curve per variant, the band between the lowest and highest seed)
+    when stats.json holds the seed extremes, else the mean curves alone."""
+    if all(all(key in v for key in _SEED_BAND_KEYS) for v in variants.values()):
+        from curate.pipeline.ablation.report import bpb_plot
+
+        language = stats.get("language")
+        png = bpb_plot(variants, language if isinstance(language, str) else None)
+        return _image(png, "bits per byte against training tokens per variant, "
+                           "with the band between the lowest and highest seed")
+    series = {name: (v.get("tokens") or [], v.get("bpb") or []) for name, v in variants.items()}
+    return _image(plots.line_plot(series, "Bits per byte per variant", "training tokens", "bits per byte"),
+                  "bits per byte against training tokens per variant")
+
+
 def _ablation_part(stats: Mapping[str, Any]) -> str:
     ablation = stats.get("ablation")
     if not isinstance(ablation, Mapping):
@@ -474,9 +492,7 @@ def _ablation_part(stats: Mapping[str, Any]) -> str:
                 for name, values in variants.items()]
         header = ["variant", "final bits per byte (final_bpb)", "evaluations", "tokens at the last evaluation"]
         part += _table([*header, *extra], rows)
-        series = {name: (v.get("tokens") or [], v.get("bpb") or []) for name, v in variants.items()}
-        part += _image(plots.line_plot(series, "Bits per byte per variant", "training tokens", "bits per byte"),
-                       "bits per byte against training tokens per variant")
+        part += _ablation_plot(variants, stats)
         for name, values in variants.items():
             points = len(values.get("tokens") or [])
             first = ("tokens", "bpb")  # then bpb_std, bpb_min, loss, … (any list with one value per evaluation)

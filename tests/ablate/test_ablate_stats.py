@@ -9,7 +9,6 @@ import pytest
 from curate.errors import UserError
 from curate.pipeline.ablation import parse_seeds, parse_tokens
 from curate.pipeline.ablation.report import aggregate_runs
-from curate.pipeline.ablation.runner import checkpoint_interval
 from curate.pipeline.ablation.stats import monotonicity, ordering_consistency, pooled_seed_std, step_gains, summarize
 
 TOKENS = [0, 100, 200, 300]
@@ -79,10 +78,3 @@ def test_token_counts_and_seeds() -> None:
         parse_seeds("1,1")
     with pytest.raises(UserError, match="integers"):
         parse_seeds("a")
-
-
-@pytest.mark.parametrize("eval_every,steps", [(29, 118), (244, 2442), (1, 5), (100, 100_000), (7, 7)])
-def test_checkpoints_never_fall_on_an_evaluation_before_the_end(eval_every: int, steps: int) -> None:
-    interval = checkpoint_interval(eval_every, steps)
-    assert interval > eval_every
-    assert not [s for s in range(interval, steps, interval) if s % eval_every == 0]

@@ -59,6 +59,22 @@ def test_logged_source_tokens_match_a_recount(finnish_run, tokenizer_dir: Path) 
     assert [r for r in records if r["kind"] == "train"][-1]["source_tokens"] == result.source_tokens
 
 
+def test_throughput_is_logged_every_log_step_without_the_warm_up(finnish_run) -> None:
+    """tokens/s, MFU (no peak on a CPU) and data wait on every `train` line; the run's figures leave
+    the first log interval (compilation, warm-up) out and report it separately."""
+    config, result = finnish_run
+    records = [json.loads(line) for line in (Path(config.out_dir) / "metrics.jsonl").open()]
+    lines = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in lines] == list(range(25, STEPS + 1, 25))
+    assert [r["warmup"] for r in lines] == [True] + [False] * 5
+    assert all(r["tokens_per_s"] > 0 and r["mfu"] is None and 0 <= r["data_wait"] < 1 for r in lines)
+    assert result.warmup_steps == 25 and result.mfu is None and result.mfu_with_warmup is None
+    assert result.tokens_per_s > 0 and result.tokens_per_s_with_warmup > 0 and 0 <= result.data_wait < 1
+    tokens = 8 * 64
+    seconds = sum(tokens * 25 / r["tokens_per_s"] for r in lines[1:])
+    assert result.tokens_per_s == pytest.approx(tokens * 125 / seconds, rel=1e-6)
+
+
 def test_checkpoint_loads_in_transformers(finnish_run, tokenizer_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -88,14 +104,18 @@ def test_continued_pretraining_starts_from_the_checkpoint(finnish_run, tiny_conf
 
 
 def test_resume_is_exact(tiny_config, tmp_path: Path) -> None:
-    """12 steps straight = 5 steps, a checkpoint, and 7 more: bit-identical losses and weights."""
-    common = dict(steps=12, grad_accum_steps=2, micro_batch_size=4, warmup_steps=3, log_every=4)
+    """12 steps straight = 5 steps, a checkpoint, and 7 more: bit-identical losses and weights, and the
+    same evaluations (step 5, where the first call stopped, is evaluated by the second)."""
+    common = dict(steps=12, grad_accum_steps=2, micro_batch_size=4, warmup_steps=3, log_every=4,
+                  eval_texts=[str(HELDOUT_FI)], eval_every=5, eval_max_tokens=2000)
     straight = train(tiny_config(out_dir=tmp_path / "straight", **common))
     first = train(tiny_config(out_dir=tmp_path / "split", stop_at_step=5, **common))
     assert (first.steps, first.stopped) == (5, "stop_at_step")
     second = train(tiny_config(out_dir=tmp_path / "split", **common))
     assert (second.start_step, second.steps) == (5, 12)
     assert first.losses + second.losses == straight.losses  # exact float equality
+    assert [e["step"] for e in straight.evals] == [0, 5, 10, 12]
+    assert first.evals + second.evals == straight.evals  # step for step, value for value
     assert second.source_tokens == straight.source_tokens
     weights = [load_file(Path(r.checkpoint) / "model" / "model.safetensors") for r in (straight, second)]
     assert weights[0].keys() == weights[1].keys()
