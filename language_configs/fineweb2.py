@@ -26,6 +26,7 @@ import dataclasses
 import io
 import re
 import typing
+import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -196,11 +197,16 @@ def _ordered(settings: dict[str, Any], section: str, name: str) -> dict[str, Any
             **{k: v for k, v in settings.items() if k not in order}}
 
 
+def _plain_word(value: str) -> bool:
+    """Letters, marks, digits (then `.`, `'`, `-`, `_`): safe unquoted in any YAML reader, in flow lists too."""
+    return bool(value) and all(unicodedata.category(c)[0] in "LMN" or (i and c in ".'-_") for i, c in enumerate(value))
+
+
 def _represent_str(representer: Any, value: str) -> Any:
-    """A string PyYAML (YAML 1.1, which reads our configs) would take for something else (`on`, `no`, `0o7`) is
-    quoted; ruamel.yaml already quotes what YAML 1.2 would."""
+    """Words are written plain unless PyYAML (YAML 1.1, which reads our configs) would take them for something
+    else (`on`, `no`); every other string is double-quoted, with escapes for what YAML would not keep."""
     as_plain = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
-    style = None if as_plain == "tag:yaml.org,2002:str" else '"'
+    style = None if _plain_word(value) and as_plain == "tag:yaml.org,2002:str" else '"'
     return representer.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
