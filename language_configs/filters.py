@@ -205,7 +205,8 @@ class PrecisionConfig:
     other entry a word looked for in the URL lowercased with everything but letters, digits, `/` and `.`
     removed (language or place names). null: only the language code and the word list count."""
     url_language_codes: list[str] = field(default_factory=list)
-    """Language codes that mark the language in a URL when they stand alone (`/fi/`, `lang=fi`, `FI`)."""
+    """Language codes that mark the language in a URL as a token of their own: a host label (`fi.example.com`),
+    a path segment (`/fi/`, `/FI-fi/`) or a language parameter (`lang=fi`); `/film-reviews` is no evidence."""
     min_words: int = 1
     """Fewest distinct high-precision words for the text to count as evidence."""
     lowercase: bool = True
