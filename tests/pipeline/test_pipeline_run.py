@@ -297,6 +297,39 @@ def test_inspect_shows_removed_documents_with_their_measured_value(reference):
             (document.measured < document.threshold)
 
 
+def test_inspect_finds_shared_reasons_and_prints_the_runs_thresholds(reference, tmp_path, monkeypatch):
+    """URL-filter and extraction removals live outside the language folder; the threshold shown is the one the
+    run applied (its stage-3 manifests), not today's config."""
+    import dataclasses
+
+    import yaml
+
+    from curate.language_configs.schema import load_language_config
+    from curate.pipeline.publishing.inspect import removed_documents
+
+    output, stats = reference
+    shared = {k: v for k, v in stats["shared"].items() if k.split(".")[0] in ("url_filter", "extract")}
+    reason, count = max(shared.items(), key=lambda item: item[1])
+    total, shown = removed_documents(str(output), "fin", reason, 3)
+    assert total == count and len(shown) == min(3, count) and all(d.reason == reason and d.url for d in shown)
+
+    rule = "gopher_quality.alpha_token_share"
+    applied = load_language_config("fin_Latn").filters.gopher_quality.min_alpha_token_share
+    today = yaml.safe_load((Path(__file__).parents[2] / "language_configs" / "fin_Latn.yaml").read_text("utf-8"))
+    today["filters"]["gopher_quality"]["min_alpha_token_share"] = 0.5
+    (tmp_path / "fin_Latn.yaml").write_text(yaml.safe_dump(today, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("CURATE_LANGUAGE_CONFIGS", str(tmp_path))
+    load_language_config.cache_clear()
+    try:
+        assert load_language_config("fin_Latn").filters.gopher_quality.min_alpha_token_share == 0.5
+        total, shown = removed_documents(str(output), "fin", rule, 2)
+    finally:
+        load_language_config.cache_clear()
+    assert total == stats["stage3"][rule]
+    assert {(d.bound, d.threshold) for d in shown} == {("min", applied)}
+    assert all(d.measured < applied for d in shown)
+
+
 def test_the_run_writes_a_dataset_card_that_loads_only_the_shards(reference):
     import datasets
     import yaml
