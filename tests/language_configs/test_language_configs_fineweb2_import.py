@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FINEWEB2_CONFIGS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -119,7 +119,8 @@ def test_a_value_above_one_is_explained(fineweb2_more_configs):
     assert "max_top_ngram_char_share: {2: 1.177, 3: 1.373, 4: 1.56}" in text
 
 
-FIN_RAW = yaml.safe_load((FINEWEB2_CONFIGS / "fin_Latn.yml").read_text(encoding="utf-8"))
+FIN_RAW = yaml.safe_load((Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fineweb2" / "configs"
+                           / "fin_Latn.yml").read_text(encoding="utf-8"))
 
 
 def test_stopword_with_a_comma_round_trips(tmp_path, fineweb2_raw):
