@@ -57,13 +57,40 @@ FINEWEB2_FIXED = {
 }
 
 
+# Word tokenizers of datatrove's assignment that need a package curate does not install.
+TOKENIZER_PACKAGES = {"StanzaTokenizer": "stanza", "IndicNLPTokenizer": "indic-nlp-library",
+                      "KiwiTokenizer": "kiwipiepy", "KhmerTokenizer": "khmer-nltk", "LaoTokenizer": "laonlp",
+                      "TibetanTokenizer": "botok", "BurmeseTokenizer": "pyidaungsu-numpy2"}
+
+
 @cache
-def datatrove_language_names() -> dict[str, str]:
-    """`fin_Latn` → `Finnish`, from datatrove's tokenizer assignment table."""
+def _tokenizer_assignment() -> dict[str, dict[str, str]]:
+    """`fin_Latn` → its row of datatrove's tokenizer assignment table (name, tokenizer type, its language code)."""
     from datatrove.utils._import_utils import ASSETS_PATH
 
     with open(Path(ASSETS_PATH) / "tokenizer_assignment.csv", encoding="utf-8") as handle:
-        return {f"{row['code_3']}_{row['script']}": row["name"] for row in csv.DictReader(handle)}
+        return {f"{row['code_3']}_{row['script']}": row for row in csv.DictReader(handle)}
+
+
+def datatrove_language_names() -> dict[str, str]:
+    """`fin_Latn` → `Finnish`, from datatrove's tokenizer assignment table."""
+    return {code: row["name"] for code, row in _tokenizer_assignment().items()}
+
+
+def tokenizer_note(code: str) -> str:
+    """Which word tokenizer `word_tokenizer: datatrove` really uses for `code`, and what it needs."""
+    row = _tokenizer_assignment().get(code)
+    if row is None or not row["type"]:
+        return (f"datatrove assigns no word tokenizer to {code}: set word_tokenizer to datatrove:<code> (a related "
+                "variety's) or unicode_words before running")
+    note = f"datatrove's assignment for {code}: {row['type']}({row['tok_code']})"
+    package = TOKENIZER_PACKAGES.get(row["type"])
+    if package:
+        note += (f".\nIt needs the {package} package, not installed with curate (`pip install {package}`); without "
+                 "it a run stops with one line, never with another tokenizer")
+    if row["type"] == "StanzaTokenizer":
+        note += ".\nStanza downloads its model for the language on first use"
+    return note
 
 
 def _ft176_knows(code: str) -> bool:
@@ -275,7 +302,8 @@ def import_fineweb2(path: str | Path) -> str:
     data = convert_fineweb2(raw, code, str(path))
     header = (f"{data['name']} ({code}), imported from FineWeb2's configs/{code}.yml by "
               "`curate config import-fineweb2`:\nFineWeb2's per-language values, its pipeline's fixed settings, "
-              "null where a check is off.\nKey meanings: language_configs/filters.py (and the README).")
+              "null where a check is off.\nKey meanings: language_configs/filters.py (and the README).\n"
+              f"Word tokenizer: {tokenizer_note(code)}.")
     text = render_config(data, header, _notes(raw))
     validate_text(text, f"import of {path}")
     return text

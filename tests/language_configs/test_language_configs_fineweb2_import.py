@@ -147,3 +147,22 @@ def test_any_stopword_round_trips(stopwords):
     data = convert_fineweb2(FIN_RAW | {"stopwords": stopwords}, "fin_Latn")
     config = validate_text(render_config(data, "header"), "property")
     assert config.filters.gopher_quality.stopwords == stopwords
+
+
+def test_the_imported_config_names_its_real_tokenizer(fineweb2_more_configs):
+    """datatrove gives Kannada IndicNLP, which curate does not install: the config says so, and a run stops with
+    one line instead of switching to another tokenizer."""
+    from curate.blocks.words import WordTokens
+    from curate.errors import UserError
+
+    path = next(p for p in fineweb2_more_configs if p.stem == "kan_Knda")
+    text = import_fineweb2(path)
+    assert "# Word tokenizer: datatrove's assignment for kan_Knda: IndicNLPTokenizer(kn).\n" in text
+    assert "# It needs the indic-nlp-library package, not installed with curate" in text
+    croatian = import_fineweb2(next(p for p in fineweb2_more_configs if p.stem == "hrv_Latn"))
+    assert "# Word tokenizer: datatrove's assignment for hrv_Latn: SpaCyTokenizer(hr).\n" in croatian
+    try:
+        import indicnlp  # noqa: F401
+    except ImportError:
+        with pytest.raises(UserError, match=r"the word tokenizer for kan_Knda needs a package: .*indic"):
+            WordTokens(validate_text(text, "kan_Knda")).check()
