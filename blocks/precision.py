@@ -1,7 +1,8 @@
 """The precision filter (FineWeb2, June 2025) for languages whose LID output holds related languages.
 
 A document is kept if its URL points to the language (a whitelisted country-code domain, the language code
-standing alone in the URL, or a whitelisted language or place name in it) or its text contains at least
+as a URL token of its own: host label, path segment or language parameter, or a whitelisted language or place
+name in it) or its text contains at least
 `min_words` distinct words of the language's high-precision word list (words frequent in the language and
 rare in the languages LID confuses it with). Otherwise it gets `drop_reason = precision.no_language_evidence`.
 
@@ -16,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,18 @@ from curate.language_configs.filters import PrecisionConfig
 PRECISION_WORDS = "stat_precision_word_count"
 REASON = "precision.no_language_evidence"
 _URL_NOISE = re.compile(r"[^a-zA-Z0-9/.]+")
+_LOCALE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z]{2,4})?$")  # `fi`, `fi-FI`, `fin_Latn`
+_LANGUAGE_PARAMETERS = frozenset({"lang", "language", "locale", "hl", "lng"})
+
+
+def url_language_tokens(url: str) -> set[str]:
+    """The language codes a URL names as a token of its own, lowercased: a host label (`fi.example.com`), a
+    path segment (`/fi/`, `/fi-fi/`) or a language parameter (`?lang=fi`, `hl=fi_FI`). Words that merely
+    contain a code (`/film-reviews`, `profile.example.com`) name none."""
+    parts = urlsplit(url if "//" in url else "//" + url)
+    pieces = (parts.hostname or "").split(".") + parts.path.split("/")
+    pieces += [value for key, value in parse_qsl(parts.query) if key.lower() in _LANGUAGE_PARAMETERS]
+    return {match[1] for piece in pieces if (match := _LOCALE.match(piece.lower()))}
 
 
 def resolve_list_path(path: str) -> Path:
@@ -68,9 +81,8 @@ class UrlWhitelist:
         host = (urlsplit(url if "//" in url else "//" + url).hostname or "").lower()
         if any(host.endswith(domain) for domain in self.domains):
             return True
-        for code in self.codes:
-            if code.upper() in url or re.search(rf"(?<![a-zA-Z0-9]){re.escape(code)}(?![a-zA-Z0-9])", url):
-                return True
+        if self.codes and not url_language_tokens(url).isdisjoint(c.lower() for c in self.codes):
+            return True
         normalised = _URL_NOISE.sub("", url).lower()
         return any(name in normalised for name in self.names)
 

@@ -1,8 +1,8 @@
 """WARC reading: HTML `response` records of a (gzip-per-record) WARC stream as batches of rows.
 
-Bad input never ends a file: a corrupt or truncated gzip member, a malformed record, a non-HTML or
-binary payload, undecodable bytes or an oversized page is counted by reason and skipped, and reading
-resumes at the next gzip member.
+Bad input never ends a file: a corrupt or truncated gzip member, a malformed record, a record without a
+`WARC-Record-ID`, a non-HTML or binary payload, undecodable bytes or an oversized page is counted by reason and
+skipped, and reading resumes at the next gzip member (in an uncompressed WARC, at the next `WARC/1.` line).
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ import pyarrow as pa
 from warcio.archiveiterator import ArchiveIterator
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
+WARC_VERSION = b"WARC/1."
+RECORD_END = b"\r\n\r\n"
+MAX_HEADER_BYTES = 1 << 16
+CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*(\d+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 READ_CHUNK = 1 << 20
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-]+)""", re.IGNORECASE)
 HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-]+)", re.IGNORECASE)
@@ -108,6 +112,69 @@ def gzip_members(raw: BinaryIO, max_bytes: int, counts: Counter) -> Iterator[byt
         yield b"".join(parts)
 
 
+def plain_records(raw: BinaryIO, max_bytes: int, counts: Counter) -> Iterator[bytes]:
+    """The records of an uncompressed WARC, each cut where its `Content-Length` says it ends. A header that does
+    not parse, or a record that does not end there with `\\r\\n\\r\\n`, is counted as `warc.malformed_record`
+    and reading resumes at the next `WARC/1.` version line, as the gzip reader resumes at the next member; a
+    record over `max_bytes` is skipped the same way, without being held."""
+    buffer = bytearray()
+
+    def fill(size: int) -> bool:
+        while len(buffer) < size:
+            chunk = raw.read(READ_CHUNK)
+            if not chunk:
+                return False
+            buffer.extend(chunk)
+        return True
+
+    def resync() -> None:
+        """Drop the buffer's first byte and everything up to the next `WARC/1.` (a record's first line; damage
+        may have eaten the line break before it)."""
+        start = 1
+        while (index := buffer.find(WARC_VERSION, start)) < 0:
+            keep = len(WARC_VERSION) - 1  # a version line split across reads
+            del buffer[:max(len(buffer) - keep, 0)]
+            start = 0
+            if not fill(len(buffer) + 1):
+                buffer.clear()
+                return
+        del buffer[:index]
+
+    while True:
+        fill(len(WARC_VERSION))
+        while buffer[:1] in (b"\r", b"\n"):  # blank lines between records
+            del buffer[:1]
+            fill(len(WARC_VERSION))
+        if not buffer:
+            return
+        header_end = buffer.find(RECORD_END)
+        while header_end < 0 and len(buffer) < MAX_HEADER_BYTES and fill(len(buffer) + 1):
+            header_end = buffer.find(RECORD_END)
+        length = CONTENT_LENGTH.search(bytes(buffer[:header_end])) if header_end > 0 else None
+        if not buffer.startswith(WARC_VERSION) or length is None:
+            if header_end < 0 and len(buffer) < MAX_HEADER_BYTES and buffer.startswith(WARC_VERSION):
+                counts["warc.truncated"] += 1
+                return
+            counts["warc.malformed_record"] += 1
+            resync()
+            continue
+        end = header_end + len(RECORD_END) + int(length[1])
+        if end > max_bytes:  # dropped on the way to the next record, never held (its length may be wrong)
+            counts["warc.too_large"] += 1
+            resync()
+            continue
+        if not fill(end + len(RECORD_END)):
+            counts["warc.truncated"] += 1
+            return
+        if buffer[end:end + len(RECORD_END)] != RECORD_END:
+            counts["warc.malformed_record"] += 1  # a wrong length: the record does not end where it says
+            resync()
+            continue
+        record = bytes(buffer[:end + len(RECORD_END)])
+        del buffer[:end + len(RECORD_END)]
+        yield record
+
+
 def decode_html(body: bytes, content_type: str) -> str | None:
     """Body bytes as text: declared charset, then `<meta charset>`, then UTF-8, then detection among the legacy
     web charsets, then windows-1252; None if nothing decodes the bytes."""
@@ -164,7 +231,8 @@ class WarcReader:
         head = raw.read(len(GZIP_MAGIC))
         stream: BinaryIO = _Prefixed(head, raw)
         if not head.startswith(GZIP_MAGIC[:2]):
-            yield from self._parse(stream, counts)
+            for record in plain_records(stream, self.max_page_bytes + 65536, counts):
+                yield from self._parse(io.BytesIO(record), counts)
             return
         for member in gzip_members(stream, self.max_page_bytes + 65536, counts):
             yield from self._parse(io.BytesIO(member), counts)
@@ -210,8 +278,12 @@ class WarcReader:
             counts["warc.undecodable"] += 1
             return None
         headers = record.rec_headers
+        record_id = headers.get_header("WARC-Record-ID")
+        if not record_id:
+            counts["warc.missing_record_id"] += 1  # the id is every stage's join key: no id, no document
+            return None
         return {
-            "id": headers.get_header("WARC-Record-ID"),
+            "id": record_id,
             "url": headers.get_header("WARC-Target-URI"),
             "date": headers.get_header("WARC-Date"),
             "dump": dump,

@@ -39,11 +39,13 @@ def _check_non_negative(obj: object, section: str, names: tuple[str, ...]) -> No
 
 
 def _check_ngrams(mapping: dict[int, float | None], where: str) -> None:
+    """n-gram shares may exceed 1 (FineWeb2 has such values): overlapping top n-grams can cover more characters
+    than the text has, so they are compared as they are, as datatrove does; 0 drops any repeated n-gram."""
     for n, value in mapping.items():
         if n < 1:
             raise ConfigError(f"{where}: n-gram sizes are positive integers, got {n}")
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{where}.{n}: a share between 0 and 1 (or null), got {value}")
+        if value is not None and value < 0:
+            raise ConfigError(f"{where}.{n}: must not be negative (null switches it off), got {value}")
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,12 @@ class GopherRepetitionConfig:
     `max_dup_line_char_share` is the check FineWeb2 uses)."""
     max_top_ngram_char_share: dict[int, float | None] = field(default_factory=lambda: dict(DEFAULT_TOP_NGRAMS))
     """n → most characters covered by the most frequent word n-gram (its length × its count), as a share of the
-    text's characters (FineWeb2 `top_n_grams`). The sizes n are *stage 1*."""
+    text's characters (FineWeb2 `top_n_grams`). Overlapping n-grams can cover more than the text, so a value
+    above 1 is legal and still drops the most repetitive texts; 0 drops any repeated n-gram. The sizes n are
+    *stage 1*."""
     max_dup_ngram_char_share: dict[int, float | None] = field(default_factory=lambda: dict(DEFAULT_DUP_NGRAMS))
     """n → most characters in word n-grams that repeat an earlier n-gram (non-overlapping), as a share of the
-    text's characters (FineWeb2 `dup_n_grams`). The sizes n are *stage 1*."""
+    text's characters (FineWeb2 `dup_n_grams`). 0 drops any repeated n-gram; the sizes n are *stage 1*."""
 
     def __post_init__(self) -> None:
         _check_shares(self, "gopher_repetition", ("max_dup_para_share", "max_dup_para_char_share",
@@ -201,7 +205,8 @@ class PrecisionConfig:
     other entry a word looked for in the URL lowercased with everything but letters, digits, `/` and `.`
     removed (language or place names). null: only the language code and the word list count."""
     url_language_codes: list[str] = field(default_factory=list)
-    """Language codes that mark the language in a URL when they stand alone (`/fi/`, `lang=fi`, `FI`)."""
+    """Language codes that mark the language in a URL as a token of their own: a host label (`fi.example.com`),
+    a path segment (`/fi/`, `/FI-fi/`) or a language parameter (`lang=fi`); `/film-reviews` is no evidence."""
     min_words: int = 1
     """Fewest distinct high-precision words for the text to count as evidence."""
     lowercase: bool = True

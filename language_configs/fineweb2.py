@@ -9,9 +9,9 @@ imported config keeps and drops exactly what FineWeb2's pipeline keeps and drops
 | FineWeb2 key | ours |
 |---|---|
 | `language_score` | `lid.min_score.glotlid` |
-| `dup_line_frac` | `filters.gopher_repetition.max_dup_line_share` (0 → null) |
-| `top_n_grams` [[n, share], …] | `filters.gopher_repetition.max_top_ngram_char_share` {n: share} |
-| `dup_n_grams` [[n, share], …] | `filters.gopher_repetition.max_dup_ngram_char_share` {n: share} |
+| `dup_line_frac` | `filters.gopher_repetition.max_dup_line_share` (0 → null; above 1 → null, never drops) |
+| `top_n_grams` [[n, share], …] | `filters.gopher_repetition.max_top_ngram_char_share` {n: share} (as is) |
+| `dup_n_grams` [[n, share], …] | `filters.gopher_repetition.max_dup_ngram_char_share` {n: share} (as is) |
 | `line_punct_thr` | `filters.fineweb_quality.min_punct_line_share` (0 → null: nothing is below 0) |
 | `new_line_ratio` | `filters.fineweb_quality.max_newline_token_ratio` |
 | `min_avg_word_length`, `max_avg_word_length` | `filters.gopher_quality.min_mean_word_length`, `max_…` (0 → null) |
@@ -22,14 +22,20 @@ imported config keeps and drops exactly what FineWeb2's pipeline keeps and drops
 from __future__ import annotations
 
 import csv
-import json
+import dataclasses
+import io
 import re
+import typing
+import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from curate.language_configs.filters import FiltersConfig, FormattersConfig
 from curate.language_configs.validate import ConfigError
 
 CODE = re.compile(r"^([a-z]{3})_([A-Z][a-z]{3})$")
@@ -51,13 +57,40 @@ FINEWEB2_FIXED = {
 }
 
 
+# Word tokenizers of datatrove's assignment that need a package curate does not install.
+TOKENIZER_PACKAGES = {"StanzaTokenizer": "stanza", "IndicNLPTokenizer": "indic-nlp-library",
+                      "KiwiTokenizer": "kiwipiepy", "KhmerTokenizer": "khmer-nltk", "LaoTokenizer": "laonlp",
+                      "TibetanTokenizer": "botok", "BurmeseTokenizer": "pyidaungsu-numpy2"}
+
+
 @cache
-def datatrove_language_names() -> dict[str, str]:
-    """`fin_Latn` → `Finnish`, from datatrove's tokenizer assignment table."""
+def _tokenizer_assignment() -> dict[str, dict[str, str]]:
+    """`fin_Latn` → its row of datatrove's tokenizer assignment table (name, tokenizer type, its language code)."""
     from datatrove.utils._import_utils import ASSETS_PATH
 
     with open(Path(ASSETS_PATH) / "tokenizer_assignment.csv", encoding="utf-8") as handle:
-        return {f"{row['code_3']}_{row['script']}": row["name"] for row in csv.DictReader(handle)}
+        return {f"{row['code_3']}_{row['script']}": row for row in csv.DictReader(handle)}
+
+
+def datatrove_language_names() -> dict[str, str]:
+    """`fin_Latn` → `Finnish`, from datatrove's tokenizer assignment table."""
+    return {code: row["name"] for code, row in _tokenizer_assignment().items()}
+
+
+def tokenizer_note(code: str) -> str:
+    """Which word tokenizer `word_tokenizer: datatrove` really uses for `code`, and what it needs."""
+    row = _tokenizer_assignment().get(code)
+    if row is None or not row["type"]:
+        return (f"datatrove assigns no word tokenizer to {code}: set word_tokenizer to datatrove:<code> (a related "
+                "variety's) or unicode_words before running")
+    note = f"datatrove's assignment for {code}: {row['type']}({row['tok_code']})"
+    package = TOKENIZER_PACKAGES.get(row["type"])
+    if package:
+        note += (f".\nIt needs the {package} package, not installed with curate (`pip install {package}`); without "
+                 "it a run stops with one line, never with another tokenizer")
+    if row["type"] == "StanzaTokenizer":
+        note += ".\nStanza downloads its model for the language on first use"
+    return note
 
 
 def _ft176_knows(code: str) -> bool:
@@ -71,6 +104,21 @@ def _ft176_knows(code: str) -> bool:
 def _off_if_zero(value: Any) -> float | None:
     """datatrove skips a check whose threshold is falsy; ours says so with null."""
     return None if not value else float(value)
+
+
+def _line_share(value: Any) -> float | None:
+    """`dup_line_frac`: 0 is off in datatrove, and above 1 no share of lines can pass it (null, with a note)."""
+    value = _off_if_zero(value)
+    return None if value is None or value > 1 else value
+
+
+def _notes(raw: dict[str, Any]) -> dict[str, str]:
+    """End-of-line comments for FineWeb2 values that are written differently from how FineWeb2 writes them."""
+    notes = {}
+    if float(raw["dup_line_frac"]) > 1:
+        notes["max_dup_line_share"] = (f"FineWeb2 dup_line_frac {raw['dup_line_frac']}: above 1, which no share "
+                                       "of lines exceeds (never drops)")
+    return notes
 
 
 def _ngrams(value: Any, key: str, where: str) -> dict[int, float]:
@@ -104,7 +152,7 @@ def convert_fineweb2(raw: dict[str, Any], code: str, where: str = "FineWeb2 conf
         "filters": {
             "gopher_repetition": {
                 **FINEWEB2_FIXED["gopher_repetition"],
-                "max_dup_line_share": _off_if_zero(raw["dup_line_frac"]),
+                "max_dup_line_share": _line_share(raw["dup_line_frac"]),
                 "max_top_ngram_char_share": _ngrams(raw["top_n_grams"], "top_n_grams", where),
                 "max_dup_ngram_char_share": _ngrams(raw["dup_n_grams"], "dup_n_grams", where),
             },
@@ -143,56 +191,32 @@ _FINEWEB2_NAMES = {
 }
 
 
-def _scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
+def _plain(value: Any) -> Any:
+    """A value ready for YAML: floats rounded to 6 places, whole ones written as integers."""
+    if isinstance(value, float) and not isinstance(value, bool):
         value = round(value, 6)
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, int):
-        return str(value)
-    text = str(value)
-    if any(ord(c) < 32 for c in text):
-        return json.dumps(text, ensure_ascii=False)  # a JSON string is a double-quoted YAML string
-    return yaml.safe_dump(text, allow_unicode=True, default_flow_style=True, width=10**6).strip().removesuffix(
-        "\n...").strip()
+        return int(value) if value.is_integer() else value
+    return value
 
 
-def _flow(value: Any, indent: int = 6, width: int = 110) -> str:
-    """One-line flow YAML; a long list wraps onto indented lines (starting on the line after its key)."""
+def _flow(value: Any) -> Any:
+    """Lists and mappings inside a section are written on one line (wrapped when long)."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_scalar(k)}: {_scalar(v)}" for k, v in value.items()) + "}"
+        mapping = CommentedMap((k, _plain(v)) for k, v in value.items())
+        mapping.fa.set_flow_style()
+        return mapping
     if isinstance(value, list):
-        items = [_scalar(v) for v in value]
-        one_line = "[" + ", ".join(items) + "]"
-        if len(one_line) + indent + 20 <= width:
-            return one_line
-        lines, current = [], " " * indent + "["
-        for i, item in enumerate(items):
-            piece = item + ("," if i < len(items) - 1 else "]")
-            if len(current) + len(piece) + 1 > width and current.strip() != "[":
-                lines.append(current.rstrip())
-                current = " " * (indent + 1)
-            current += piece + " "
-        lines.append(current.rstrip())
-        return "\n" + "\n".join(lines)
-    return _scalar(value)
+        sequence = CommentedSeq(_plain(v) for v in value)
+        sequence.fa.set_flow_style()
+        return sequence
+    return _plain(value)
 
 
 def _ordered(settings: dict[str, Any], section: str, name: str) -> dict[str, Any]:
     """Settings in the order of the config dataclass's fields (unknown keys last)."""
-    import dataclasses
-
-    from curate.language_configs import filters as filters_module
-
-    parent = filters_module.FiltersConfig if section == "filters" else filters_module.FormattersConfig
-    hints = {f.name: f for f in dataclasses.fields(parent)}
-    if name not in hints:
+    parent = FiltersConfig if section == "filters" else FormattersConfig
+    if name not in {f.name for f in dataclasses.fields(parent)}:
         return settings
-    import typing
-
     hint = typing.get_type_hints(parent)[name]
     cls = next((a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)), hint)
     order = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
@@ -200,37 +224,60 @@ def _ordered(settings: dict[str, Any], section: str, name: str) -> dict[str, Any
             **{k: v for k, v in settings.items() if k not in order}}
 
 
+def _plain_word(value: str) -> bool:
+    """Letters, marks, digits (then `.`, `'`, `-`, `_`): safe unquoted in any YAML reader, in flow lists too."""
+    return bool(value) and all(unicodedata.category(c)[0] in "LMN" or (i and c in ".'-_") for i, c in enumerate(value))
+
+
+def _represent_str(representer: Any, value: str) -> Any:
+    """Words are written plain unless PyYAML (YAML 1.1, which reads our configs) would take them for something
+    else (`on`, `no`); every other string is double-quoted, with escapes for what YAML would not keep."""
+    as_plain = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
+    style = None if _plain_word(value) and as_plain == "tag:yaml.org,2002:str" else '"'
+    return representer.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _yaml() -> YAML:
+    emitter = YAML()  # round-trip mode: comments and key order are kept
+    emitter.representer.add_representer(str, _represent_str)
+    emitter.representer.add_representer(
+        type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null"))
+    emitter.width = 110
+    emitter.allow_unicode = True
+    emitter.indent(mapping=2, sequence=2, offset=0)
+    return emitter
+
+
 def render_config(data: dict[str, Any], header: str, notes: dict[str, str] | None = None) -> str:
     """YAML text of a config (plain data), with `header` as leading comments and FineWeb2's key names (or
-    `notes[key]`) as end-of-line comments."""
+    `notes[key]`) as end-of-line comments. Written by ruamel.yaml, so any string reads back as it was."""
     notes = notes or {}
-    out = [f"# {line}".rstrip() for line in header.strip().splitlines()]
-    for key in ("language", "script", "name"):
-        out.append(f"{key}: {_scalar(data[key])}")
-    lid = data["lid"]
-    out += ["lid:", f"  model: {_scalar(lid['model'])}", f"  min_score: {_flow(lid['min_score'])}"]
-    out.append(f"word_tokenizer: {_scalar(data.get('word_tokenizer'))}")
+    document = CommentedMap((key, _plain(data[key])) for key in ("language", "script", "name"))
+    document["lid"] = CommentedMap([("model", data["lid"]["model"]), ("min_score", _flow(data["lid"]["min_score"]))])
+    document["word_tokenizer"] = data.get("word_tokenizer")
     for section_name in ("filters", "formatters"):
         section = data.get(section_name)
         if section is None:
             continue
-        out.append(f"{section_name}:")
+        out = document[section_name] = CommentedMap()
         for name, settings in section.items():
-            if settings is None or not isinstance(settings, dict):
-                out.append(f"  {name}: {_flow(settings)}")
+            if not isinstance(settings, dict):
+                out[name] = _flow(settings)
                 continue
-            out.append(f"  {name}:" + (" {}" if not settings else ""))
+            block = out[name] = CommentedMap()
+            if not settings:
+                block.fa.set_flow_style()
             for key, value in _ordered(settings, section_name, name).items():
+                block[key] = _flow(value)
                 note = notes.get(f"{name}.{key}") or notes.get(key)
                 if note is None and key in _FINEWEB2_NAMES and section_name == "filters":
                     note = f"FineWeb2 {_FINEWEB2_NAMES[key]}"
-                rendered = _flow(value)
-                comment = f"  # {note}" if note else ""
-                if rendered.startswith("\n"):  # a wrapped list: the comment stays on the key's line
-                    out.append(f"    {key}:{comment}{rendered}")
-                else:
-                    out.append(f"    {key}: {rendered}{comment}")
-    return "\n".join(out) + "\n"
+                if note:
+                    block.yaml_add_eol_comment(note, key)
+    document.yaml_set_start_comment(header.strip())
+    stream = io.StringIO()
+    _yaml().dump(document, stream)
+    return "\n".join(line.rstrip(" ") for line in stream.getvalue().split("\n"))
 
 
 def validate_text(text: str, where: str):
@@ -255,7 +302,8 @@ def import_fineweb2(path: str | Path) -> str:
     data = convert_fineweb2(raw, code, str(path))
     header = (f"{data['name']} ({code}), imported from FineWeb2's configs/{code}.yml by "
               "`curate config import-fineweb2`:\nFineWeb2's per-language values, its pipeline's fixed settings, "
-              "null where a check is off.\nKey meanings: language_configs/filters.py (and the README).")
-    text = render_config(data, header)
+              "null where a check is off.\nKey meanings: language_configs/filters.py (and the README).\n"
+              f"Word tokenizer: {tokenizer_note(code)}.")
+    text = render_config(data, header, _notes(raw))
     validate_text(text, f"import of {path}")
     return text

@@ -60,12 +60,18 @@ def read_reference(paths: Iterable[str | Path]) -> list[str]:
         if not path.is_file():
             raise ConfigError(f"reference file {path} not found")
         name = path.name.lower()
-        if name.endswith(".parquet"):
-            documents += _texts_from_parquet(path)
-        elif re.search(r"\.jsonl?(\.gz)?$", name):
-            documents += _texts_from_jsonl(path)
-        else:
-            documents += _texts_from_text(path)
+        try:
+            if name.endswith(".parquet"):
+                documents += _texts_from_parquet(path)
+            elif re.search(r"\.jsonl?(\.gz)?$", name):
+                documents += _texts_from_jsonl(path)
+            else:
+                documents += _texts_from_text(path)
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {error.start} is not): convert it first, e.g. "
+                              f"`iconv -f windows-1252 -t utf-8 {path.name}`") from None
+        except (OSError, EOFError, ValueError) as error:  # a damaged gzip or Parquet file (ArrowInvalid)
+            raise ConfigError(f"{path}: cannot be read as a reference file ({error})") from None
     if not documents:
         raise ConfigError("the reference files hold no documents")
     return documents

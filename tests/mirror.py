@@ -76,7 +76,7 @@ class Record:
     body: bytes
     content_type: str = "text/html; charset=utf-8"
     status: str = "200 OK"
-    record_id: str | None = None
+    record_id: str | None = None  # None: warcio makes one up; "": the record has no WARC-Record-ID header
 
 
 def write_warc(path: Path, records: list[Record], corrupt_after: set[int] = frozenset()) -> list[str]:
@@ -85,7 +85,7 @@ def write_warc(path: Path, records: list[Record], corrupt_after: set[int] = froz
     buffer = io.BytesIO()
     for index, record in enumerate(records):
         member = io.BytesIO()
-        writer = WARCWriter(member, gzip=True)
+        writer = WARCWriter(member, gzip=record.record_id != "")
         headers = StatusAndHeaders(record.status, [("Content-Type", record.content_type),
                                                    ("Content-Length", str(len(record.body)))], protocol="HTTP/1.1")
         warc_headers = {"WARC-Date": "2024-05-18T01:58:10Z"}
@@ -96,6 +96,9 @@ def write_warc(path: Path, records: list[Record], corrupt_after: set[int] = froz
         writer.write_record(rec)
         ids.append(rec.rec_headers.get_header("WARC-Record-ID"))
         data = member.getvalue()
+        if record.record_id == "":
+            start = data.index(b"WARC-Record-ID: ")
+            data = gzip.compress(data[:start] + data[data.index(b"\r\n", start) + 2:], mtime=0)
         if index in corrupt_after:
             middle = len(data) // 2
             data = data[:middle] + bytes(b ^ 0x5A for b in data[middle:middle + 40]) + data[middle + 40:]
@@ -199,8 +202,11 @@ def bad_records(mirror: Mirror) -> list[Record]:
         Record("https://bad.example.fi/octet", b"\x00\x01\x02" * 3000, "text/html"),
         Record("https://bad.example.fi/huge", page(finnish * 4000, "fi", "Huge").encode()),
         Record("https://bad.example.fi/notfound", b"<html>gone</html>", status="404 Not Found"),
+        Record("https://bad.example.fi/no-id", page(documents("fin", 1, 997)[0], "fi", "Ei tunnusta").encode(),
+               record_id=""),
     ]
-    mirror.planted.update({"warc.not_html": 1, "warc.binary": 1, "warc.too_large": 1, "warc.http_status": 1})
+    mirror.planted.update({"warc.not_html": 1, "warc.binary": 1, "warc.too_large": 1, "warc.http_status": 1,
+                           "warc.missing_record_id": 1})
     # a wrong declared encoding: Finnish in Windows-1252 labelled UTF-8 must still come out right
     latin = documents("fin", 1, 998)[0]
     record_id = "<urn:uuid:wrong-encoding-0>"

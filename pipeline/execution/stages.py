@@ -57,6 +57,8 @@ class BucketResult:
     documents_read: int = 0
     seconds: float = 0.0
     filter_outcomes: dict[str, list[int]] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    """Stage 3: each rule's threshold as this unit applied it (`curate inspect` shows the run's, not today's)."""
 
 
 def read_bucket(output: Output, paths: tuple[str, ...], bucket: int) -> pa.Table:
@@ -82,6 +84,8 @@ class Stage3Work:
         output = Output(self.output)
         rows = read_bucket(output, unit.inputs, unit.bucket)
         result = BucketResult(unit.id, documents_read=rows.num_rows)
+        result.thresholds = {rule.reason: threshold for block in self.blocks if hasattr(block, "checks")
+                             for rule, threshold in block.checks()}
         counts: Counter = Counter()
         removed = []
         if rows.num_rows and self.dedup is not None:

@@ -1,10 +1,22 @@
-"""Audit: removed documents of a run, with the rule that removed them and the value it measured."""
+"""Audit: removed documents of a run, with the rule that removed them, the value it measured and the threshold
+the run applied.
+
+The removed files are streamed row group by row group with the reason as a filter (row groups whose
+`drop_reason` statistics cannot match are skipped), from the language's folder (`<out>/<lang>/_work/removed/`:
+LID, filters, dedup) and the run's shared folder (`<out>/_work/removed/`: URL filter, WARC and extraction
+reasons, before any language is known). Thresholds come from the run's stage-3 manifests, not from today's
+config.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 
-import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from curate.errors import UserError
 from curate.pipeline.execution.storage import Output
@@ -22,43 +34,61 @@ class Removed:
     threshold: float | None
 
 
+def _matches(reason: str) -> ds.Expression:
+    """`reason` itself or any rule of the block it names (`gopher_repetition` → `gopher_repetition.*`)."""
+    column = ds.field("drop_reason")
+    return (column == reason) | pc.starts_with(column, pattern=reason + ".")
+
+
+def run_thresholds(output: Output, code: str) -> dict[str, float]:
+    """Each stage-3 rule's threshold as the run's committed stage-3 units recorded it."""
+    thresholds: dict[str, float] = {}
+    for path in sorted(output.fs.glob(output.path("_work", "manifests", "stage3", f"{code}-*.json"))):
+        manifest = output.read_json(path) or {}
+        thresholds.update((manifest.get("result") or {}).get("thresholds") or {})
+    return thresholds
+
+
 def removed_documents(output_root: str, language: str, reason: str, limit: int = 5) -> tuple[int, list[Removed]]:
-    """(how many documents `reason` removed, the first `limit` of them) from `<out>/<lang>/_work/removed/`.
+    """(how many documents `reason` removed, the first `limit` of them) from the run's removed files.
 
     `reason` is a full drop reason (`gopher_repetition.dup_line_share`) or a block name (`gopher_repetition`)."""
     from curate.language_configs import load_language_config
 
     config = load_language_config(language)
     output = Output(output_root)
-    files = output.fs.glob(output.language(config.code, "_work", "removed", "**", "*.parquet"))
+    files = sorted(output.fs.glob(output.language(config.code, "_work", "removed", "**", "*.parquet")))
+    files += sorted(output.fs.glob(output.path("_work", "removed", "**", "*.parquet")))
     if not files:
         raise UserError(f"no removed documents under {output.language(config.code, '_work', 'removed')}: "
                         f"run `curate run --lang {language}` first")
-    frames = [pl.read_parquet(output.fs.open(f, "rb").read()) for f in sorted(files)]
-    removed = pl.concat(frames, how="diagonal_relaxed")
-    matches = removed.filter((pl.col("drop_reason") == reason) | pl.col("drop_reason").str.starts_with(reason + "."))
-    if matches.is_empty():
-        known = removed["drop_reason"].value_counts(sort=True)
-        listing = ", ".join(f"{r} ({n})" for r, n in known.iter_rows())
+    # stage-1, stage-3 and shared files hold different columns: one schema over all (footers only)
+    schema = pa.unify_schemas([pq.read_schema(f, filesystem=output.fs) for f in files], promote_options="permissive")
+    removed = ds.dataset(files, schema=schema, filesystem=output.fs, format="parquet")
+    total = removed.count_rows(filter=_matches(reason))
+    if not total:
+        reasons = removed.to_table(columns=["drop_reason"])["drop_reason"].value_counts().to_pylist()
+        listing = ", ".join(f"{r['values']} ({r['counts']})" for r in sorted(reasons, key=lambda r: -r["counts"]))
         raise UserError(f"no document was removed for {reason!r}; reasons in this run: {listing}")
-    shown = []
-    for row in matches.sort("doc_key" if "doc_key" in matches.columns else "id").head(limit).iter_rows(named=True):
-        measured, bound, threshold = _rule_values(row, config)
-        shown.append(Removed(row["drop_reason"], row.get("url") or "", row.get("text") or "", measured, bound,
-                             threshold))
-    return matches.height, shown
+    thresholds = run_thresholds(output, config.code)
+    batches = removed.to_batches(filter=_matches(reason), batch_size=max(limit, 1))
+    rows = islice((row for batch in batches for row in batch.to_pylist()), limit)
+    shown = [Removed(row["drop_reason"], row.get("url") or "", row.get("text") or "",
+                     *_rule_values(row, thresholds)) for row in rows]
+    return total, shown
 
 
-def _rule_values(row: dict, config) -> tuple[float | None, str | None, float | None]:
+def _rule_values(row: dict, thresholds: dict[str, float]) -> tuple[float | None, str | None, float | None]:
+    """(the value the rule measured, `max` or `min`, the threshold the run applied)."""
+    reason = row["drop_reason"]
     try:
-        from curate.blocks.quality import rule_statistic, rule_threshold
+        from curate.blocks.quality import rule_for
 
-        column = rule_statistic(row["drop_reason"])
-        bound, threshold = rule_threshold(row["drop_reason"], config)
+        rule = rule_for(reason)
     except (ImportError, KeyError, ValueError, AttributeError):
-        if row["drop_reason"] == "lid.low_score":
+        if reason == "lid.low_score":
             return row.get("language_score"), "min", None
-        if row["drop_reason"].startswith("dedup."):  # the size of the duplicate cluster it was in
-            return row.get(f"{row['drop_reason'].split('.', 1)[1]}_cluster_size"), None, None
+        if reason.startswith("dedup."):  # the size of the duplicate cluster it was in
+            return row.get(f"{reason.split('.', 1)[1]}_cluster_size"), None, None
         return None, None, None
-    return row.get(column), bound, threshold
+    return row.get(rule.statistic), rule.bound, thresholds.get(reason, rule.fixed)

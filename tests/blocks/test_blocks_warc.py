@@ -125,3 +125,53 @@ def test_garbage_longer_than_a_read_is_resynced(monkeypatch):
     rows, counts = read_all(data[:first_end] + bytes(range(1, 31)) * 100 + data[first_end:])
     assert [r["id"] for r in rows] == ["<urn:uuid:r0>", "<urn:uuid:r1>", "<urn:uuid:r2>"]
     assert counts["warc.corrupt_gzip"] == 1
+
+
+def _plain_warc(n: int) -> bytes:
+    return gzip.decompress(_warc(finnish_records(n)))
+
+
+def test_uncompressed_warc_resyncs_after_a_malformed_header(monkeypatch):
+    """One broken header in a `.warc` lost the rest of the file; reading now resumes at the next `WARC/1.`
+    line, also when the damage and the next record lie several reads apart."""
+    from curate.blocks import warc
+
+    monkeypatch.setattr(warc, "READ_CHUNK", 256)
+    data = _plain_warc(5)
+    second = data.index(b"WARC/1.", 10)
+    broken = data[:second] + b"WARC/1.0\r\nContent-Length: banana\r\n\r\n" + bytes(range(1, 31)) * 40 + data[second:]
+    third = broken.rindex(b"WARC/1.", 0, broken.index(b"<urn:uuid:r2>"))
+    broken = broken[:third] + b"garbage " + broken[third + 8:]  # record 2's header: no version line
+    rows, counts = read_all(broken)
+    assert [r["id"] for r in rows] == [f"<urn:uuid:r{i}>" for i in (0, 1, 3, 4)]
+    assert counts["warc.malformed_record"] == 2
+
+
+def test_uncompressed_warc_with_a_wrong_content_length_keeps_the_next_record():
+    data = _plain_warc(3)
+    start = data.index(b"<urn:uuid:r1>")
+    length_at = data.index(b"Content-Length: ", start) + len(b"Content-Length: ")
+    length_end = data.index(b"\r\n", length_at)
+    wrong = data[:length_at] + str(int(data[length_at:length_end]) + 500).encode() + data[length_end:]
+    rows, counts = read_all(wrong)
+    assert [r["id"] for r in rows] == ["<urn:uuid:r0>", "<urn:uuid:r2>"]
+    assert counts["warc.malformed_record"] == 1
+
+
+def test_uncompressed_truncated_and_oversized_records():
+    data = _plain_warc(3)
+    rows, counts = read_all(data[: data.index(b"<urn:uuid:r2>") + 400])
+    assert [r["id"] for r in rows] == ["<urn:uuid:r0>", "<urn:uuid:r1>"] and counts["warc.truncated"] == 1
+    rows, counts = read_all(data, max_page_bytes=100)
+    assert rows == [] and counts["warc.too_large"] == 3
+
+
+def test_record_without_an_id_is_counted_and_the_rest_is_read():
+    """A record without `WARC-Record-ID` (the join key of every stage) used to fail the whole unit."""
+    data = _plain_warc(3)
+    start = data.index(b"WARC-Record-ID: <urn:uuid:r1>")
+    stripped = data[:start] + data[data.index(b"\r\n", start) + 2:]
+    for damaged in (stripped, gzip.compress(stripped)):
+        rows, counts = read_all(damaged)
+        assert [r["id"] for r in rows] == ["<urn:uuid:r0>", "<urn:uuid:r2>"]
+        assert counts["warc.missing_record_id"] == 1 and counts["warc.malformed_record"] == 0

@@ -51,8 +51,14 @@ def make_spam(documents: list[str], seed: int = 7) -> list[str]:
     return spam
 
 
+def fineweb2_config_path(code: str) -> Path:
+    """FineWeb2's `configs/<code>.yml`, from the shipped languages' copies or the sample of further ones."""
+    path = FINEWEB2_CONFIGS / f"{code}.yml"
+    return path if path.exists() else FINEWEB2_CONFIGS.with_name("configs-more") / f"{code}.yml"
+
+
 def fineweb2_raw(code: str) -> dict:
-    return yaml.safe_load((FINEWEB2_CONFIGS / f"{code}.yml").read_text(encoding="utf-8"))
+    return yaml.safe_load(fineweb2_config_path(code).read_text(encoding="utf-8"))
 
 
 def datatrove_fineweb2_filters(code: str) -> list:

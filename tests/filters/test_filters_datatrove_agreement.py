@@ -10,11 +10,13 @@ from filters_helpers import (
     datatrove_fineweb2_filters,
     datatrove_reasons,
     drop_reasons,
+    fineweb2_config_path,
     make_spam,
     run_blocks,
 )
 
 from curate.blocks.quality import stage1_blocks, stage3_filter_blocks
+from curate.language_configs.fineweb2 import import_fineweb2, validate_text
 from curate.language_configs.reference import documents_from_sentences
 from curate.language_configs.schema import load_language_config
 
@@ -67,6 +69,37 @@ def test_flores_languages_agree_with_datatrove(code):
     kept = sum(r is None for r in ours[:24])
     dropped = sum(r is not None for r in ours[24:])
     assert (kept, dropped) == FLORES_COUNTS[code]
+
+
+# measured: (real documents kept of 24, spam documents dropped of 24)
+IMPORTED_COUNTS = {"hrv_Latn": (24, 18), "mri_Latn": (24, 18), "tat_Cyrl": (6, 24)}
+
+
+@pytest.mark.parametrize("code", sorted(IMPORTED_COUNTS))
+def test_imported_configs_agree_with_datatrove(code):
+    """Languages of the configs-more sample with FLORES-200 text: the config `import-fineweb2` writes keeps and
+    drops document for document what datatrove keeps and drops with FineWeb2's file."""
+    config = validate_text(import_fineweb2(fineweb2_config_path(code)), code)
+    sentences = (SHARED / "data" / "text" / "flores200" / f"{code}.txt").read_text(encoding="utf-8")
+    documents = documents_from_sentences(sentences.splitlines(), seed=3)[:24]
+    texts = documents + make_spam(documents)[:24]
+    ours = our_reasons(config, texts)
+    assert ours == datatrove_reasons(datatrove_fineweb2_filters(code), texts)
+    assert (sum(r is None for r in ours[:24]), sum(r is not None for r in ours[24:])) == IMPORTED_COUNTS[code]
+
+
+@pytest.mark.parametrize("code", ["dru_Latn", "lok_Latn", "mgc_Latn"])
+def test_thresholds_above_one_and_zero_agree_with_datatrove(code, finnish_documents, spam_documents):
+    """FineWeb2's values above 1 (`dup_line_frac`, `top_n_grams`) and its `dup_line_frac: 0` (off) decide as in
+    datatrove: overlapping top n-grams still exceed 1 on a text of one repeated word; repeated lines do not."""
+    config = validate_text(import_fineweb2(fineweb2_config_path(code)), code)
+    repeated = ["kala " * 80, "kala on\n" * 40, "\n".join([finnish_documents[0].split("\n")[0]] * 12)]
+    texts = finnish_documents[:40] + spam_documents + repeated
+    ours = our_reasons(config, texts)
+    assert ours == datatrove_reasons(datatrove_fineweb2_filters(code), texts)
+    assert ours[-3] == "gopher_repetition.top_2gram_char_share"
+    assert config.filters.gopher_repetition.max_dup_line_share is None
+    assert "gopher_repetition.dup_line_share" not in ours
 
 
 UNSPACED = {

@@ -74,9 +74,12 @@ def test_url_whitelist_rules():
     whitelist = UrlWhitelist(domains=(".fi",), codes=("fi",), names=("suomi",))
     assert whitelist.matches("yle.fi/uutiset")  # a country domain, no scheme needed
     assert not UrlWhitelist(domains=(".fi",), codes=(), names=()).matches("https://fi.example.com/")
-    assert whitelist.matches("https://fi.example.com/")  # the code standing alone (FineWeb2's rule)
-    assert whitelist.matches("https://example.com/x-fi-y")
-    assert not whitelist.matches("https://example.com/finland")  # letters next to it: not the code
+    assert whitelist.matches("https://fi.example.com/")  # the code as a token: a host label,
+    assert whitelist.matches("https://example.com/FI-fi/tuote")  # a path segment (a locale too),
+    assert whitelist.matches("https://example.com/a?hl=fi_FI&x=1")  # a language parameter
+    for other in ("https://example.com/finland", "https://example.com/FILM-reviews", "https://PROFILE.example.com/",
+                  "https://example.com/x-fi-y", "https://example.com/?q=fi", "https://example.com/a.fi.html"):
+        assert not whitelist.matches(other), other  # a word that contains the code, or the code in other text
     assert whitelist.matches("https://example.com/Suomi_Uutiset")  # a name, case-insensitive
     assert not whitelist.matches(None)
 

@@ -112,3 +112,23 @@ def test_calibration_mistakes_are_one_line(tmp_path, finnish_reference):
     bad.write_text('{"body": "x"}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="needs a `text` field"):
         read_reference([bad])
+
+
+def test_a_reference_that_is_not_utf8_is_one_line(tmp_path):
+    """`curate calibrate` on a Windows-1252 text file ended in UnicodeDecodeError."""
+    import subprocess
+    import sys
+
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Hyvää päivää.\n\nJäätelö on hyvää.".encode("cp1252"))
+    with pytest.raises(ConfigError, match=r"latin.txt: not UTF-8 text \(byte 3 is not\)"):
+        read_reference([latin])
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(ConfigError, match="broken.jsonl.gz: cannot be read as a reference file"):
+        read_reference([broken])
+    result = subprocess.run([sys.executable, "-m", "curate", "calibrate", "--lang", "fin_Latn",
+                             str(latin)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {latin}: not UTF-8 text (byte 3 is not): convert it "
+                                                  "first, e.g. `iconv -f windows-1252 -t utf-8 latin.txt`"]

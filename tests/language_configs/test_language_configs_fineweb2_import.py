@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from curate.language_configs.fineweb2 import import_fineweb2, validate_text
+from curate.language_configs.fineweb2 import convert_fineweb2, import_fineweb2, render_config, validate_text
 from curate.language_configs.schema import load_language_config
 from curate.language_configs.validate import ConfigError
 
@@ -81,3 +84,85 @@ def test_import_output_is_plain_yaml(fineweb2_configs):
     for path in fineweb2_configs:
         data = yaml.safe_load(import_fineweb2(path))
         assert set(data) == {"language", "script", "name", "lid", "word_tokenizer", "filters", "formatters"}
+
+
+def _off_unless_positive(value: float) -> float | None:
+    return value if value > 0 else None
+
+
+def test_every_sampled_fineweb2_config_keeps_its_values(fineweb2_configs, fineweb2_more_configs):
+    """All 161 shared FineWeb2 configs import, validate and keep every value with datatrove's meaning: n-gram
+    shares as they are (above 1 and 0 included), `dup_line_frac` null when 0 (off) or above 1 (never drops),
+    `line_punct_thr` null when not above 0, word lengths and the letter share null when 0."""
+    for path in fineweb2_configs + fineweb2_more_configs:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = validate_text(import_fineweb2(path), path.stem)
+        repetition, quality, gopher = (config.filters.gopher_repetition, config.filters.fineweb_quality,
+                                       config.filters.gopher_quality)
+        assert config.lid.min_score["glotlid"] == raw["language_score"], path.stem
+        assert repetition.max_top_ngram_char_share == {n: s for n, s in raw["top_n_grams"]}, path.stem
+        assert repetition.max_dup_ngram_char_share == {n: s for n, s in raw["dup_n_grams"]}, path.stem
+        dup_line = raw["dup_line_frac"]
+        assert repetition.max_dup_line_share == (dup_line if 0 < dup_line <= 1 else None), path.stem
+        assert quality.min_punct_line_share == _off_unless_positive(raw["line_punct_thr"]), path.stem
+        assert quality.max_newline_token_ratio == raw["new_line_ratio"], path.stem
+        assert gopher.min_mean_word_length == _off_unless_positive(raw["min_avg_word_length"]), path.stem
+        assert gopher.max_mean_word_length == _off_unless_positive(raw["max_avg_word_length"]), path.stem
+        assert gopher.min_alpha_token_share == _off_unless_positive(raw["max_non_alpha_words_ratio"]), path.stem
+        assert gopher.stopwords == [str(w) for w in raw["stopwords"] or []], path.stem
+
+
+def test_a_value_above_one_is_explained(fineweb2_more_configs):
+    text = import_fineweb2(next(p for p in fineweb2_more_configs if p.stem == "dru_Latn"))
+    assert ("max_dup_line_share: null  # FineWeb2 dup_line_frac 1.232: above 1, which no share of lines exceeds "
+            "(never drops)") in text
+    assert "max_top_ngram_char_share: {2: 1.177, 3: 1.373, 4: 1.56}" in text
+
+
+FIN_RAW = yaml.safe_load((Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fineweb2" / "configs"
+                           / "fin_Latn.yml").read_text(encoding="utf-8"))
+
+
+def test_stopword_with_a_comma_round_trips(tmp_path, fineweb2_raw):
+    """FineWeb2's ksw_Mymr has a stopword with a comma; hand-written YAML broke on it."""
+    raw = fineweb2_raw("fin_Latn") | {"stopwords": ["ဆ,", "a, b", "on", "- x", "#y", 'k"q', "z: w"]}
+    path = tmp_path / "ksw_Mymr.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    config = validate_text(import_fineweb2(path), "ksw_Mymr")
+    assert config.filters.gopher_quality.stopwords == raw["stopwords"]
+
+
+STOPWORD_CHARACTERS = st.one_of(
+    st.sampled_from([",", "'", '"', ":", "#", "-", " ", "[", "]", "{", "}", "&", "*", "!", "|", ">", "%", "@", "`",
+                     "?", "\\", "\n", "\t", "\u00a0", "\u2028", "\ufeff", "𝔘", "😀", "𐌰"]),
+    st.characters(exclude_categories=("Cs",)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(STOPWORD_CHARACTERS, min_size=1, max_size=12), min_size=1, max_size=8))
+def test_any_stopword_round_trips(stopwords):
+    """Commas, quotes, colons, `#`, leading dashes, YAML 1.1 booleans, control and non-BMP characters: every
+    string is written so that it reads back as it was."""
+    data = convert_fineweb2(FIN_RAW | {"stopwords": stopwords}, "fin_Latn")
+    config = validate_text(render_config(data, "header"), "property")
+    assert config.filters.gopher_quality.stopwords == stopwords
+
+
+def test_the_imported_config_names_its_real_tokenizer(fineweb2_more_configs):
+    """datatrove gives Kannada IndicNLP, which curate does not install: the config says so, and a run stops with
+    one line instead of switching to another tokenizer."""
+    from curate.blocks.words import WordTokens
+    from curate.errors import UserError
+
+    path = next(p for p in fineweb2_more_configs if p.stem == "kan_Knda")
+    text = import_fineweb2(path)
+    assert "# Word tokenizer: datatrove's assignment for kan_Knda: IndicNLPTokenizer(kn).\n" in text
+    assert "# It needs the indic-nlp-library package, not installed with curate" in text
+    croatian = import_fineweb2(next(p for p in fineweb2_more_configs if p.stem == "hrv_Latn"))
+    assert "# Word tokenizer: datatrove's assignment for hrv_Latn: SpaCyTokenizer(hr).\n" in croatian
+    try:
+        import indicnlp  # noqa: F401
+    except ImportError:
+        with pytest.raises(UserError, match=r"the word tokenizer for kan_Knda needs a package: .*indic"):
+            WordTokens(validate_text(text, "kan_Knda")).check()

@@ -3,7 +3,9 @@
 `build_output` writes what `curate run` leaves for one language (FineWeb2 columns over Finnish text from
 ../shared, `stats.json` like a real run's, unit manifests with provenance, `_work/` stage files that must
 never be released). `FakeHub` is a loopback HTTP server answering the few Hub API routes a release uses
-(create repo, tree, branch, YAML check, preupload, commit) and recording every request.
+(create repo, tree, branch, YAML check, preupload, LFS batch, upload and verify, commit) and recording every
+request. Parquet files take the LFS path, as on the real Hub; the Xet path (the client's default when `hf_xet`
+is installed) needs Xet storage servers and is not played here: the tests set `HF_HUB_DISABLE_XET`.
 """
 
 from __future__ import annotations
@@ -174,13 +176,21 @@ class Repo:
 
 
 class FakeHub:
-    """A loopback Hub: `repos` (id → branches → path → bytes), `requests` (method, path, headers), `commits`."""
+    """A loopback Hub: `repos` (id → branches → path → bytes), `requests` (method, path, headers), `commits`.
+
+    `*.parquet` files are LFS files: preupload answers `lfs`, the LFS batch call hands out an upload URL for
+    each object it does not hold, the bytes PUT there are checked against their sha256 and kept in
+    `lfs_objects` (sha256 → bytes), and a commit names them by pointer (`lfsFile`). `lfs_batches` holds the
+    batch requests (their `transfers`), `lfs_uploads` the sha256 of each upload received."""
 
     def __init__(self, fail_status: int | None = None):
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.commits: list[dict] = []
         self.created: list[dict] = []
+        self.lfs_objects: dict[str, bytes] = {}
+        self.lfs_batches: list[dict] = []
+        self.lfs_uploads: list[str] = []
         self.fail_status = fail_status
         hub = self
 
@@ -199,7 +209,24 @@ class FakeHub:
                 self.wfile.write(data)
 
             def _body(self) -> bytes:
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                data = bytearray()
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    data += self.rfile.read(size)
+                    self.rfile.readline()
+                self.rfile.readline()  # the blank line after the last chunk
+                return bytes(data)
+
+            def do_PUT(self):
+                hub.requests.append(("PUT", self.path, dict(self.headers)))
+                body = self._body()
+                parts = urlparse(self.path).path.strip("/").split("/")
+                if parts[:1] != ["lfs-upload"] or hashlib.sha256(body).hexdigest() != parts[1]:
+                    return self._send(400, {"error": "the uploaded bytes do not match their sha256"})
+                hub.lfs_objects[parts[1]] = body
+                hub.lfs_uploads.append(parts[1])
+                self._send(200, {})
 
             def do_GET(self):
                 hub.requests.append(("GET", self.path, dict(self.headers)))
@@ -239,6 +266,11 @@ class FakeHub:
                     return self._send(200, {"url": f"{hub.url}/datasets/{repo_id}"})
                 if parts == ["api", "validate-yaml"]:
                     return self._send(200, {"errors": [], "warnings": []})
+                if parts[:1] == ["datasets"] and parts[3:] == ["info", "lfs", "objects", "batch"]:
+                    return self._lfs_batch(json.loads(body))
+                if parts == ["lfs-verify"]:
+                    known = json.loads(body)["oid"] in hub.lfs_objects
+                    return self._send(200 if known else 404, {} if known else {"error": "object not uploaded"})
                 if parts[:2] != ["api", "datasets"] or len(parts) < 6:
                     return self._send(404, {"error": f"no route {self.path}"})
                 repo = hub.repos.get(f"{parts[2]}/{parts[3]}")
@@ -254,15 +286,20 @@ class FakeHub:
                     files = json.loads(body)["files"]
                     current = repo.branches.get(revision, {})
                     return self._send(200, {"files": [
-                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                         "oid": _git_hash(current[f["path"]]) if f["path"] in current else None} for f in files]})
+                        {"path": f["path"], "uploadMode": "lfs" if _is_lfs(f["path"]) else "regular",
+                         "shouldIgnore": False, "oid": _oid(f["path"], current[f["path"]]) if f["path"] in current
+                         else None} for f in files]})
                 if action == "commit":
                     lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
                     added = {item["value"]["path"]: base64.b64decode(item["value"]["content"])
                              for item in lines if item["key"] == "file"}
+                    pointers = {item["value"]["path"]: item["value"]["oid"] for item in lines if item["key"] == "lfsFile"}
+                    if any(oid not in hub.lfs_objects for oid in pointers.values()):
+                        return self._send(422, {"error": "an LFS pointer names an object that was not uploaded"})
+                    added |= {path: hub.lfs_objects[oid] for path, oid in pointers.items()}
                     deleted = [item["value"]["path"] for item in lines if item["key"] == "deletedFile"]
                     hub.commits.append({"revision": revision, "added": added, "deleted": deleted,
-                                        "query": parse_qs(urlparse(self.path).query)})
+                                        "lfs": sorted(pointers), "query": parse_qs(urlparse(self.path).query)})
                     branch = repo.branches.setdefault(revision, {})
                     for path in deleted:
                         branch.pop(path, None)
@@ -270,6 +307,20 @@ class FakeHub:
                     return self._send(200, {"commitUrl": f"{hub.url}/datasets/{parts[2]}/{parts[3]}/commit/1",
                                             "commitOid": hashlib.sha1(body).hexdigest(), "pullRequestUrl": None})
                 self._send(404, {"error": f"no route {self.path}"})
+
+            def _lfs_batch(self, payload: dict) -> None:
+                hub.lfs_batches.append(payload)
+                for repo in hub.repos.values():  # content-addressed: a file already in a repo is held
+                    hub.lfs_objects |= {hashlib.sha256(data).hexdigest(): data for branch in repo.branches.values()
+                                        for path, data in branch.items() if _is_lfs(path)}
+                objects = []
+                for item in payload["objects"]:
+                    answer = {"oid": item["oid"], "size": item["size"]}
+                    if item["oid"] not in hub.lfs_objects:  # no actions: the Hub already holds it
+                        answer["actions"] = {"upload": {"href": f"{hub.url}/lfs-upload/{item['oid']}"},
+                                             "verify": {"href": f"{hub.url}/lfs-verify"}}
+                    objects.append(answer)
+                self._send(200, {"transfer": "basic", "objects": objects})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -285,6 +336,15 @@ class FakeHub:
 
     def files(self, repo_id: str, branch: str = "main") -> dict[str, bytes]:
         return self.repos[repo_id].branches[branch]
+
+
+def _is_lfs(path: str) -> bool:
+    return path.endswith(".parquet")
+
+
+def _oid(path: str, data: bytes) -> str:
+    """What the Hub reports as a file's oid: the sha256 of an LFS file's content, the git blob hash of others."""
+    return hashlib.sha256(data).hexdigest() if _is_lfs(path) else _git_hash(data)
 
 
 def _git_hash(data: bytes) -> str:

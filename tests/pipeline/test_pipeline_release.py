@@ -1,13 +1,16 @@
 """`curate release`: what is uploaded, refusals, dry run, token hygiene and one-line errors.
 
 The upload runs against `FakeHub`, a loopback HTTP server answering the Hub API routes that
-`huggingface_hub.HfApi.upload_folder` uses, with a real `HfApi`; the unreachable-Hub case uses a real
-`HfApi` on a closed port.
+`huggingface_hub.HfApi.upload_folder` uses, with a real `HfApi`: Parquet shards go the LFS way (preupload, LFS
+batch, upload, verify, commit with pointers). The Xet path, the client's default with `hf_xet` installed, needs
+Xet storage servers and is not tested (`HF_HUB_DISABLE_XET`). The unreachable-Hub case uses a real `HfApi` on a
+closed port.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import shutil
 import time
@@ -42,8 +45,11 @@ def output(template, tmp_path):
 
 @pytest.fixture()
 def online(monkeypatch):
-    """The test session runs with HF_HUB_OFFLINE=1 (tests/conftest.py); a release needs it off."""
+    """The test session runs with HF_HUB_OFFLINE=1 (tests/conftest.py); a release needs it off. LFS, not Xet: a
+    loopback server cannot play Xet storage."""
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
         monkeypatch.delenv(name, raising=False)
 
@@ -83,9 +89,16 @@ def test_upload_sends_only_released_files_in_one_commit(output, online, capsys, 
         assert len(hub.commits) == 1 and hub.commits[0]["revision"] == "main"
         assert sorted(hub.commits[0]["added"]) == paths and hub.commits[0]["deleted"] == []
         assert hub.files(REPO)["README.md"] == (output.folder / "README.md").read_bytes()
-        assert hub.files(REPO)[output.shards[0]] == (output.folder / output.shards[0]).read_bytes()
-        assert all({k.lower(): v for k, v in headers.items()}.get("authorization") == f"Bearer {TOKEN}"
-                   for _, _, headers in hub.requests)
+        for shard in output.shards:  # every shard's bytes arrived through LFS, checked against their sha256
+            assert hub.files(REPO)[shard] == (output.folder / shard).read_bytes()
+        assert hub.commits[0]["lfs"] == sorted(output.shards) and "README.md" not in hub.commits[0]["lfs"]
+        assert sorted(hub.lfs_uploads) == sorted(hashlib.sha256((output.folder / s).read_bytes()).hexdigest()
+                                                 for s in output.shards)
+        assert [b["transfers"] for b in hub.lfs_batches] == [["basic", "multipart"]]
+        authorization = [({k.lower(): v for k, v in headers.items()}.get("authorization"), method == "PUT")
+                         for method, _, headers in hub.requests]
+        assert {a for a, storage in authorization if not storage} == {f"Bearer {TOKEN}"}  # every Hub API call
+        assert {a for a, storage in authorization if storage} == {None}  # the LFS storage upload never sees it
     captured = capsys.readouterr()
     assert TOKEN not in captured.out + captured.err + caplog.text
 
@@ -115,6 +128,7 @@ def test_a_rerun_resumes_and_skips_files_already_uploaded(output, online):
         assert len(hub.commits) == 1
         assert first_shard not in hub.commits[0]["added"] and len(hub.commits[0]["added"]) == len(
             expected_files(output)) - 1
+        assert len(hub.lfs_uploads) == len(output.shards) - 1, "the shard already there is not sent again"
         release(str(output.root), "fin", REPO, force=True, api=api)
         assert len(hub.commits) == 1, "nothing changed: no new commit"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from curate.errors import UserError
 from curate.pipeline.execution.run import RunOptions, run
 
 FINEWEB2_COLUMNS = ["id", "url", "date", "dump", "file_path", "text", "language", "language_script",
@@ -295,6 +296,56 @@ def test_inspect_shows_removed_documents_with_their_measured_value(reference):
         assert document.reason == reason and document.measured is not None and document.threshold is not None
         assert (document.measured > document.threshold) if document.bound == "max" else \
             (document.measured < document.threshold)
+
+
+def test_inspect_prints_the_runs_thresholds(reference, tmp_path, monkeypatch):
+    """The threshold shown is the one the run applied (its stage-3 manifests), not today's config."""
+    import dataclasses
+
+    import yaml
+
+    from curate.language_configs.schema import load_language_config
+    from curate.pipeline.publishing.inspect import removed_documents
+
+    output, stats = reference
+    rule = "gopher_quality.alpha_token_share"
+    applied = load_language_config("fin_Latn").filters.gopher_quality.min_alpha_token_share
+    today = yaml.safe_load((Path(__file__).parents[2] / "language_configs" / "fin_Latn.yaml").read_text("utf-8"))
+    today["filters"]["gopher_quality"]["min_alpha_token_share"] = 0.5
+    (tmp_path / "fin_Latn.yaml").write_text(yaml.safe_dump(today, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("CURATE_LANGUAGE_CONFIGS", str(tmp_path))
+    load_language_config.cache_clear()
+    try:
+        assert load_language_config("fin_Latn").filters.gopher_quality.min_alpha_token_share == 0.5
+        total, shown = removed_documents(str(output), "fin", rule, 2)
+    finally:
+        load_language_config.cache_clear()
+    assert total == stats["stage3"][rule]
+    assert {(d.bound, d.threshold) for d in shown} == {("min", applied)}
+    assert all(d.measured < applied for d in shown)
+
+
+def test_inspect_searches_the_shared_removed_files(tmp_path):
+    """URL-filter and extraction removals are written before any language is known, outside the language folder;
+    files with other columns (stage 1, stage 3, shared) are read under one schema, the reason pushed down."""
+    import pyarrow as pa
+
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.publishing.inspect import removed_documents
+
+    output = Output(str(tmp_path))
+    shared = pa.table({"id": ["a", "b", "c"], "url": ["https://x.fi/1", "https://x.fi/2", "https://y.fi/3"],
+                       "drop_reason": ["url_filter.blocklist", "extract.empty", "url_filter.blocklist"]})
+    output.write_parquet(output.path("_work", "removed", "stage1", "u1.parquet"), shared)
+    language = pa.table({"id": ["d"], "url": ["https://z.fi/4"], "text": ["Lyhyt."],
+                         "drop_reason": ["gopher_quality.word_count_low"], "stat_word_count": [1]})
+    output.write_parquet(output.language("fin_Latn", "_work", "removed", "stage3", "b0.parquet"), language)
+    total, shown = removed_documents(str(tmp_path), "fin", "url_filter", 5)
+    assert total == 2 and [d.url for d in shown] == ["https://x.fi/1", "https://y.fi/3"]
+    total, shown = removed_documents(str(tmp_path), "fin", "gopher_quality.word_count_low", 5)
+    assert total == 1 and shown[0].measured == 1 and shown[0].bound == "min" and shown[0].threshold is None
+    with pytest.raises(UserError, match=r"reasons in this run: url_filter.blocklist \(2\), "):
+        removed_documents(str(tmp_path), "fin", "c4", 5)
 
 
 def test_the_run_writes_a_dataset_card_that_loads_only_the_shards(reference):
