@@ -23,6 +23,7 @@ import ray
 import requests
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from curate.blocks import faults
 from curate.blocks.model_files import first_line
 from curate.errors import UserError
 from curate.pipeline.sources.remote import SourceUnavailable
@@ -82,6 +83,7 @@ def package_snapshot() -> Path:
 
 @ray.remote
 def _call(work: Any, unit: Any) -> Any:
+    faults.unit_error_point(str(getattr(unit, "id", unit)))
     return work.run(unit)
 
 
@@ -215,12 +217,6 @@ def storage_error(error: BaseException) -> UserError | None:
     return None
 
 
-def _stop_on_storage_error(error: BaseException) -> None:
-    stop = storage_error(error)
-    if stop:
-        raise stop from None
-
-
 def _short(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[-1][:300] if text else type(error).__name__
@@ -244,8 +240,9 @@ def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0
     remote = ray.remote(num_cpus=cpus_per_task, max_retries=3)(fn)
     try:
         return ray.get([remote.remote(item) for item in items])
-    except ray.exceptions.RayTaskError as error:
-        _stop_on_storage_error(error)
+    except ray.exceptions.RayError as error:
+        if classify(error) == ENVIRONMENT:
+            raise environment_error(error) from None
         raise
 
 
