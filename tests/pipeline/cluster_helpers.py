@@ -1,0 +1,142 @@
+"""A real multi-node Ray cluster on the test machine, isolated in a network namespace with only loopback.
+
+The head node (no CPUs) runs from the driver's virtualenv; each worker node runs in its own mount namespace where
+the driver's virtualenv and `~/.cache` are hidden by tmpfs and a copy of the virtualenv (a bind mount of the same
+files) sits at another path, as on a separate machine. Every process of the cluster is stopped by pid: the pids
+in the namespace, never `ray stop`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GCS_PORT = 6379
+DASHBOARD_PORT = 8265
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",  # multi-node Ray on one machine: only inside the namespace
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_health_check_initial_delay_ms": "1000",  # a dead node is noticed in seconds
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+}
+VENV = Path(sys.prefix)
+RAY_START = ["-m", "ray.scripts.scripts", "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
+             "--object-store-memory=100000000"]
+
+
+def _namespace_inode(pid: int, kind: str) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+    except OSError:
+        return None
+
+
+def pids_in(kind: str, inode: int) -> list[int]:
+    """Every process whose `kind` namespace (net, mnt) is `inode`."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _namespace_inode(int(p), kind) == inode]
+
+
+class Cluster:
+    """Head plus worker nodes on 127.0.0.1 of a fresh network namespace; `run` executes a command inside it."""
+
+    def __init__(self, root: Path, token: str):
+        self.root = root
+        self.temp = Path(f"/tmp/rc-{os.getpid()}-{time.monotonic_ns() % 10**6}")  # short: Ray's socket paths
+        self.env = {**os.environ, **RAY_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+        self.env.pop("RAY_ADDRESS", None)
+        self.holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 86400"],
+                                       stdout=subprocess.PIPE, text=True)
+        assert self.holder.stdout.readline().strip() == "up"
+        self.net = _namespace_inode(self.holder.pid, "net")
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.logs = root / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def command(self, args: list[str]) -> list[str]:
+        return ["nsenter", "-t", str(self.holder.pid), "-n", "--", *args]
+
+    def run(self, args: list[str], env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(args), env={**self.env, **(env or {})}, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def popen(self, args: list[str], env: dict | None = None) -> subprocess.Popen:
+        return subprocess.Popen(self.command(args), env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def start_head(self) -> None:
+        log = (self.logs / "head.log").open("w")
+        self.head = subprocess.Popen(self.command(
+            [sys.executable, *RAY_START, "--head", f"--port={GCS_PORT}", "--num-cpus=0", f"--temp-dir={self.temp}",
+             "--dashboard-host=127.0.0.1", f"--dashboard-port={DASHBOARD_PORT}"]), env=self.env, stdout=log,
+            stderr=subprocess.STDOUT)
+
+    def start_worker(self, name: str) -> None:
+        """A worker node (1 CPU) from a copy of the virtualenv at another path; the original and ~/.cache hidden."""
+        copy = self.root / f"venv-{name}"
+        copy.mkdir()
+        home_cache = Path.home() / ".cache"
+        script = (f"mount --bind {VENV} {copy} && mount -t tmpfs tmpfs {VENV} && mount -t tmpfs tmpfs {home_cache} "
+                  f"&& exec {copy}/bin/python {' '.join(RAY_START)} --address=127.0.0.1:{GCS_PORT} --num-cpus=1")
+        env = {k: v for k, v in self.env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CURATE_LANGUAGE_CONFIGS")}
+        env["PATH"] = f"{copy}/bin{os.pathsep}{env['PATH']}"
+        log = (self.logs / f"{name}.log").open("w")
+        self.workers[name] = subprocess.Popen(self.command(["unshare", "-m", "sh", "-c", script]), env=env,
+                                              stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_for_nodes(self, count: int, timeout: float = 240) -> None:
+        """Until `count` worker nodes (with CPUs) are alive."""
+        probe = ("import ray, sys, time\n"
+                 "ray.init(address='127.0.0.1:%d', logging_level='ERROR')\n"
+                 "deadline = time.monotonic() + %f\n"
+                 "while time.monotonic() < deadline:\n"
+                 "    if sum(1 for n in ray.nodes() if n['Alive'] and n['Resources'].get('CPU')) >= %d: sys.exit(0)\n"
+                 "    time.sleep(0.5)\n"
+                 "sys.exit(1)\n") % (GCS_PORT, timeout, count)
+        deadline = time.monotonic() + timeout
+        while True:  # the head may still be starting: the probe's connection fails until it answers
+            result = self.run([sys.executable, "-c", probe], env={"PYTHONPATH": ""}, timeout=timeout + 60)
+            if result.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} worker nodes did not come up: {result.stderr[-2000:]}\n"
+                                     + self.log_tails())
+            time.sleep(1)
+
+    def kill_worker(self, name: str) -> int:
+        """SIGKILL a worker node's raylet and workers (every process of its mount namespace); returns how many."""
+        mnt = _namespace_inode(self.workers[name].pid, "mnt")
+        assert mnt is not None and mnt != _namespace_inode(os.getpid(), "mnt")
+        pids = pids_in("mnt", mnt)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.workers[name].wait(30)
+        return len(pids)
+
+    def log_tails(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in sorted(self.logs.glob("*.log")))
+
+    def stop(self) -> None:
+        """SIGKILL every process of the namespace (head, workers, drivers, the holder)."""
+        for _ in range(3):
+            pids = [p for p in pids_in("net", self.net) if p != os.getpid()] if self.net else []
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.5)
+        for process in [self.holder, getattr(self, "head", None), *self.workers.values()]:
+            if process is not None:
+                process.wait(30)
+        subprocess.run(["rm", "-rf", str(self.temp)], check=False)
