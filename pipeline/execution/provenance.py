@@ -61,7 +61,12 @@ def code_version(*modules: str) -> str:
     and modules the stage never imports are left out), with the versions of the libraries that shape text."""
     import curate
 
-    root = Path(curate.__file__).resolve().parent
+    return fingerprint(code_digest(Path(curate.__file__).resolve().parent, modules), text_library_versions())
+
+
+def code_digest(root: Path, modules: tuple[str, ...]) -> str:
+    """A digest of the source files, under the package folder `root`, of `modules` and the curate modules they
+    import (anywhere in the module, transitively)."""
     digests: dict[str, str] = {}
     todo = list(modules)
     while todo:
@@ -74,7 +79,7 @@ def code_version(*modules: str) -> str:
         source = path.read_bytes()
         digests[name] = hashlib.sha256(source).hexdigest()
         todo += _curate_imports(source, name, path.name == "__init__.py")
-    return fingerprint(sorted(digests.items()), text_library_versions())
+    return fingerprint(sorted(digests.items()))
 
 
 def _module_file(root: Path, name: str) -> Path | None:
