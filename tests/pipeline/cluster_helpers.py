@@ -24,6 +24,7 @@ RAY_ENV = {
     "RAY_health_check_period_ms": "1000",
     "RAY_health_check_timeout_ms": "1000",
     "RAY_health_check_failure_threshold": "3",
+    "RAY_agent_register_timeout_ms": "300000",  # a loaded 2-core test machine starts agents slowly
 }
 VENV = Path(sys.prefix)
 RAY_START = ["-m", "ray.scripts.scripts", "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
@@ -55,6 +56,7 @@ class Cluster:
         assert self.holder.stdout.readline().strip() == "up"
         self.net = _namespace_inode(self.holder.pid, "net")
         self.workers: dict[str, subprocess.Popen] = {}
+        self.nodes_started = 0
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
@@ -69,12 +71,21 @@ class Cluster:
         return subprocess.Popen(self.command(args), env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
+    def _ports(self) -> list[str]:
+        """Fixed ports per node (nodes share the namespace's loopback): no node waits for an agent's port file."""
+        base = 20_000 + 200 * self.nodes_started
+        self.nodes_started += 1
+        return [f"--node-manager-port={base}", f"--object-manager-port={base + 1}",
+                f"--dashboard-agent-grpc-port={base + 2}", f"--dashboard-agent-listen-port={base + 3}",
+                f"--metrics-export-port={base + 4}", f"--runtime-env-agent-port={base + 5}",
+                f"--min-worker-port={base + 10}", f"--max-worker-port={base + 199}"]
+
     def start_head(self) -> None:
         log = (self.logs / "head.log").open("w")
         self.head = subprocess.Popen(self.command(
-            [sys.executable, *RAY_START, "--head", f"--port={GCS_PORT}", "--num-cpus=0", f"--temp-dir={self.temp}",
-             "--dashboard-host=127.0.0.1", f"--dashboard-port={DASHBOARD_PORT}"]), env=self.env, stdout=log,
-            stderr=subprocess.STDOUT)
+            [sys.executable, *RAY_START, *self._ports(), "--head", f"--port={GCS_PORT}", "--num-cpus=0",
+             f"--temp-dir={self.temp}", "--dashboard-host=127.0.0.1", f"--dashboard-port={DASHBOARD_PORT}"]),
+            env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def start_worker(self, name: str) -> None:
         """A worker node (1 CPU) from a copy of the virtualenv at another path; the original and ~/.cache hidden."""
@@ -82,7 +93,8 @@ class Cluster:
         copy.mkdir()
         home_cache = Path.home() / ".cache"
         script = (f"mount --bind {VENV} {copy} && mount -t tmpfs tmpfs {VENV} && mount -t tmpfs tmpfs {home_cache} "
-                  f"&& exec {copy}/bin/python {' '.join(RAY_START)} --address=127.0.0.1:{GCS_PORT} --num-cpus=1")
+                  f"&& exec {copy}/bin/python {' '.join([*RAY_START, *self._ports()])} --address=127.0.0.1:{GCS_PORT} "
+                  "--num-cpus=1")
         env = {k: v for k, v in self.env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CURATE_LANGUAGE_CONFIGS")}
         env["PATH"] = f"{copy}/bin{os.pathsep}{env['PATH']}"
         log = (self.logs / f"{name}.log").open("w")
