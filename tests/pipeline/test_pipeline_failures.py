@@ -76,3 +76,32 @@ def test_the_code_digest_covers_the_modules_a_stage_imports_and_nothing_else(tmp
                      "pipeline/sources/remote.py"):
         assert edited(imported) != original, imported
     assert code_digest(package, STAGE1_ROOTS) == original
+
+
+def test_the_run_lock_is_exclusive_renewed_and_taken_over_when_its_lease_ran_out(tmp_path, monkeypatch):
+    import json
+    import time
+
+    from curate.pipeline.execution.storage import Output, RunLock
+
+    output = Output(str(tmp_path / "out"))
+    with RunLock(output) as lock:
+        with pytest.raises(UserError, match="another curate run"):
+            RunLock(output).__enter__()
+    assert not Path(lock.path).exists()
+    monkeypatch.setattr(RunLock, "LEASE_S", 0.3)
+    with RunLock(output) as lock:
+        first = json.loads(Path(lock.path).read_text())["renewed"]
+        while json.loads(Path(lock.path).read_text())["renewed"] == first:  # the holder renews its lease
+            time.sleep(0.05)
+    monkeypatch.undo()
+
+    dead = {"pid": 1, "host": "another-host", "started": "earlier", "token": "x", "renewed": time.time() - 60,
+            "lease_s": 30}
+    Path(lock.path).write_text(json.dumps(dead))
+    with RunLock(output) as lock:  # a driver on another host stopped renewing a minute ago
+        assert json.loads(Path(lock.path).read_text())["token"] == lock.token
+    alive = {**dead, "renewed": time.time()}
+    Path(lock.path).write_text(json.dumps(alive))
+    with pytest.raises(UserError, match="pid 1 on another-host"):
+        RunLock(output).__enter__()
