@@ -93,12 +93,14 @@ class Plan:
         return [f for u in self.units for f in u.files]
 
 
-def make_plan(options: RunOptions) -> Plan:
+def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Plan:
     """Select crawls and files and group them into units (deterministic for the same options).
 
     With an index selection (`select="index"` or `"index+neighbors"`) each file keeps only the byte ranges of the
     records the crawl's columnar index labels with the run's languages, files without any are left out, and a
-    unit holds about `index_records_per_unit` records; its id covers the ranges.
+    unit holds about `index_records_per_unit` records; its id covers the ranges. The index files are scanned with
+    `map_fn` (Ray tasks in a run; threads by default) and the selection is cached under the output (`fill_cache`;
+    a dry run only reads the cache).
     """
     from curate.pipeline.sources import cc_index
 
@@ -112,7 +114,8 @@ def make_plan(options: RunOptions) -> Plan:
     for crawl in crawls:
         files = sample_files(source.warc_files(crawl), options.max_files, options.seed)
         if selection is not None:
-            selected = cc_index.select_files(source, indexes[crawl], files, selection)
+            selected = cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
+                                             cache=Output(options.output), fill_cache=fill_cache)
             for number, group in enumerate(cc_index.group_by_records(selected, options.index_records_per_unit)):
                 units.append(Unit(f"{crawl}-index-{number:06d}-{fingerprint([f.canonical for f in group])[:8]}",
                                   group))
@@ -194,9 +197,14 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
     """Run every stage; returns the stats of each language (also written to `<out>/<lang>/stats.json`)."""
     graph = graph or build_graph(options.languages, lid=options.lid, min_lid_score=options.lid_min_score,
                                  extractor=options.extractor)
-    plan = make_plan(options)
     output = Output(options.output)
     output.check_writable()
+
+    def scan_on_ray(fn, items):  # Ray starts only when an index is scanned (not for a cached selection)
+        start_ray(options.num_cpus)
+        return ray_map(fn, items)
+
+    plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
     with RunLock(output):
         graph.check()
         models = graph.models()
