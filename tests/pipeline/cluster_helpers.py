@@ -27,6 +27,19 @@ RAY_ENV = {
     "RAY_agent_register_timeout_ms": "300000",  # a loaded 2-core test machine starts agents slowly
 }
 VENV = Path(sys.prefix)
+# Waits (connecting again while the head starts) until the cluster has at least N worker nodes alive.
+PROBE = """
+import sys, time
+import ray
+while True:
+    try:
+        ray.init(address="127.0.0.1:%d", logging_level="ERROR")
+        break
+    except Exception:
+        time.sleep(1)
+while sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU")) < %d:
+    time.sleep(0.5)
+"""
 RAY_START = ["-m", "ray.scripts.scripts", "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
              "--object-store-memory=100000000"]
 
@@ -67,9 +80,11 @@ class Cluster:
         return subprocess.run(self.command(args), env={**self.env, **(env or {})}, capture_output=True, text=True,
                               timeout=timeout)
 
-    def popen(self, args: list[str], env: dict | None = None) -> subprocess.Popen:
-        return subprocess.Popen(self.command(args), env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    def popen(self, args: list[str], env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
+        """Start a command in the namespace; its stdout and stderr go to `log`.out / `log`.err (or nowhere)."""
+        out = log.with_suffix(".out").open("w") if log else subprocess.DEVNULL
+        err = log.with_suffix(".err").open("w") if log else subprocess.DEVNULL
+        return subprocess.Popen(self.command(args), env={**self.env, **(env or {})}, stdout=out, stderr=err)
 
     def _ports(self) -> list[str]:
         """Fixed ports per node (nodes share the namespace's loopback): no node waits for an agent's port file."""
@@ -81,44 +96,54 @@ class Cluster:
                 f"--min-worker-port={base + 10}", f"--max-worker-port={base + 199}"]
 
     def start_head(self) -> None:
-        log = (self.logs / "head.log").open("w")
-        self.head = subprocess.Popen(self.command(
+        self._start_node("head", lambda: self.command(
             [sys.executable, *RAY_START, *self._ports(), "--head", f"--port={GCS_PORT}", "--num-cpus=0",
              f"--temp-dir={self.temp}", "--dashboard-host=127.0.0.1", f"--dashboard-port={DASHBOARD_PORT}"]),
-            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.env, workers=0)
 
     def start_worker(self, name: str) -> None:
         """A worker node (1 CPU) from a copy of the virtualenv at another path; the original and ~/.cache hidden."""
         copy = self.root / f"venv-{name}"
-        copy.mkdir()
+        copy.mkdir(exist_ok=True)
         home_cache = Path.home() / ".cache"
-        script = (f"mount --bind {VENV} {copy} && mount -t tmpfs tmpfs {VENV} && mount -t tmpfs tmpfs {home_cache} "
-                  f"&& exec {copy}/bin/python {' '.join([*RAY_START, *self._ports()])} --address=127.0.0.1:{GCS_PORT} "
-                  "--num-cpus=1")
         env = {k: v for k, v in self.env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CURATE_LANGUAGE_CONFIGS")}
         env["PATH"] = f"{copy}/bin{os.pathsep}{env['PATH']}"
-        log = (self.logs / f"{name}.log").open("w")
-        self.workers[name] = subprocess.Popen(self.command(["unshare", "-m", "sh", "-c", script]), env=env,
-                                              stdout=log, stderr=subprocess.STDOUT)
 
-    def wait_for_nodes(self, count: int, timeout: float = 240) -> None:
-        """Until `count` worker nodes (with CPUs) are alive."""
-        probe = ("import ray, sys, time\n"
-                 "ray.init(address='127.0.0.1:%d', logging_level='ERROR')\n"
-                 "deadline = time.monotonic() + %f\n"
-                 "while time.monotonic() < deadline:\n"
-                 "    if sum(1 for n in ray.nodes() if n['Alive'] and n['Resources'].get('CPU')) >= %d: sys.exit(0)\n"
-                 "    time.sleep(0.5)\n"
-                 "sys.exit(1)\n") % (GCS_PORT, timeout, count)
-        deadline = time.monotonic() + timeout
-        while True:  # the head may still be starting: the probe's connection fails until it answers
-            result = self.run([sys.executable, "-c", probe], env={"PYTHONPATH": ""}, timeout=timeout + 60)
-            if result.returncode == 0:
+        def command() -> list[str]:
+            script = (f"mount --bind {VENV} {copy} && mount -t tmpfs tmpfs {VENV} && mount -t tmpfs tmpfs "
+                      f"{home_cache} && exec {copy}/bin/python {' '.join([*RAY_START, *self._ports()])} "
+                      f"--address=127.0.0.1:{GCS_PORT} --num-cpus=1")
+            return self.command(["unshare", "-m", "sh", "-c", script])
+
+        self._start_node(name, command, env, workers=len(self.workers) + 1)
+
+    def _start_node(self, name: str, command, env: dict, workers: int, attempts: int = 3) -> None:
+        """Start a node and wait until the cluster has `workers` worker nodes alive; a node that dies while
+        starting (Ray's agents miss their start-up deadline on a loaded machine) is started again."""
+        for attempt in range(attempts):
+            log = (self.logs / f"{name}.log").open("a")
+            process = subprocess.Popen(command(), env=env, stdout=log, stderr=subprocess.STDOUT)
+            if name == "head":
+                self.head = process
+            else:
+                self.workers[name] = process
+            probe = self.popen([sys.executable, "-c", PROBE % (GCS_PORT, workers)], env={"PYTHONPATH": ""})
+            deadline = time.monotonic() + 300
+            while probe.poll() is None and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if probe.poll() == 0:
                 return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{count} worker nodes did not come up: {result.stderr[-2000:]}\n"
-                                     + self.log_tails())
-            time.sleep(1)
+            probe.kill()
+            probe.wait()
+            if process.poll() is None:
+                break  # alive but never joined: give up
+        raise AssertionError(f"node {name} did not come up\n" + self.log_tails())
+
+    def wait_for_nodes(self, count: int, timeout: float = 300) -> None:
+        """Until `count` worker nodes (with CPUs) are alive."""
+        result = self.run([sys.executable, "-c", PROBE % (GCS_PORT, count)], env={"PYTHONPATH": ""},
+                          timeout=timeout)
+        assert result.returncode == 0, result.stderr[-2000:] + self.log_tails()
 
     def kill_worker(self, name: str) -> int:
         """SIGKILL a worker node's raylet and workers (every process of its mount namespace); returns how many."""
@@ -130,7 +155,7 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.workers[name].wait(30)
+        self.workers.pop(name).wait(30)
         return len(pids)
 
     def log_tails(self) -> str:

@@ -41,7 +41,6 @@ def cluster(tmp_path_factory):
         cluster.start_head()
         cluster.start_worker("a")
         cluster.start_worker("b")
-        cluster.wait_for_nodes(2)
         yield cluster
     finally:
         cluster.stop()
@@ -96,9 +95,16 @@ def local_reference(big_mirror, shared_model, tmp_path_factory):
     return documents
 
 
-def cluster_run(cluster: Cluster, mirror, output: Path, configs: Path):
-    return cluster.popen([*CURATE, *run_args(mirror, output)],
+def cluster_run(cluster: Cluster, mirror, output: Path, configs: Path) -> subprocess.Popen:
+    """`curate run` as a driver in the cluster's namespace (output in `<output>.out` / `<output>.err`)."""
+    return cluster.popen([*CURATE, *run_args(mirror, output)], log=output.with_suffix(".log"),
                          env={"RAY_ADDRESS": f"127.0.0.1:{GCS_PORT}", "CURATE_LANGUAGE_CONFIGS": str(configs)})
+
+
+def finish(driver: subprocess.Popen, output: Path) -> tuple[int, str]:
+    """Wait for a driver; its exit code and stderr."""
+    code = driver.wait(timeout=900)
+    return code, output.with_suffix(".err").read_text(errors="replace")
 
 
 def test_a_model_missing_on_the_workers_stops_the_run_then_the_fixed_rerun_matches_a_local_run(
@@ -108,18 +114,18 @@ def test_a_model_missing_on_the_workers_stops_the_run_then_the_fixed_rerun_match
     shutil.copy(shared_model, driver_only)
     try:
         failed = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "bad", driver_only))
-        stdout, stderr = failed.communicate(timeout=600)
+        code, stderr = finish(failed, tmp_path / "out")
     finally:
         shutil.rmtree(driver_only.parent)
-    assert failed.returncode == 2, stderr[-3000:] + cluster.log_tails()
+    assert code == 2, stderr[-3000:] + cluster.log_tails()
     line = stderr.strip().splitlines()[-1]
     assert line.startswith("error: node ") and "(127.0.0.1)" in line, stderr[-3000:]
     assert "scorers.quality" in line and str(driver_only) in line and "Traceback" not in stderr
     assert not list((tmp_path / "out" / "_work").rglob("*.json")), "nothing committed, nothing quarantined"
 
     fixed = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "good", shared_model))
-    stdout, stderr = fixed.communicate(timeout=600)
-    assert fixed.returncode == 0, stderr[-3000:] + cluster.log_tails()
+    code, stderr = finish(fixed, tmp_path / "out")
+    assert code == 0, stderr[-3000:] + cluster.log_tails()
     assert released(tmp_path / "out") == local_reference
 
 
@@ -128,19 +134,18 @@ def test_a_worker_node_killed_mid_stage1_costs_nothing(cluster, big_mirror, shar
     driver = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "configs", shared_model))
     deadline = time.monotonic() + 600
     while len(list(manifests.glob("*.json"))) < KILL_AFTER_MANIFESTS:
-        assert driver.poll() is None, driver.communicate()[1][-3000:]
+        assert driver.poll() is None, finish(driver, tmp_path / "out")[1][-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.2)
     committed = len(list(manifests.glob("*.json")))
     assert cluster.kill_worker("a") >= 2, "the raylet and its workers"
-    cluster.start_worker("c")
-    stdout, stderr = driver.communicate(timeout=600)
-    assert driver.returncode == 0, stderr[-3000:] + cluster.log_tails()
+    cluster.start_worker("c")  # waits until c and b are alive: a's death was noticed
+    code, stderr = finish(driver, tmp_path / "out")
+    assert code == 0, stderr[-3000:] + cluster.log_tails()
     assert committed < 25, "the node died mid-stage-1"
     assert released(tmp_path / "out") == local_reference
     stats = json.loads((tmp_path / "out" / "fin_Latn" / "stats.json").read_text())
     assert stats["quarantined"] == [] and not (tmp_path / "out" / "_work" / "quarantine").exists()
-    cluster.wait_for_nodes(2)  # a and b again: the joined node took a's place
 
 
 def test_job_submitted_to_the_cluster(cluster, big_mirror, tmp_path):
