@@ -40,7 +40,7 @@ class NodeChecked:
     models: dict[str, str]
 
     def run(self, unit: Any) -> Any:
-        key = repr(sorted(self.models.items()))
+        key = repr((self.blocks, sorted(self.models.items())))
         if key not in _verified:
             verify_models(self.blocks, self.models)
             _verified.add(key)
