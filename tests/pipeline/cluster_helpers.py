@@ -62,7 +62,8 @@ class Cluster:
     def __init__(self, root: Path, token: str):
         self.root = root
         self.temp = Path(f"/tmp/rc-{os.getpid()}-{time.monotonic_ns() % 10**6}")  # short: Ray's socket paths
-        self.env = {**os.environ, **RAY_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+        self.env = {**os.environ, **RAY_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token,
+                    "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"}  # `ray job submit -- curate …`
         self.env.pop("RAY_ADDRESS", None)
         self.holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 86400"],
                                        stdout=subprocess.PIPE, text=True)
