@@ -1,8 +1,9 @@
 """A real multi-node Ray cluster on the test machine, isolated in a network namespace with only loopback.
 
 The head node (no CPUs) runs from the driver's virtualenv; each worker node runs in its own mount namespace where
-the driver's virtualenv and `~/.cache` are hidden by tmpfs and a copy of the virtualenv (a bind mount of the same
-files) sits at another path, as on a separate machine. Every process of the cluster is stopped by pid: the pids
+the driver's virtualenv, `~/.cache` and Ray's temp folder are hidden by tmpfs (each node unpacks its own runtime
+environments, as on a separate machine) and a copy of the virtualenv (a bind mount of the same files) sits at
+another path. Every process of the cluster is stopped by pid: the pids
 in the namespace, never `ray stop`.
 """
 
@@ -112,7 +113,8 @@ class Cluster:
 
         def command() -> list[str]:
             script = (f"mount --bind {VENV} {copy} && mount -t tmpfs tmpfs {VENV} && mount -t tmpfs tmpfs "
-                      f"{home_cache} && exec {copy}/bin/python {' '.join([*RAY_START, *self._ports()])} "
+                      f"{home_cache} && mkdir -p {self.temp} && mount -t tmpfs tmpfs {self.temp} "
+                      f"&& exec {copy}/bin/python {' '.join([*RAY_START, *self._ports()])} "
                       f"--address=127.0.0.1:{GCS_PORT} --num-cpus=1")
             return self.command(["unshare", "-m", "sh", "-c", script])
 
