@@ -329,8 +329,8 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
                 models: dict[str, str]) -> dict[str, dict]:
     reader = WarcReader(limit=options.limit)
     blocks = [*graph.shared, graph.lid, *(b for g in graph.languages.values() for b in g.stage1)]
-    code = code_version(Stage1Work.__module__, *sorted({type(b).__module__ for b in blocks}))
-    settings = [code, graph_signature(graph, models), repr(reader), options.buckets]
+    work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader, options.buckets), blocks, models)
+    settings = [code_version(*_modules(work)), graph_signature(graph, models), repr(reader), options.buckets]
     done: dict[str, dict] = {}
     todo: list[Unit] = []
     fingerprints = {}
@@ -380,7 +380,6 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
             quarantined=[f"{f.canonical}: {error}" for f in unit.files]))
         _maybe_finish_parent(parent)
 
-    work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader, options.buckets), blocks, models)
     run_units(work, todo, "stage 1: read, extract, identify", on_result, split, on_quarantine,
               options.resources, docs_of=lambda r: r.documents_read)
     return {u.id: done[u.id] for u in plan.units}
