@@ -243,7 +243,7 @@ def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0
     except ray.exceptions.RayError as error:
         if classify(error) == ENVIRONMENT:
             raise environment_error(error) from None
-        name = getattr(fn, "__name__", type(fn).__name__)
+        name = getattr(getattr(fn, "func", fn), "__name__", "a function")  # a partial names its function
         raise UserError(f"a task of {name} kept failing ({_short(error)}); the committed units are kept: fix the "
                         "cause, then rerun the same command to resume") from None
 

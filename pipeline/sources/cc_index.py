@@ -32,7 +32,7 @@ import pyarrow.dataset as ds
 from curate.errors import UserError
 from curate.language_configs import ConfigError, resolve_language
 from curate.language_configs.labels import MACROLANGUAGES
-from curate.pipeline.sources.remote import is_transient
+from curate.pipeline.sources.remote import SourceUnavailable, is_transient
 from curate.pipeline.sources.crawls import Source, WarcFile
 from curate.pipeline.execution.provenance import fingerprint
 from curate.pipeline.execution.storage import Output
@@ -279,7 +279,8 @@ def _scan_with_retry(source: Source, path: str, selection: Selection,
                 raise
             delay = next(delays, None)
             if delay is None:
-                raise IOError(f"{path}: giving up after {source.policy.attempts} attempts ({error})") from error
+                raise SourceUnavailable(f"{path}: giving up after {source.policy.attempts} attempts ({error})") \
+                    from error
             log.warning("%s: %s; reading the index file again in %.1fs", path, type(error).__name__, delay)
             time.sleep(delay)
 
