@@ -19,13 +19,17 @@ SHARED_HINT = "put it on shared storage or on every node at the same path"
 
 
 def verify_models(blocks: list[Block], expected: dict[str, str]) -> None:
-    """Resolve and load every block's models on this node, and check their sha256 against the driver's."""
-    for block in blocks:
-        block.check()
-        for key, digest in block.provenance().items():
-            if key in expected and expected[key] != digest:
-                raise UserError(f"{key} on this node has sha256 {digest[:12]}…, the driver's {expected[key][:12]}…; "
-                                f"{SHARED_HINT}")
+    """Resolve and load every block's models on this node, and check their sha256 against the driver's; the
+    `UserError` says that a model given as a path must be on every node."""
+    try:
+        for block in blocks:
+            block.check()
+            for key, digest in block.provenance().items():
+                if key in expected and expected[key] != digest:
+                    raise UserError(f"{key} has sha256 {digest[:12]}… here, {expected[key][:12]}… on the driver")
+    except UserError as error:
+        raise UserError(f"{error} (on this node; a model given as a path must be on every node: {SHARED_HINT}, "
+                        f"or use hf://…)") from None
 
 
 _verified: set[str] = set()
