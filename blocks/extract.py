@@ -1,7 +1,7 @@
 """HTML → main text with trafilatura (FineWeb settings), crash-safe.
 
-Each worker process keeps one extractor subprocess. A page that takes longer than `timeout_s` gets its
-subprocess killed and is dropped as `extract.timeout`; a page whose extraction kills the subprocess
+Each worker process keeps one extractor subprocess. A page that takes more than `timeout_s` of the
+subprocess's CPU time (not wall time: output must not depend on the machine's load) gets its subprocess killed and is dropped as `extract.timeout`; a page whose extraction kills the subprocess
 (a segfault in lxml, memory blow-up) is dropped as `extract.crashed`. Either way the subprocess is
 restarted and the rest of the batch goes on: one poisonous record never costs a unit.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from functools import cache
 from multiprocessing.connection import Connection
@@ -21,6 +22,8 @@ from curate.blocks import faults
 from curate.blocks.base import Block, mark_dropped, set_column
 
 EXTRACTORS = ("trafilatura", "resiliparse")
+POLL_S = 0.2
+WALL_FACTOR = 10  # a page that spends no CPU (blocked) is timed out after this many times the CPU budget
 
 
 def extract_text(html: str, extractor: str = "trafilatura", favour_precision: bool = True) -> str:
@@ -96,6 +99,17 @@ class ExtractorProcess:
                 connection.close()
         self.process = self.outbox = self.inbox = None
 
+    def _answers_within(self, timeout_s: float) -> bool:
+        """Whether the subprocess answers before it has spent `timeout_s` of CPU time on the page (so a loaded
+        machine does not time out more pages), or `WALL_FACTOR` times that in wall time (a page blocked on no CPU)."""
+        assert self.process is not None and self.inbox is not None
+        start_cpu, deadline = cpu_seconds(self.process.pid), time.monotonic() + timeout_s * WALL_FACTOR
+        while not self.inbox.poll(min(timeout_s, POLL_S)):
+            spent = cpu_seconds(self.process.pid)
+            if spent is None or start_cpu is None or spent - start_cpu >= timeout_s or time.monotonic() >= deadline:
+                return self.inbox.poll(0)
+        return True
+
     def extract(self, html: str, timeout_s: float) -> tuple[str, str]:
         """("ok", text), ("error", message), ("timeout", "") or ("crashed", "")."""
         if self.process is None or self.process.poll() is not None:
@@ -104,13 +118,23 @@ class ExtractorProcess:
         assert self.outbox is not None and self.inbox is not None
         try:
             self.outbox.send(html)
-            if not self.inbox.poll(timeout_s):
+            if not self._answers_within(timeout_s):
                 self._kill()
                 return "timeout", ""
             return self.inbox.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             self._kill()
             return "crashed", ""
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (Linux `/proc`), or None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @cache

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -74,29 +74,37 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+@cache
+def lid_model(model: str):
+    """The loaded fastText model of a LID model reference, resolved on this node (once per process)."""
+    path = str(resolve_model(model))
+    try:
+        return load_fasttext(path)
+    except Exception as error:  # noqa: BLE001 - a broken or unreadable file becomes one line
+        raise UserError(f"cannot load LID model {path}: {error}") from None
+
+
 @dataclass
 class LanguageId(Block):
     """Predicts the language of `text`: adds `language` (iso639-3), `language_script`, `language_score`,
-    `top_langs` (FineWeb2's JSON of the top scores) and `lid_label` (`fin_Latn`)."""
+    `top_langs` (FineWeb2's JSON of the top scores) and `lid_label` (`fin_Latn`).
+
+    The block holds only the model's reference (`ft176`, `glotlid` or a path that exists on every node): each
+    worker resolves it on its own node, never through a path the driver resolved."""
 
     name = "lid"
     reads = ("text",)
     writes = ("language", "language_script", "language_score", "top_langs", "lid_label")
     model: str = "ft176"
-    model_path: str = field(default="", repr=False)
 
     def check(self) -> None:
-        self.model_path = str(resolve_model(self.model))
-        try:
-            load_fasttext(self.model_path)
-        except Exception as error:  # noqa: BLE001
-            raise UserError(f"cannot load LID model {self.model_path}: {error}") from None
+        lid_model(self.model)
 
     def provenance(self) -> dict[str, str]:
-        return {f"lid_model:{self.model}": file_sha256(self.model_path or str(resolve_model(self.model)))}
+        return {f"lid_model:{self.model}": file_sha256(str(resolve_model(self.model)))}
 
     def apply(self, batch: pa.Table) -> pa.Table:
-        model = load_fasttext(self.model_path or str(resolve_model(self.model)))
+        model = lid_model(self.model)
         texts = [" ".join(t.split()) for t in batch["text"].to_pylist()]  # fastText predicts one line
         labels, scores = model.predict(texts, k=TOP_K) if texts else ([], [])
         codes = [[normalise_label(label) for label in row] for row in labels]

@@ -82,10 +82,13 @@ def _hashed_blocklists() -> tuple[HashedSet, HashedSet]:
                 if line and not line.startswith("#"):
                     target.add(_hash64(line))
     arrays = {name: np.sort(np.fromiter(values, dtype=np.uint64)) for name, values in found.items()}
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    temporary = cached.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(temporary, **arrays)
-    os.replace(temporary, cached)
+    try:  # a node whose cache folder cannot be written rebuilds the sets in each process instead
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(temporary, **arrays)
+        os.replace(temporary, cached)
+    except OSError:
+        pass
     return HashedSet(arrays["domains"]), HashedSet(arrays["urls"])
 
 
@@ -123,6 +126,9 @@ class UrlFilter(Block):
     reads = ("url",)
     writes = ("drop_reason",)
     soft_word_threshold: int = 2
+
+    def check(self) -> None:
+        load_url_lists()
 
     def provenance(self) -> dict[str, str]:
         data = (_assets() / "url_filterblacklistsv0_3_0.tar.gz").read_bytes()

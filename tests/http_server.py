@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,6 +16,7 @@ class FaultyServer:
         self.root = root
         self.faults: dict[str, list[str]] = defaultdict(list)
         self.requests: list[tuple[str, str]] = []
+        self.gets: Counter = Counter()  # GET requests per path (HEADs not counted)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,6 +27,7 @@ class FaultyServer:
                 self._serve(head=True)
 
             def do_GET(self) -> None:
+                server.gets[self.path.lstrip("/")] += 1
                 self._serve(head=False)
 
             def _serve(self, head: bool) -> None:

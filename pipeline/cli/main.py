@@ -60,6 +60,10 @@ def run(
     = "full",
     index_primary_only: Annotated[bool, typer.Option("--index-primary-only", help="with --select index: only "
                                                      "records whose first index language is the language")] = False,
+    skip_quarantined: Annotated[bool, typer.Option("--skip-quarantined", help="keep files an earlier run "
+                                                   "quarantined out (default: retry them)")] = False,
+    max_quarantined: Annotated[Optional[int], typer.Option(help="fail the run when more files are quarantined "
+                                                           "(default: 1 % of the files, at least 1)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
 ) -> None:
@@ -75,7 +79,8 @@ def run(
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
         files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus, rehydration=rehydration,
         max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
-        select=select, index_primary_only=index_primary_only,
+        select=select, index_primary_only=index_primary_only, skip_quarantined=skip_quarantined,
+        max_quarantined=max_quarantined,
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:

@@ -20,9 +20,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import ray
+import requests
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from curate.blocks import faults
+from curate.blocks.model_files import first_line
 from curate.errors import UserError
+from curate.pipeline.sources.remote import SourceUnavailable
 
 log = logging.getLogger("curate")
 
@@ -79,6 +83,7 @@ def package_snapshot() -> Path:
 
 @ray.remote
 def _call(work: Any, unit: Any) -> Any:
+    faults.unit_error_point(str(getattr(unit, "id", unit)))
     return work.run(unit)
 
 
@@ -88,15 +93,17 @@ def run_units(
     description: str,
     on_result: Callable[[U, R], None],
     split: Callable[[U], list[U] | None] = lambda unit: None,
-    on_quarantine: Callable[[U, str], None] = lambda unit, error: None,
+    on_quarantine: Callable[[U, str], None] | None = None,
     resources: Resources | None = None,
     docs_of: Callable[[R], int] = lambda result: 0,
     in_flight: int | None = None,
 ) -> None:
     """Run `work.run(unit)` for every unit on Ray; `on_result` commits each result as it arrives.
 
-    A unit that fails after Ray's retries is split (`split`) and its parts run instead; a unit that cannot
-    be split is passed to `on_quarantine` with the error.
+    Failures are classified (`classify`): an environment error stops the run with one line; a lost node,
+    memory pressure or a lost object resubmits the unit (up to `max_retries` times more than Ray's own
+    retries); a unit that fails by itself (poison) is split (`split`) and its parts run instead, and a unit
+    that cannot be split goes to `on_quarantine` with the error, or, without `on_quarantine`, stops the run.
     """
     if not units:
         return
@@ -106,7 +113,9 @@ def run_units(
     work_ref = ray.put(work)
     limit = in_flight or max(2, int(ray.cluster_resources().get("CPU", 2) * 2))
     pending = list(reversed(units))
-    running: dict[ray.ObjectRef, U] = {}
+    running: dict[ray.ObjectRef, tuple[U, int]] = {}
+    resubmitted: dict[int, int] = {}
+    dead_nodes = _dead_nodes()
     documents = 0
     started = time.monotonic()
     with _progress() as progress:
@@ -114,23 +123,37 @@ def run_units(
         while pending or running:
             while pending and len(running) < limit:
                 unit = pending.pop()
-                running[remote.remote(work_ref, unit)] = unit
+                running[remote.remote(work_ref, unit)] = (unit, len(dead_nodes))
             done, _ = ray.wait(list(running), num_returns=1)
-            unit = running.pop(done[0])
+            unit, dead_at_submit = running.pop(done[0])
             try:
                 result = ray.get(done[0])
-            except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError,
-                    ray.exceptions.RayActorError) as error:
-                _stop_on_storage_error(error)
+            except ray.exceptions.RayError as error:
+                dead_nodes = _dead_nodes()
+                kind = classify(error, node_lost=len(dead_nodes) > dead_at_submit)
+                name = getattr(unit, "id", unit)
+                if kind == ENVIRONMENT:
+                    raise environment_error(error) from None
+                if kind == TRANSIENT:
+                    resubmitted[id(unit)] = resubmitted.get(id(unit), 0) + 1
+                    if resubmitted[id(unit)] > resources.max_retries:
+                        raise UserError(f"unit {name} kept failing on the cluster ({_short(error)}); the committed "
+                                        "units are kept: check the nodes' memory and health, then rerun the same "
+                                        "command to resume") from None
+                    log.warning("unit %s lost to the cluster (%s); resubmitting it", name, type(error).__name__)
+                    pending.append(unit)
+                    continue
                 parts = split(unit)
                 message = _short(error)
                 if parts:
-                    log.warning("unit %s failed (%s); retrying it in %d parts", getattr(unit, "id", unit), message,
-                                len(parts))
+                    log.warning("unit %s failed (%s); retrying it in %d parts", name, message, len(parts))
                     progress.update(task, total=progress.tasks[task].total + len(parts) - 1)
                     pending.extend(reversed(parts))
+                elif on_quarantine is None:
+                    raise UserError(f"{description}: unit {name} failed ({message}); the committed units are kept: "
+                                    "fix the cause, then rerun the same command to resume") from None
                 else:
-                    log.warning("quarantined %s: %s", getattr(unit, "id", unit), message)
+                    log.warning("quarantined %s: %s", name, message)
                     on_quarantine(unit, message)
                     progress.advance(task)
                 continue
@@ -138,6 +161,46 @@ def run_units(
             documents += docs_of(result)
             rate = documents / max(time.monotonic() - started, 1e-9)
             progress.update(task, advance=1, rate=f"{rate:,.0f} docs/s")
+
+
+POISON, ENVIRONMENT, TRANSIENT = "poison", "environment", "transient"
+# Ray's failures that depend on the cluster, not on the unit: resubmitted, never quarantined.
+CLUSTER_ERRORS = (ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError, ray.exceptions.OutOfMemoryError,
+                  ray.exceptions.LocalRayletDiedError, ray.exceptions.RaySystemError,
+                  ray.exceptions.TaskUnschedulableError)
+# What a unit's own code raises when the node, not the input, is at fault.
+ENVIRONMENT_CAUSES = (UserError, ImportError, PermissionError, FileNotFoundError, ConnectionError, TimeoutError,
+                      SourceUnavailable, requests.RequestException)
+
+
+def classify(error: BaseException, node_lost: bool = False) -> str:
+    """`environment` (stop the run, quarantine nothing), `transient` (resubmit) or `poison` (bisect, quarantine).
+
+    `node_lost`: a node died since the unit was submitted, so a crashed worker says nothing about the unit."""
+    if isinstance(error, CLUSTER_ERRORS) or (isinstance(error, ray.exceptions.WorkerCrashedError) and node_lost):
+        return TRANSIENT
+    cause = getattr(error, "cause", error)
+    if storage_error(error) or isinstance(cause, ENVIRONMENT_CAUSES):
+        return ENVIRONMENT
+    return POISON
+
+
+def environment_error(error: BaseException) -> UserError:
+    """The one line that stops a run for an environment error: the cause, the node and the fix."""
+    stop = storage_error(error)
+    if stop:
+        return stop
+    cause = getattr(error, "cause", error)
+    node = f"node {error.ip}: " if getattr(error, "ip", None) else ""
+    if isinstance(cause, UserError):
+        return UserError(f"{node}{cause}")
+    return UserError(f"{node}{type(cause).__name__}: {first_line(cause)}; fix this node's environment (models, "
+                     f"packages, permissions, access to the source and the output), then rerun the same command "
+                     f"to resume")
+
+
+def _dead_nodes() -> set[str]:
+    return {n["NodeID"] for n in ray.nodes() if not n.get("Alive")}
 
 
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
@@ -152,12 +215,6 @@ def storage_error(error: BaseException) -> UserError | None:
         return UserError(f"cannot write the output: {cause.strerror}{where}; free space or choose another "
                          "--output, then rerun the same command to resume")
     return None
-
-
-def _stop_on_storage_error(error: BaseException) -> None:
-    stop = storage_error(error)
-    if stop:
-        raise stop from None
 
 
 def _short(error: BaseException) -> str:
@@ -183,9 +240,12 @@ def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0
     remote = ray.remote(num_cpus=cpus_per_task, max_retries=3)(fn)
     try:
         return ray.get([remote.remote(item) for item in items])
-    except ray.exceptions.RayTaskError as error:
-        _stop_on_storage_error(error)
-        raise
+    except ray.exceptions.RayError as error:
+        if classify(error) == ENVIRONMENT:
+            raise environment_error(error) from None
+        name = getattr(getattr(fn, "func", fn), "__name__", "a function")  # a partial names its function
+        raise UserError(f"a task of {name} kept failing ({_short(error)}); the committed units are kept: fix the "
+                        "cause, then rerun the same command to resume") from None
 
 
-__all__ = ["Resources", "run_units", "ray_map", "start_ray", "storage_error"]
+__all__ = ["Resources", "classify", "environment_error", "run_units", "ray_map", "start_ray", "storage_error"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import subprocess
@@ -35,9 +36,82 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-def code_version() -> str:
-    """What a fingerprint covers of the code: the package version (not the commit, so docs edits keep caches)."""
-    return package_versions().get("curate-corpus", "0")
+# Libraries whose version can change the text curate writes (extraction, LID, tokenizers, text fixing).
+TEXT_LIBRARIES = ("trafilatura", "justext", "lxml", "resiliparse", "fasttext-numpy2-wheel", "fasttext", "spacy", "ftfy",
+                  "tokenizers", "datatrove", "pyarrow")
+
+
+@cache
+def text_library_versions() -> dict[str, str]:
+    """Versions of `TEXT_LIBRARIES` and of every installed spaCy model package (those that require spaCy)."""
+    versions = {}
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"].lower()
+        requires = distribution.requires or []
+        spacy_model = name != "curate-corpus" and any(r.startswith("spacy") and "extra ==" not in r for r in requires)
+        if name in TEXT_LIBRARIES or spacy_model:
+            versions[name] = distribution.version
+    return dict(sorted(versions.items()))
+
+
+@cache
+def code_version(*modules: str) -> str:
+    """What a stage's fingerprint covers of the code: a digest of the source of `modules` and of every curate
+    module they import, transitively (read from the files, so installs without `.git` work too; documentation
+    and modules the stage never imports are left out), with the versions of the libraries that shape text."""
+    import curate
+
+    return fingerprint(code_digest(Path(curate.__file__).resolve().parent, modules), text_library_versions())
+
+
+def code_digest(root: Path, modules: tuple[str, ...]) -> str:
+    """A digest of the source files, under the package folder `root`, of `modules` and the curate modules they
+    import (anywhere in the module, transitively)."""
+    digests: dict[str, str] = {}
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        if name in digests:
+            continue
+        path = _module_file(root, name)
+        if path is None:
+            continue
+        source = path.read_bytes()
+        digests[name] = hashlib.sha256(source).hexdigest()
+        todo += _curate_imports(source, name, path.name == "__init__.py")
+    return fingerprint(sorted(digests.items()))
+
+
+def _module_file(root: Path, name: str) -> Path | None:
+    parts = name.split(".")
+    if parts[0] != "curate":
+        return None
+    base = root.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _curate_imports(source: bytes, name: str, is_package: bool) -> list[str]:
+    """The curate modules a module's source imports (anywhere in it), with their parent packages."""
+    package = name if is_package else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            found += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    modules = set()
+    for module in found:
+        if module == "curate" or module.startswith("curate."):
+            parts = module.split(".")
+            modules.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return sorted(modules)
 
 
 def fingerprint(*parts: object) -> str:

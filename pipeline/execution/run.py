@@ -19,8 +19,10 @@ from curate.blocks.warc import WarcReader
 from curate import dedup
 from curate.pipeline.execution.executor import Resources, ray_map, run_units, start_ray
 from curate.pipeline.execution.graph import Graph, LanguageGraph, build_graph
+from curate.pipeline.execution.nodes import NodeChecked, preflight
 from curate.pipeline.publishing.card import write_card
 from curate.pipeline.publishing.report import write_report
+from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
 from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
 from curate.pipeline.execution.stage1 import Stage1Work, Unit, UnitResult, merge_results
@@ -63,6 +65,21 @@ class RunOptions:
     select: str = "full"
     index_primary_only: bool = False  # index selections: the language must be the page's first (main) one
     index_records_per_unit: int = 20_000  # index selections: selected records per unit (~4 core-minutes)
+    skip_quarantined: bool = False  # keep files quarantined by an earlier run out (default: retry them)
+    max_quarantined: int | None = None  # quarantined files that fail the run above (None: 1 % of the files, at least 1)
+
+    def __post_init__(self) -> None:
+        """Bad values end with one line, before anything runs."""
+        at_least = {"--files-per-unit": (self.files_per_unit, 1), "--buckets": (self.buckets, 1),
+                    "--max-files": (self.max_files, 1), "--limit": (self.limit, 1), "--cpus": (self.num_cpus, 1),
+                    "--max-repetitions": (self.max_repetitions, 1), "--max-retries": (self.resources.max_retries, 0),
+                    "--max-quarantined": (self.max_quarantined, 0),
+                    "--memory-per-task": (self.resources.memory_per_task, 1)}
+        for option, (value, minimum) in at_least.items():
+            if value is not None and value < minimum:
+                raise UserError(f"{option} {value}: give a number of at least {minimum}")
+        if self.resources.cpus_per_task <= 0:
+            raise UserError(f"--cpus-per-task {self.resources.cpus_per_task}: give a positive number")
 
 
 @dataclass
@@ -76,12 +93,14 @@ class Plan:
         return [f for u in self.units for f in u.files]
 
 
-def make_plan(options: RunOptions) -> Plan:
+def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Plan:
     """Select crawls and files and group them into units (deterministic for the same options).
 
     With an index selection (`select="index"` or `"index+neighbors"`) each file keeps only the byte ranges of the
     records the crawl's columnar index labels with the run's languages, files without any are left out, and a
-    unit holds about `index_records_per_unit` records; its id covers the ranges.
+    unit holds about `index_records_per_unit` records; its id covers the ranges. The index files are scanned with
+    `map_fn` (Ray tasks in a run; threads by default) and the selection is cached under the output (`fill_cache`;
+    a dry run only reads the cache).
     """
     from curate.pipeline.sources import cc_index
 
@@ -95,7 +114,8 @@ def make_plan(options: RunOptions) -> Plan:
     for crawl in crawls:
         files = sample_files(source.warc_files(crawl), options.max_files, options.seed)
         if selection is not None:
-            selected = cc_index.select_files(source, indexes[crawl], files, selection)
+            selected = cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
+                                             cache=Output(options.output), fill_cache=fill_cache)
             for number, group in enumerate(cc_index.group_by_records(selected, options.index_records_per_unit)):
                 units.append(Unit(f"{crawl}-index-{number:06d}-{fingerprint([f.canonical for f in group])[:8]}",
                                   group))
@@ -144,6 +164,15 @@ class Manifests:
             return manifest
         return None
 
+    def record_quarantine(self, unit_id: str, quarantined: list[str]) -> None:
+        """`_work/quarantine/<unit>.json`: the unit's quarantined files and errors, apart from its commit (a rerun
+        retries them unless told `--skip-quarantined`); removed once the unit completes without any."""
+        path = self.output.path("_work", "quarantine", f"{unit_id}.json")
+        if quarantined:
+            self.output.write_json(path, {"unit": unit_id, "quarantined": quarantined})
+        elif self.output.fs.exists(path):
+            self.output.fs.rm(path)
+
     def commit(self, stage: str, unit_id: str, unit_fingerprint: str, result: object, **extra) -> dict:
         manifest = {"stage": stage, "unit": unit_id, "fingerprint": unit_fingerprint,
                     "result": dataclasses.asdict(result), "provenance": self.provenance,
@@ -168,16 +197,24 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
     """Run every stage; returns the stats of each language (also written to `<out>/<lang>/stats.json`)."""
     graph = graph or build_graph(options.languages, lid=options.lid, min_lid_score=options.lid_min_score,
                                  extractor=options.extractor)
-    plan = make_plan(options)
     output = Output(options.output)
     output.check_writable()
+
+    def scan_on_ray(fn, items):  # Ray starts only when an index is scanned (not for a cached selection)
+        start_ray(options.num_cpus)
+        return ray_map(fn, items)
+
+    plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
     with RunLock(output):
         graph.check()
         models = graph.models()
         manifests = Manifests(output, models)
         start_ray(options.num_cpus)
+        preflight(graph.blocks(), models, plan.source.location, plan.files[0].path if plan.files else None,
+                  options.output)
         started = time.monotonic()
         stage1 = _run_stage1(plan, graph, options, output, manifests, models)
+        _check_quarantined(stage1, len(plan.files), options.max_quarantined)
         seconds = {"stage1": time.monotonic() - started}
         stats = {}
         for code, language in graph.languages.items():
@@ -202,7 +239,8 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     started = time.monotonic()
     stage3 = _run_bucket_stage(
         "stage3", code, options, output, manifests,
-        Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules),
+        NodeChecked(Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules),
+                    language.stage3, manifests.provenance["models"]),
         inputs=lambda b: tuple(kept_files),
         upstream=sorted(m["fingerprint"] for m in stage1.values()) + [clusters.fingerprint if clusters else ""],
         settings=[repr(b) for b in language.stage3] + [language.rehydration_rules],
@@ -290,14 +328,16 @@ def _rehydration(code: str, stage3: dict[int, dict], options: RunOptions, output
 def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, manifests: Manifests,
                 models: dict[str, str]) -> dict[str, dict]:
     reader = WarcReader(limit=options.limit)
-    settings = [code_version(), graph_signature(graph, models), repr(reader), options.buckets]
+    blocks = [*graph.shared, graph.lid, *(b for g in graph.languages.values() for b in g.stage1)]
+    work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader, options.buckets), blocks, models)
+    settings = [code_version(*_modules(work)), graph_signature(graph, models), repr(reader), options.buckets]
     done: dict[str, dict] = {}
     todo: list[Unit] = []
     fingerprints = {}
     for unit in plan.units:
         fingerprints[unit.id] = fingerprint(settings, [f.canonical for f in unit.files])
         manifest = manifests.committed("stage1", unit.id, fingerprints[unit.id])
-        if manifest:
+        if manifest and (options.skip_quarantined or not manifest["result"]["quarantined"]):
             done[unit.id] = manifest
         else:
             todo.append(unit)
@@ -312,6 +352,7 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
     def finish(unit_id: str, result: UnitResult) -> None:
         done[unit_id] = manifests.commit("stage1", unit_id, fingerprints[unit_id], result,
                                          files=[f.canonical for f in parents[unit_id].files])
+        manifests.record_quarantine(unit_id, result.quarantined)
 
     def on_result(unit: Unit, result: UnitResult) -> None:
         parent = parent_of(unit)
@@ -339,7 +380,6 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
             quarantined=[f"{f.canonical}: {error}" for f in unit.files]))
         _maybe_finish_parent(parent)
 
-    work = Stage1Work(graph, plan.source.location, options.output, reader, options.buckets)
     run_units(work, todo, "stage 1: read, extract, identify", on_result, split, on_quarantine,
               options.resources, docs_of=lambda r: r.documents_read)
     return {u.id: done[u.id] for u in plan.units}
@@ -352,7 +392,7 @@ def _run_bucket_stage(stage: str, code: str, options: RunOptions, output: Output
     fingerprints: dict[str, str] = {}
     for bucket in range(options.buckets):
         unit = BucketUnit(f"{code}-{bucket:05d}", code, bucket, inputs(bucket))
-        fingerprints[unit.id] = fingerprint(code_version(), stage, code, bucket, upstream, settings)
+        fingerprints[unit.id] = fingerprint(code_version(*_modules(work)), stage, code, bucket, upstream, settings)
         manifest = manifests.committed(stage, unit.id, fingerprints[unit.id])
         if manifest:
             done[bucket] = manifest
@@ -365,6 +405,22 @@ def _run_bucket_stage(stage: str, code: str, options: RunOptions, output: Output
     run_units(work, todo, f"{stage} {code}", on_result, resources=options.resources,
               docs_of=lambda r: r.documents_read)
     return done
+
+
+def _modules(work) -> list[str]:
+    """The modules a stage's work and its blocks are defined in (what its code digest starts from)."""
+    inner = getattr(work, "work", work)
+    return [type(inner).__module__, *sorted({type(b).__module__ for b in getattr(work, "blocks", [])})]
+
+
+def _check_quarantined(stage1: dict[str, dict], files: int, limit: int | None) -> None:
+    """Fail the run with one line when more files are quarantined than `limit` (default 1 %, at least 1)."""
+    quarantined = [q for m in stage1.values() for q in m["result"]["quarantined"]]
+    limit = max(1, files // 100) if limit is None else limit
+    if len(quarantined) > limit:
+        shown = "; ".join(quarantined[:3]) + ("; …" if len(quarantined) > 3 else "")
+        raise UserError(f"{len(quarantined)} of {files} files quarantined, more than --max-quarantined {limit}: "
+                        f"{shown}; a rerun retries them (--skip-quarantined leaves them out)")
 
 
 def _remove_stale_shards(output: Output, code: str, final: dict[int, dict]) -> None:

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -85,26 +86,75 @@ class Output(FileRoot):
 
 
 class RunLock:
-    """`<out>/.curate.lock`: stops two runs writing the same output; a lock left by a dead local run is taken over."""
+    """`<out>/.curate.lock`: stops two runs writing the same output.
+
+    The lock is created atomically where the store allows it (`O_EXCL` on a local or mounted disk; a conditional
+    create, such as S3's `If-None-Match: *`, where fsspec supports mode `xb`); on stores without one (the Hugging
+    Face Hub) a short race between two starting runs remains. The holder renews its lease every `LEASE_S / 3`
+    seconds, so a lock left by a dead driver is taken over once its lease has run out (at once when that driver
+    ran on this host and its pid is gone)."""
+
+    LEASE_S = 300.0
 
     def __init__(self, output: Output):
         self.output = output
         self.path = output.path(LOCK_NAME)
         self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
 
     def __enter__(self) -> RunLock:
         held = self.output.read_json(self.path)
-        if held and not self._stale(held):
+        if held and self._stale(held):
+            self.output.fs.rm(self.path)
+        if not self._create(json.dumps(self._record()).encode()):
+            held = self.output.read_json(self.path) or {}
             raise UserError(
                 f"another curate run (pid {held.get('pid')} on {held.get('host')}, started {held.get('started')}) "
                 f"is writing to {self.output.root}; wait for it, or delete {self.path} if it is gone"
             )
-        self.output.write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname(),
-                                           "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "token": self.token})
+        self._renewer = threading.Thread(target=self._renew, name="curate-lock-lease", daemon=True)
+        self._renewer.start()
         return self
 
-    @staticmethod
-    def _stale(held: dict) -> bool:
+    def _record(self) -> dict:
+        return {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "token": self.token, "renewed": time.time(), "lease_s": self.LEASE_S}
+
+    def _create(self, data: bytes) -> bool:
+        """Create the lock file only if there is none; False when another run holds it."""
+        self.output.fs.makedirs(self.output.root, exist_ok=True)
+        try:
+            if self.output.is_local:
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(data)
+                return True
+            try:
+                with self.output.fs.open(self.path, "xb") as handle:
+                    handle.write(data)
+                return True
+            except (ValueError, NotImplementedError, TypeError):  # no conditional create on this store
+                if self.output.fs.exists(self.path):
+                    return False
+                self.output.fs.pipe_file(self.path, data)
+                return True
+        except FileExistsError:
+            return False
+
+    def _renew(self) -> None:
+        started = None
+        while not self._stop.wait(self.LEASE_S / 3):
+            held = self.output.read_json(self.path) or {}
+            if held.get("token") != self.token:
+                return  # taken over or removed: nothing of ours to renew
+            started = started or held.get("started")
+            self.output.write_json(self.path, {**self._record(), "started": started})
+
+    def _stale(self, held: dict) -> bool:
+        renewed = held.get("renewed")
+        if isinstance(renewed, (int, float)) and time.time() - renewed > float(held.get("lease_s", self.LEASE_S)):
+            return True  # its holder stopped renewing: dead, or cut off from the output
         if held.get("host") != socket.gethostname():
             return False
         try:
@@ -116,6 +166,9 @@ class RunLock:
         return False
 
     def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
         held = self.output.read_json(self.path)
         if held and held.get("token") == self.token:
             self.output.fs.rm(self.path)

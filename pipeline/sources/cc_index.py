@@ -18,9 +18,10 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -31,8 +32,9 @@ import pyarrow.dataset as ds
 from curate.errors import UserError
 from curate.language_configs import ConfigError, resolve_language
 from curate.language_configs.labels import MACROLANGUAGES
-from curate.pipeline.sources.remote import is_transient
+from curate.pipeline.sources.remote import SourceUnavailable, is_transient
 from curate.pipeline.sources.crawls import Source, WarcFile
+from curate.pipeline.execution.provenance import fingerprint
 from curate.pipeline.execution.storage import Output
 
 log = logging.getLogger("curate")
@@ -144,15 +146,35 @@ def crawl_indexes(source: Source, crawls: list[str]) -> dict[str, CrawlIndex]:
     return found
 
 
+MapFn = Callable[[Callable, list], list]
+
+
 def select_files(source: Source, index: CrawlIndex, files: list[WarcFile], selection: Selection,
-                 readers: int = INDEX_READERS) -> list[WarcFile]:
+                 readers: int = INDEX_READERS, map_fn: MapFn | None = None, cache: Output | None = None,
+                 fill_cache: bool = True) -> list[WarcFile]:
     """`files` (one crawl's WARCs, in listing order) with the ranges of their selected records; files with no
-    selected record are left out."""
+    selected record are left out.
+
+    The index files are scanned with `map_fn` (one call per file: Ray tasks in a run; threads by default). With
+    `cache`, the scan's result is kept as `_work/index/<crawl>/<digest>.parquet` under that output, keyed by the
+    index files' names and sizes, the selection and the WARCs asked for, and reused when it is there; `fill_cache`
+    False only reads it (`--dry-run` writes nothing)."""
     wanted = [f.path for f in files]
-    with ThreadPoolExecutor(max(1, min(readers, len(index.files)))) as pool:
-        parts = list(pool.map(lambda path: _scan_with_retry(source, path, selection, wanted), index.files))
-    considered = _sum_counts([p[0] for p in parts])
-    selected = pl.concat([p[1] for p in parts], how="vertical_relaxed") if parts else _empty_selected()
+    cached = cache.path("_work", "index", index.crawl, f"{_scan_digest(source, index, selection, wanted)}.parquet") \
+        if cache is not None else None
+    if cached is not None and cache.fs.exists(cached):
+        considered, selected = _split_scan(pl.from_arrow(cache.read_parquet([cached])))
+    else:
+        if map_fn is None:
+            with ThreadPoolExecutor(max(1, min(readers, len(index.files)))) as pool:
+                parts = list(pool.map(partial(_scan_with_retry, source, selection=selection, wanted=wanted),
+                                      index.files))
+        else:
+            parts = map_fn(partial(_scan_with_retry, source, selection=selection, wanted=wanted), list(index.files))
+        considered = _sum_counts([p[0] for p in parts])
+        selected = pl.concat([p[1] for p in parts], how="vertical_relaxed") if parts else _empty_selected()
+        if cached is not None and fill_cache:
+            cache.write_parquet(cached, _joined_scan(considered, selected).to_arrow())
     counts = dict(zip(considered["warc_filename"].cast(pl.String).to_list(), considered["considered"].to_list()))
     groups = selected.with_columns(pl.col("warc_filename").cast(pl.String)).partition_by(
         "warc_filename", as_dict=True, include_key=False)
@@ -166,6 +188,28 @@ def select_files(source: Source, index: CrawlIndex, files: list[WarcFile], selec
     log.info("%s: %d of %d index records selected in %d of %d WARCs", index.crawl,
              sum(f.records for f in chosen), sum(counts.get(f.path, 0) for f in files), len(chosen), len(files))
     return chosen
+
+
+def _scan_digest(source: Source, index: CrawlIndex, selection: Selection, wanted: list[str]) -> str:
+    """What a cached scan is valid for: the index files (names and sizes), the selection and the WARCs asked for."""
+    files = [(path.rsplit("/", 1)[-1], source.fs.size(path)) for path in index.files]
+    return fingerprint(files, selection.pattern, sorted(wanted))
+
+
+def _joined_scan(considered: pl.DataFrame, selected: pl.DataFrame) -> pl.DataFrame:
+    """Both parts of a scan in one table: count rows have no offset, selected rows no count."""
+    counts = considered.select(pl.col("warc_filename").cast(pl.String), pl.lit(None, pl.Int64).alias(
+        "warc_record_offset"), pl.lit(None, pl.Int64).alias("warc_record_length"), pl.col("considered").cast(pl.Int64))
+    rows = selected.select(pl.col("warc_filename").cast(pl.String), "warc_record_offset", "warc_record_length",
+                           pl.lit(None, pl.Int64).alias("considered"))
+    return pl.concat([counts, rows])
+
+
+def _split_scan(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    counts = table.filter(pl.col("considered").is_not_null())
+    rows = table.filter(pl.col("considered").is_null())
+    return (counts.select("warc_filename", pl.col("considered").cast(pl.UInt32)),
+            rows.select("warc_filename", "warc_record_offset", "warc_record_length"))
 
 
 def group_by_records(files: list[WarcFile], records_per_unit: int) -> list[tuple[WarcFile, ...]]:
@@ -235,7 +279,8 @@ def _scan_with_retry(source: Source, path: str, selection: Selection,
                 raise
             delay = next(delays, None)
             if delay is None:
-                raise IOError(f"{path}: giving up after {source.policy.attempts} attempts ({error})") from error
+                raise SourceUnavailable(f"{path}: giving up after {source.policy.attempts} attempts ({error})") \
+                    from error
             log.warning("%s: %s; reading the index file again in %.1fs", path, type(error).__name__, delay)
             time.sleep(delay)
 

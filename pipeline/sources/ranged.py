@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import requests
 
-from curate.pipeline.sources.remote import RETRY_STATUS, ReadStream, RetryPolicy, TransientError, is_transient
+from curate.pipeline.sources.remote import (RETRY_STATUS, ReadStream, RetryPolicy, SourceUnavailable, TransientError,
+                                            is_transient)
 
 log = logging.getLogger("curate")
 
@@ -146,7 +147,7 @@ class RangedStream(ReadStream):
                 delay = next(delays, None)
                 error = failed[0][1]
                 if delay is None:
-                    raise IOError(f"{self.name}: giving up after {self.policy.attempts} attempts ({error})") from error
+                    raise SourceUnavailable(f"{self.name}: giving up after {self.policy.attempts} attempts ({error})") from error
                 self.retries += len(failed)
                 log.warning("%s: %d range request(s) failed (%s: %s); retrying in %.1fs", self.name, len(failed),
                             type(error).__name__, error, delay)

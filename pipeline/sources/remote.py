@@ -25,6 +25,10 @@ class TransientError(IOError):
     """A failure worth retrying (throttling, a reset connection)."""
 
 
+class SourceUnavailable(IOError):
+    """A source that kept failing past the retry budget: the environment's fault, not the file's."""
+
+
 @dataclass
 class RetryPolicy:
     """How often and how patiently to retry: delay doubles from `initial_delay_s` up to `max_delay_s`."""
@@ -87,7 +91,7 @@ class ResumableStream(ReadStream):
                 self._close_stream()
                 delay = next(delays, None)
                 if delay is None:
-                    raise IOError(f"{self.name}: giving up after {self.policy.attempts} attempts ({error})") from error
+                    raise SourceUnavailable(f"{self.name}: giving up after {self.policy.attempts} attempts ({error})") from error
                 self.retries += 1
                 log.warning("%s: %s at byte %d; retrying in %.1fs", self.name, type(error).__name__,
                             self.position, delay)

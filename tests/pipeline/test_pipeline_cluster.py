@@ -1,53 +1,174 @@
-"""`ray job submit … -- curate run …` against a running Ray cluster with token authentication on."""
+"""`curate run` on a real two-node Ray cluster (see `cluster_helpers`): the same shards as a local run, a model
+missing on the workers stops the run with one line, a worker node killed mid-stage-1 costs nothing, and
+`ray job submit` runs the same command.
+
+One module-scoped cluster: a head with no CPUs and two worker nodes of one CPU each, whose nodes see neither
+the driver's virtualenv nor `~/.cache` (so curate reaches them only through Ray's `py_modules`).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
-import socket
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster_helpers import DASHBOARD_PORT, GCS_PORT, Cluster  # noqa: E402
+from mirror import build_mirror  # noqa: E402
+
+from curate.blocks.lid import ft176_path  # noqa: E402
+from curate.language_configs.schema import SHIPPED_DIR  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+CURATE = [sys.executable, "-m", "curate"]
+KILL_AFTER_MANIFESTS = 4
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_job_submitted_to_a_running_cluster(mirror, tmp_path):
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
-           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # the nodes have curate installed
-    env.pop("RAY_ADDRESS", None)
-    gcs, dashboard = free_port(), free_port()
-    start = subprocess.run(
-        [str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--num-cpus=2",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--disable-usage-stats"],
-        env=env, capture_output=True, text=True, timeout=180)
-    assert start.returncode == 0, start.stderr[-2000:]
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"), secrets.token_hex(16))
     try:
-        output = tmp_path / "out"
-        for _ in range(20):  # the job agent comes up a few seconds after `ray start` returns
-            job = subprocess.run(
-                [str(BIN / "ray"), "job", "submit", f"--address=http://127.0.0.1:{dashboard}", "--working-dir",
-                 str(REPO), "--", "curate", "run", "--lang", "fin", "--snapshots", "CC-MAIN-2024-18",
-                 "--source", str(mirror.root), "--lid", "ft176", "--output", str(output), "--buckets", "2"],
-                env=env, capture_output=True, text=True, timeout=400)
-            if "No available agent" not in job.stderr:
-                break
-            time.sleep(3)
-        assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
-        assert "succeeded" in job.stdout
-        shards = list((output / "fin_Latn" / "data" / "CC-MAIN-2024-18").glob("*.parquet"))
-        rows = sum(pq.read_metadata(s).num_rows for s in shards)
-        assert rows > 0 and f"fin_Latn: {rows} documents" in job.stdout
+        cluster.start_head()
+        cluster.start_worker("a")
+        cluster.start_worker("b")
+        yield cluster
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def big_mirror(tmp_path_factory):
+    """25 WARCs in the 2024 crawls (24 generated, one real)."""
+    return build_mirror(tmp_path_factory.mktemp("big-mirror"), finnish_per_file=6, others_per_file=2,
+                        files_per_crawl=12)
+
+
+def scorer_config(folder: Path, model: Path) -> Path:
+    """fin_Latn's config plus a quality scorer whose model is `model` (lid.176.ftz: P(fi) as the score)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (SHIPPED_DIR / "fin_Latn.yaml").read_text(encoding="utf-8")
+    text += f"\nscorers:\n  quality: {{model: {model}, label: __label__fi, min_score: null}}\n"
+    (folder / "fin_Latn.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def shared_model(tmp_path_factory) -> Path:
+    model = tmp_path_factory.mktemp("models") / "quality.ftz"
+    shutil.copy(ft176_path(), model)
+    return model
+
+
+def run_args(mirror, output: Path) -> list[str]:
+    return ["run", "--lang", "fin", "--snapshots", "2024-*", "--source", str(mirror.root), "--lid", "ft176",
+            "--output", str(output), "--files-per-unit", "1", "--buckets", "4", "--limit", "8"]
+
+
+def released(output: Path) -> dict[str, dict]:
+    documents = {}
+    for path in sorted((output / "fin_Latn" / "data").rglob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            documents[row["id"]] = {**row, "_shard": str(path.relative_to(output))}
+    return documents
+
+
+@pytest.fixture(scope="module")
+def local_reference(big_mirror, shared_model, tmp_path_factory):
+    """The same run on a local Ray (no cluster), with the quality model on shared storage."""
+    folder = tmp_path_factory.mktemp("local")
+    configs = scorer_config(folder / "configs", shared_model)
+    result = subprocess.run([*CURATE, *run_args(big_mirror, folder / "out"), "--cpus", "2"], capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "CURATE_LANGUAGE_CONFIGS": str(configs)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    documents = released(folder / "out")
+    assert len(documents) > 50 and all("quality_score" in d for d in documents.values())
+    return documents
+
+
+def cluster_run(cluster: Cluster, mirror, output: Path, configs: Path) -> subprocess.Popen:
+    """`curate run` as a driver in the cluster's namespace (output in `<output>.out` / `<output>.err`)."""
+    return cluster.popen([*CURATE, *run_args(mirror, output)], log=output.with_suffix(".log"),
+                         env={"RAY_ADDRESS": f"127.0.0.1:{GCS_PORT}", "CURATE_LANGUAGE_CONFIGS": str(configs)})
+
+
+def finish(driver: subprocess.Popen, output: Path) -> tuple[int, str]:
+    """Wait for a driver; its exit code and stderr."""
+    code = driver.wait(timeout=900)
+    return code, output.with_suffix(".err").read_text(errors="replace")
+
+
+def test_a_model_missing_on_the_workers_stops_the_run_then_the_fixed_rerun_matches_a_local_run(
+        cluster, big_mirror, shared_model, local_reference, tmp_path):
+    driver_only = Path.home() / ".cache" / f"curate-test-{secrets.token_hex(4)}" / "quality.ftz"
+    driver_only.parent.mkdir(parents=True)
+    shutil.copy(shared_model, driver_only)
+    try:
+        failed = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "bad", driver_only))
+        code, stderr = finish(failed, tmp_path / "out")
+    finally:
+        shutil.rmtree(driver_only.parent)
+    assert code == 2, stderr[-3000:] + cluster.log_tails()
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith("error: node ") and "(127.0.0.1)" in line, stderr[-3000:]
+    assert "scorers.quality" in line and str(driver_only) in line and "Traceback" not in stderr
+    assert not list((tmp_path / "out" / "_work").rglob("*.json")), "nothing committed, nothing quarantined"
+
+    fixed = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "good", shared_model))
+    code, stderr = finish(fixed, tmp_path / "out")
+    assert code == 0, stderr[-3000:] + cluster.log_tails()
+    assert released(tmp_path / "out") == local_reference
+
+
+def test_a_worker_node_killed_mid_stage1_costs_nothing(cluster, big_mirror, shared_model, local_reference, tmp_path):
+    manifests = tmp_path / "out" / "_work" / "manifests" / "stage1"
+    driver = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "configs", shared_model))
+    deadline = time.monotonic() + 600
+    while len(list(manifests.glob("*.json"))) < KILL_AFTER_MANIFESTS:
+        assert driver.poll() is None, finish(driver, tmp_path / "out")[1][-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    committed = len(list(manifests.glob("*.json")))
+    assert cluster.kill_worker("a") >= 2, "the raylet and its workers"
+    cluster.start_worker("c")  # waits until c and b are alive: a's death was noticed
+    code, stderr = finish(driver, tmp_path / "out")
+    assert code == 0, stderr[-3000:] + cluster.log_tails()
+    assert committed < 25, "the node died mid-stage-1"
+    assert released(tmp_path / "out") == local_reference
+    stats = json.loads((tmp_path / "out" / "fin_Latn" / "stats.json").read_text())
+    assert stats["quarantined"] == [] and not (tmp_path / "out" / "_work" / "quarantine").exists()
+
+
+def test_job_submitted_to_the_cluster(cluster, big_mirror, tmp_path):
+    wait_for_job_agent(cluster)
+    output = tmp_path / "out"
+    job = cluster.run([str(BIN / "ray"), "job", "submit", f"--address=http://127.0.0.1:{DASHBOARD_PORT}",
+                       "--working-dir", str(REPO), "--", "curate", "run", "--lang", "fin", "--snapshots",
+                       "CC-MAIN-2024-18", "--max-files", "3", "--source", str(big_mirror.root), "--lid", "ft176",
+                       "--output", str(output), "--buckets", "2"], timeout=600)
+    assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
+    assert "succeeded" in job.stdout
+    shards = list((output / "fin_Latn" / "data" / "CC-MAIN-2024-18").glob("*.parquet"))
+    rows = sum(pq.read_metadata(s).num_rows for s in shards)
+    assert rows > 0 and f"fin_Latn: {rows} documents" in job.stdout
+
+
+def wait_for_job_agent(cluster: Cluster, timeout: float = 180) -> None:
+    """Submit an empty job until the job agent accepts it (it comes up a while after the head), up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = cluster.run([str(BIN / "ray"), "job", "submit", f"--address=http://127.0.0.1:{DASHBOARD_PORT}",
+                             "--no-wait", "--", "true"], timeout=120)
+        if probe.returncode == 0:
+            return
+        assert time.monotonic() < deadline, f"the job agent never answered: {(probe.stdout + probe.stderr)[-1000:]}"
+        time.sleep(1)

@@ -231,6 +231,28 @@ def test_http_ranges_survive_throttling_and_dropped_connections(indexed):
     assert http_plan.units == make_plan(options(mirror, Path("unused"), select="index")).units
 
 
+def test_the_selection_is_cached_under_the_output_and_a_dry_run_only_reads_it(indexed, tmp_path):
+    mirror, _ = indexed
+    output = tmp_path / "out"
+    with FaultyServer(mirror.root) as server:
+        settings = options(mirror, output, source=server.url, select="index")
+
+        def index_reads() -> int:
+            return sum(n for path, n in server.gets.items() if "cc-index/" in path and path.endswith(".parquet"))
+
+        dry = make_plan(settings)  # what --dry-run does: scans, writes nothing
+        assert not output.exists() and index_reads() > 0
+        first = make_plan(settings, fill_cache=True)
+        cached = sorted((output / "_work" / "index").rglob("*.parquet"))
+        assert [p.parent.name for p in cached] == ["CC-MAIN-2024-18", "CC-MAIN-2024-22"]
+        reads = index_reads()
+        again = make_plan(settings, fill_cache=True)
+        assert index_reads() == reads, "the second plan reads no index file"
+        assert dry.units == first.units == again.units
+        assert make_plan(options(mirror, output, source=server.url, select="index+neighbors")).units != first.units
+        assert index_reads() > reads, "another selection is another cache entry"
+
+
 def test_s3_index_and_ranges_through_moto(indexed, monkeypatch):
     from moto.server import ThreadedMotoServer
 

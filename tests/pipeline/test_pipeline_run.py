@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+import curate
 from curate.errors import UserError
 from curate.pipeline.execution.run import RunOptions, run
 
@@ -220,15 +222,42 @@ def test_a_worker_killed_mid_write_is_retried_by_ray(reference, mirror, tmp_path
     assert released(tmp_path / "out") == released(reference_output)
 
 
-def test_a_file_that_always_kills_its_worker_is_quarantined(mirror, tmp_path, reference):
+def test_a_file_that_always_kills_its_worker_is_quarantined_and_retried_by_the_rerun(mirror, tmp_path, reference):
     poisoned = mirror.crawls["CC-MAIN-2024-22"][1]
-    result = cli_run(mirror, tmp_path, "--max-retries", "1", env={"CURATE_FAULT": f"read_file:{poisoned}"})
-    assert result.returncode == 0, result.stderr[-3000:]
+    fault = {"CURATE_FAULT": f"read_file:{poisoned}"}
+    strict = cli_run(mirror, tmp_path, "--max-retries", "1", "--max-quarantined", "0", env=fault)
+    assert strict.returncode == 2, strict.stderr[-3000:]
+    line = strict.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: 1 of 5 files quarantined, more than --max-quarantined 0: s3://commoncrawl/"
+                           + poisoned) and "Traceback" not in strict.stderr, strict.stderr[-3000:]
+    quarantine = list((tmp_path / "_work" / "quarantine").glob("*.json"))
+    assert len(quarantine) == 1 and poisoned in quarantine[0].read_text(), "recorded apart from the commit"
+
+    kept_out = cli_run(mirror, tmp_path, "--skip-quarantined")  # the fault is gone, but the file stays out
+    assert kept_out.returncode == 0, kept_out.stderr[-3000:]  # and 1 of 5 files is within the default (1)
     stats = json.loads((tmp_path / "fin_Latn" / "stats.json").read_text())
     assert len(stats["quarantined"]) == 1 and stats["quarantined"][0].startswith("s3://commoncrawl/" + poisoned)
     documents = released(tmp_path)
     assert documents and not [d for d in documents.values() if d["file_path"].endswith(poisoned)]
     assert set(documents) < set(released(reference[0]))
+
+    retried = cli_run(mirror, tmp_path)  # by default a rerun retries the quarantined file
+    assert retried.returncode == 0, retried.stderr[-3000:]
+    assert json.loads((tmp_path / "fin_Latn" / "stats.json").read_text())["quarantined"] == []
+    assert not list((tmp_path / "_work" / "quarantine").glob("*.json"))
+    assert released(tmp_path) == released(reference[0])
+
+
+def test_a_failing_bucket_stops_the_run_with_one_line_and_the_rerun_completes_it(mirror, tmp_path, reference):
+    failed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "unit_error:fin_Latn-00002"})
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    line = failed.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: stage3 fin_Latn: unit fin_Latn-00002 failed (RuntimeError: fault injected"), line
+    assert "Traceback" not in failed.stderr and not (tmp_path / "fin_Latn" / "stats.json").exists()
+    assert not (tmp_path / "fin_Latn" / "data").exists(), "no release with a bucket missing"
+    resumed = cli_run(mirror, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert released(tmp_path) == released(reference[0])
 
 
 def test_dry_run_lists_files_and_writes_nothing(mirror, tmp_path):
@@ -243,6 +272,9 @@ def test_dry_run_lists_files_and_writes_nothing(mirror, tmp_path):
     (["--lang", "xyz"], "error: unknown language 'xyz': configured are "),
     (["--snapshots", "2099-*"], "error: no crawl matches '2099-*'; the source has: CC-MAIN-2024-22"),
     (["--lid", "/no/such/model.bin"], "error: LID model '/no/such/model.bin' not found"),
+    (["--files-per-unit", "0"], "error: --files-per-unit 0: give a number of at least 1"),
+    (["--buckets", "0"], "error: --buckets 0: give a number of at least 1"),
+    (["--limit", "-5"], "error: --limit -5: give a number of at least 1"),
 ])
 def test_user_mistakes_end_with_one_line(mirror, tmp_path, args, message):
     base = {"--lang": "fin", "--snapshots": "2024-*", "--lid": "ft176"}
@@ -367,3 +399,31 @@ def test_the_run_ends_with_a_self_contained_report(reference):
     assert f"{stats['released']['documents']:,}" in page and f"{stats['documents_read']:,}" in page
     assert "Deduplication" in page and "Rehydration" in page
     assert not [m for m in ("src=\"http", "href=\"http", "url(http", "<script") if m in page]
+
+
+def test_editing_a_block_redoes_its_units_and_editing_docs_does_not(mirror, tmp_path):
+    package = tmp_path / "code" / "curate"
+    shutil.copytree(Path(curate.__file__).parent, package, ignore=shutil.ignore_patterns(
+        ".git", "tests", "benchmarks", "__pycache__", ".venv", "*.pyc"))
+    output = tmp_path / "out"
+    stage1 = output / "_work" / "manifests" / "stage1"
+
+    def run_copy() -> dict[str, str]:
+        result = cli("run", "--lang", "fin", "--snapshots", "CC-MAIN-2024-18", "--source", str(mirror.root), "--lid",
+                     "ft176", "--output", str(output), "--buckets", "2", "--cpus", "2",
+                     env={"PYTHONPATH": str(package.parent)})
+        assert result.returncode == 0, result.stderr[-3000:]
+        return {p.name: json.loads(p.read_text())["fingerprint"] for p in stage1.glob("*.json")}
+
+    before = run_copy()
+    documents = released(output)
+    (package / "README.md").write_text((package / "README.md").read_text() + "\nAn edit of the docs.\n")
+    report = package / "pipeline" / "publishing" / "report.py"
+    report.write_text(report.read_text() + "\n# an edit stage 1 never imports\n")
+    assert run_copy() == before
+
+    block = package / "blocks" / "url_filter.py"
+    block.write_text(block.read_text() + "\n# an edit of a stage-1 block\n")
+    after = run_copy()
+    assert set(after) == set(before) and not set(after.values()) & set(before.values()), "every unit redone"
+    assert released(output) == documents

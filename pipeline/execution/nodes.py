@@ -1,0 +1,110 @@
+"""What every node of a run must have: the models (resolved on the node itself, with the driver's hashes), the
+source and the output. `preflight` checks each node before the first unit; `NodeChecked` checks again in
+each worker process (once), so a node that joins later is held to the same.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from curate.blocks.base import Block
+from curate.errors import UserError
+
+SHARED_HINT = "put it on shared storage or on every node at the same path"
+
+
+def verify_models(blocks: list[Block], expected: dict[str, str]) -> None:
+    """Resolve and load every block's models on this node, and check their sha256 against the driver's; the
+    `UserError` says that a model given as a path must be on every node."""
+    try:
+        for block in blocks:
+            block.check()
+            for key, digest in block.provenance().items():
+                if key in expected and expected[key] != digest:
+                    raise UserError(f"{key} has sha256 {digest[:12]}… here, {expected[key][:12]}… on the driver")
+    except UserError as error:
+        raise UserError(f"{error} (on this node; a model given as a path must be on every node: {SHARED_HINT}, "
+                        f"or use hf://…)") from None
+
+
+_verified: set[str] = set()
+
+
+@dataclass
+class NodeChecked:
+    """A stage's work whose blocks' models are verified in each worker process before its first unit."""
+
+    work: Any
+    blocks: list[Block]
+    models: dict[str, str]
+
+    def run(self, unit: Any) -> Any:
+        key = repr((self.blocks, sorted(self.models.items())))
+        if key not in _verified:
+            verify_models(self.blocks, self.models)
+            _verified.add(key)
+        return self.work.run(unit)
+
+
+def node_name() -> str:
+    return f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
+
+
+def _check_node(blocks: list[Block], models: dict[str, str], source: str, probe_file: str | None, output: str,
+                marker: str) -> str | None:
+    """On one node: the error that stops the run there, or None."""
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.sources.crawls import Source
+
+    try:
+        out = Output(output)
+        if out.read_json(marker) is None:
+            return (f"cannot see the output {output} that the driver writes (a local folder of the driver?); "
+                    f"give an --output that every node reaches (s3://…, a shared file system)")
+        out.check_writable()
+        if probe_file is not None:
+            where = Source(source)
+            try:
+                with where.open(probe_file) as stream:
+                    stream.read(1)
+            except Exception as error:  # noqa: BLE001 - any failure to read the source is reported
+                return (f"cannot read the source {source} ({type(error).__name__}: {error}); "
+                        f"give a --source that every node reaches")
+        verify_models(blocks, models)
+    except UserError as error:
+        return str(error)
+    return None
+
+
+def preflight(blocks: list[Block], models: dict[str, str], source: str, probe_file: str | None, output: str) -> None:
+    """Check, on every alive node with CPUs, that it reaches the source and the output and resolves every model;
+    raise one `UserError` naming the first node that cannot."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from curate.pipeline.execution.storage import Output
+
+    out = Output(output)
+    marker = out.path("_work", f".preflight-{uuid.uuid4().hex[:8]}")
+    out.write_json(marker, {"written_by": "driver"})
+    try:
+        nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
+        check = ray.remote(num_cpus=0, max_retries=2)(_check_node_named)
+        tasks = [check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+            blocks, models, source, probe_file, output, marker) for n in nodes]
+        for name, error in ray.get(tasks):
+            if error:
+                raise UserError(f"node {name}: {error}")
+    finally:
+        out.fs.rm(marker)
+
+
+def _check_node_named(*args) -> tuple[str, str | None]:
+    return node_name(), _check_node(*args)
+
+
+__all__ = ["NodeChecked", "node_name", "preflight", "verify_models"]

@@ -1,0 +1,107 @@
+"""How the executor classifies a failed unit: poison (bisect, quarantine), environment (stop with one line), or
+the cluster's (resubmit); and what a stage's code digest covers."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import pytest
+import ray.exceptions as rex
+
+import curate
+from curate.errors import UserError
+from curate.pipeline.execution.executor import ENVIRONMENT, POISON, TRANSIENT, classify, environment_error
+from curate.pipeline.execution.provenance import code_digest
+from curate.pipeline.sources.remote import SourceUnavailable
+
+
+def task_error(cause: BaseException) -> rex.RayTaskError:
+    return rex.RayTaskError("run", "Traceback …", cause, pid=42, ip="10.0.0.7")
+
+
+@pytest.mark.parametrize("error, kind", [
+    (task_error(UserError("fin_Latn scorers.quality.model: no file '/m.bin'")), ENVIRONMENT),
+    (task_error(ModuleNotFoundError("No module named 'kenlm'")), ENVIRONMENT),
+    (task_error(PermissionError(errno.EACCES, "Permission denied", "/out/x")), ENVIRONMENT),
+    (task_error(SourceUnavailable("x.warc.gz: giving up after 8 attempts (HTTP 503)")), ENVIRONMENT),
+    (task_error(FileNotFoundError(errno.ENOENT, "No such file", "https://host/x.warc.gz")), ENVIRONMENT),
+    (task_error(OSError(errno.ENOSPC, "No space left on device", "/out/x")), ENVIRONMENT),
+    (task_error(ValueError("a bug the input triggers")), POISON),
+    (rex.WorkerCrashedError(), POISON),
+    (rex.NodeDiedError("node 10.0.0.7 died"), TRANSIENT),
+    (rex.OutOfMemoryError("the memory monitor killed the worker"), TRANSIENT),
+    (rex.ObjectLostError("ab" * 14, None, ""), TRANSIENT),
+])
+def test_failures_are_classified(error, kind):
+    assert classify(error) == kind
+
+
+def test_a_worker_crash_on_a_lost_node_is_not_poison():
+    assert classify(rex.WorkerCrashedError(), node_lost=True) == TRANSIENT
+
+
+def test_an_environment_error_names_the_node_and_the_fix():
+    line = str(environment_error(task_error(UserError("fin_Latn scorers.quality.model: no file '/m.bin'"))))
+    assert line == "node 10.0.0.7: fin_Latn scorers.quality.model: no file '/m.bin'"
+    line = str(environment_error(task_error(ModuleNotFoundError("No module named 'kenlm'"))))
+    assert line.startswith("node 10.0.0.7: ModuleNotFoundError: No module named 'kenlm'; fix this node's")
+    assert "\n" not in line and "rerun the same command to resume" in line
+
+
+STAGE1_ROOTS = ("curate.pipeline.execution.stage1", "curate.blocks.url_filter", "curate.blocks.extract",
+                "curate.blocks.lid")
+
+
+def test_the_code_digest_covers_the_modules_a_stage_imports_and_nothing_else(tmp_path):
+    package = tmp_path / "curate"
+    shutil.copytree(Path(curate.__file__).parent, package, ignore=shutil.ignore_patterns(
+        ".git", "tests", "benchmarks", "__pycache__", ".venv", "*.pyc", "*.ftz", "*.gz"))
+    original = code_digest(package, STAGE1_ROOTS)
+
+    def edited(relative: str) -> str:
+        path = package / relative
+        text = path.read_text()
+        path.write_text(text + "\n# edited\n")
+        digest = code_digest(package, STAGE1_ROOTS)
+        path.write_text(text)
+        return digest
+
+    assert edited("README.md") == original
+    assert edited("docs/cluster.md") == original
+    assert edited("pipeline/publishing/report.py") == original, "stage 1 never imports the report"
+    assert edited("pipeline/execution/run.py") == original, "nor the driver's plan"
+    for imported in ("blocks/url_filter.py", "blocks/statistics.py", "blocks/warc.py", "language_configs/schema.py",
+                     "pipeline/sources/remote.py"):
+        assert edited(imported) != original, imported
+    assert code_digest(package, STAGE1_ROOTS) == original
+
+
+def test_the_run_lock_is_exclusive_renewed_and_taken_over_when_its_lease_ran_out(tmp_path, monkeypatch):
+    import json
+    import time
+
+    from curate.pipeline.execution.storage import Output, RunLock
+
+    output = Output(str(tmp_path / "out"))
+    with RunLock(output) as lock:
+        with pytest.raises(UserError, match="another curate run"):
+            RunLock(output).__enter__()
+    assert not Path(lock.path).exists()
+    monkeypatch.setattr(RunLock, "LEASE_S", 0.3)
+    with RunLock(output) as lock:
+        first = json.loads(Path(lock.path).read_text())["renewed"]
+        while json.loads(Path(lock.path).read_text())["renewed"] == first:  # the holder renews its lease
+            time.sleep(0.05)
+    monkeypatch.undo()
+
+    dead = {"pid": 1, "host": "another-host", "started": "earlier", "token": "x", "renewed": time.time() - 60,
+            "lease_s": 30}
+    Path(lock.path).write_text(json.dumps(dead))
+    with RunLock(output) as lock:  # a driver on another host stopped renewing a minute ago
+        assert json.loads(Path(lock.path).read_text())["token"] == lock.token
+    alive = {**dead, "renewed": time.time()}
+    Path(lock.path).write_text(json.dumps(alive))
+    with pytest.raises(UserError, match="pid 1 on another-host"):
+        RunLock(output).__enter__()
