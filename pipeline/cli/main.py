@@ -60,6 +60,9 @@ def run(
     = "full",
     index_primary_only: Annotated[bool, typer.Option("--index-primary-only", help="with --select index: only "
                                                      "records whose first index language is the language")] = False,
+    scorer_gpus: Annotated[Optional[int], typer.Option(min=0, help="GPUs for the transformer scorers' actor pool "
+                                                                   "(default: every GPU of the cluster; 0: CPUs)")]
+    = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
 ) -> None:
@@ -75,7 +78,7 @@ def run(
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
         files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus, rehydration=rehydration,
         max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
-        select=select, index_primary_only=index_primary_only,
+        select=select, index_primary_only=index_primary_only, scorer_gpus=scorer_gpus,
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:
