@@ -31,11 +31,10 @@ def training_lines(shared: Path) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
-def build_tiny_models(root: Path, shared: Path) -> TinyModels:
-    import torch
-    from safetensors.torch import save_file
+def train_tokenizer(shared: Path):
+    """A lowercasing WordPiece tokenizer (BERT's recipe) trained on Finnish, English and Swedish text."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+    from transformers import BertTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -46,13 +45,29 @@ def build_tiny_models(root: Path, shared: Path) -> TinyModels:
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", raw.token_to_id("[CLS]")), ("[SEP]", raw.token_to_id("[SEP]"))])
     raw.decoder = decoders.WordPiece()
-    tokenizer = BertTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                  sep_token="[SEP]", mask_token="[MASK]")
+    return BertTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                             sep_token="[SEP]", mask_token="[MASK]")
 
-    def config(**extra) -> BertConfig:
-        return BertConfig(vocab_size=raw.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=64, max_position_embeddings=MAX_POSITIONS, initializer_range=0.3,
-                          **extra)  # a wide init: scores that differ between documents
+
+def bert_config(tokenizer, hidden: int = 32, layers: int = 2, positions: int = MAX_POSITIONS,
+                initializer_range: float = 0.3, **extra):
+    """A BERT of the given size; the tests' wide init (0.3) makes scores differ clearly between documents."""
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                      num_attention_heads=max(2, hidden // 64), intermediate_size=hidden * 2 if hidden < 64 else
+                      hidden * 4, max_position_embeddings=positions, initializer_range=initializer_range, **extra)
+
+
+def build_tiny_models(root: Path, shared: Path) -> TinyModels:
+    import torch
+    from safetensors.torch import save_file
+    from transformers import BertForSequenceClassification, BertModel
+
+    tokenizer = train_tokenizer(shared)
+
+    def config(**extra):
+        return bert_config(tokenizer, **extra)
 
     def save(model, name: str) -> Path:
         folder = root / name
