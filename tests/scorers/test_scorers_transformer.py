@@ -146,6 +146,12 @@ def test_config_mistakes_are_one_line(tiny):
         scorer("x", model="/nowhere/model", kind="regression").check()
 
 
+def test_without_torch_and_transformers_a_config_is_one_line(tiny, monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if the train extra were not installed
+    with pytest.raises(UserError, match=r"transformer scorers need torch and transformers: install the train extra"):
+        scorer("edu_score", model=str(tiny.regression), kind="regression").check()
+
+
 def _resolve_in_child(spec: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     code = ("from curate.blocks.score_transformer import TransformerScorer, TransformerScores\n"
             "from curate.language_configs.scorers import TransformerScorerConfig\n"
