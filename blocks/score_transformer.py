@@ -175,10 +175,12 @@ def forward(checkpoint: Checkpoint, batches: list[list[list[int]]]) -> list[np.n
                 input_ids[row, :len(ids)] = torch.tensor(ids)
                 mask[row, :len(ids)] = 1
             input_ids, mask = input_ids.to(checkpoint.device), mask.to(checkpoint.device)
+            # no padding (long web pages all cut at max_tokens): no mask, the attention's fast path
+            attention = None if all(len(ids) == width for ids in batch) else mask
             if checkpoint.head is None:
-                result = checkpoint.model(input_ids=input_ids, attention_mask=mask).logits
+                result = checkpoint.model(input_ids=input_ids, attention_mask=attention).logits
             else:
-                states = checkpoint.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                states = checkpoint.model(input_ids=input_ids, attention_mask=attention).last_hidden_state
                 if checkpoint.pooling == "cls":
                     pooled = states[:, 0]
                 else:
