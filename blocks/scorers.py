@@ -1,7 +1,7 @@
 """Stage-3 scorers, built from a language config's `scorers:` section (see `language_configs/scorers.py`).
 
 ```
-web_docs → quality → toxicity (word list) → toxicity_classifier → adult_domain → perplexity
+web_docs → quality → toxicity (word list) → toxicity_classifier → adult_domain → perplexity → transformers
 ```
 
 | block | columns | drop reason (threshold set) | module |
@@ -12,6 +12,7 @@ web_docs → quality → toxicity (word list) → toxicity_classifier → adult_
 | `ToxicityClassifier` | `toxicity_score` (P(label)) | `toxicity_classifier.score_high` | `blocks/score_toxicity.py` |
 | `AdultDomain` | `adult_domain` | — | `blocks/score_toxicity.py` |
 | `Perplexity` | `perplexity` (KenLM, CCNet) | `perplexity.perplexity_high` | `blocks/score_perplexity.py` |
+| `TransformerScores` | one or two columns per named model | `<name>.score_low/score_high/label` | `blocks/score_transformer.py` |
 
 Each block's `check()` loads its model or list on the driver before the run, so a missing model, an unreachable
 Hub or a wrong label stops the run with one line; nothing is skipped silently.
@@ -23,6 +24,7 @@ from curate.blocks.base import Block
 from curate.blocks.score_perplexity import Perplexity
 from curate.blocks.score_quality import QualityClassifier
 from curate.blocks.score_toxicity import AdultDomain, ToxicityClassifier, ToxicityLexicon
+from curate.blocks.score_transformer import TransformerScorer, TransformerScores
 from curate.blocks.score_web_docs import WebDocsScore
 from curate.blocks.words import UNSPACED_SCRIPTS
 from curate.language_configs.schema import LanguageConfig
@@ -51,6 +53,9 @@ def scorer_blocks(config: LanguageConfig) -> list[Block]:
             blocks.append(AdultDomain())
     if scorers.perplexity is not None:
         blocks.append(Perplexity(scorers.perplexity, code))
+    if scorers.transformers:
+        blocks.append(TransformerScores([TransformerScorer(name, settings, code)
+                                         for name, settings in scorers.transformers.items()]))
     return blocks
 
 

@@ -6,6 +6,10 @@ scorers:
   quality: null                   # or {model: path-or-hf://owner/repo/file.bin, label: __label__hq, min_score: null}
   toxicity: {words: null, max_share: null, classifier: null, adult_domains: true}
   perplexity: null                # or {model: path-or-hf://owner/repo/file.binary, max_perplexity: null}
+  transformers:                   # any number of Hugging Face models, by the name of their score column
+    edu_score: {model: hf://HuggingFaceFW/fineweb-edu-classifier, kind: regression, min_score: null}
+    register: {model: hf://TurkuNLP/web-register-classification-multilingual, kind: multilabel, threshold: 0.4}
+    hq_score: {encoder: hf://FacebookAI/xlm-roberta-base, head: hf://owner/repo/head.safetensors, pooling: mean}
 ```
 
 A score is always kept as a column (`web_docs_score`, `quality_score`, `toxicity_share`, `toxicity_count`,
@@ -23,6 +27,7 @@ URL, downloaded once into `$CURATE_CACHE` (default `~/.cache/curate`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from curate.language_configs.validate import ConfigError
 
@@ -134,6 +139,67 @@ class PerplexityConfig:
 
 
 @dataclass(frozen=True)
+class TransformerScorerConfig:
+    """A Hugging Face transformer scorer (see `blocks/score_transformer.py`), named by its score column.
+
+    Either `model` + `kind` (an `AutoModelForSequenceClassification` checkpoint) or `encoder` + `head` (the
+    pooled output of an `AutoModel` encoder through a small MLP, FineWeb2-HQ / JQL style). Columns: regression
+    and embedding + head → `<name>` (float); single_label → `<name>` (label) and `<name>_probability`;
+    multilabel → `<name>` (the labels whose probability is at least `threshold`) and `<name>_probabilities`
+    (a struct: one probability per label of the model)."""
+
+    model: str | None = None
+    """A sequence-classification checkpoint: `hf://owner/repo[@revision]` or a local folder (`save_pretrained`)."""
+    kind: Literal["regression", "single_label", "multilabel"] | None = None
+    """What the checkpoint's head predicts (needed with `model`)."""
+    encoder: str | None = None
+    """An encoder checkpoint (`hf://owner/repo[@revision]` or a folder) whose pooled output feeds `head`."""
+    head: str | None = None
+    """The head: a `.safetensors` file of an `nn.Sequential` of `Linear` layers with ReLU between them (keys
+    `0.weight`, `0.bias`, `2.weight`, …) ending in one output; a path or `hf://owner/repo[@rev]/file`."""
+    pooling: Literal["mean", "cls"] = "mean"
+    """How the encoder's token states become one vector: the attention-masked mean, or the first token's."""
+    min_score: float | None = None
+    """regression, embedding + head: drop documents scoring below this (rule `<name>.score_low`)."""
+    max_score: float | None = None
+    """regression, embedding + head: drop documents scoring above this (rule `<name>.score_high`)."""
+    threshold: float = 0.5
+    """multilabel: a label is assigned when its probability is at least this."""
+    drop_labels: tuple[str, ...] = ()
+    """single_label, multilabel: drop documents assigned any of these labels (rule `<name>.label`)."""
+    max_tokens: int | None = None
+    """Tokens per document fed to the model (special tokens included); default: the model's maximum, at most
+    512."""
+    truncation: Literal["head", "head_tail"] = "head"
+    """Which tokens of a longer document are kept: the first `max_tokens`, or the first half and the last half
+    (the head-and-tail policy of Sun et al., 2019)."""
+    device: Literal["auto", "gpu", "cpu"] = "auto"
+    """auto: a GPU actor pool when the cluster has GPUs, else in the CPU tasks; gpu: refuse to run without GPUs;
+    cpu: never a GPU."""
+    batch_tokens: int = 16384
+    """Padded tokens per forward pass (documents are sorted by length, so padding is small)."""
+
+    def __post_init__(self) -> None:
+        where = "scorers.transformers"
+        if (self.model is None) == (self.encoder is None):
+            raise ConfigError(f"{where}: give either model (with kind) or encoder (with head)")
+        if self.model is not None and self.kind is None:
+            raise ConfigError(f"{where}: model needs kind: regression, single_label or multilabel")
+        if self.encoder is not None and (self.head is None or self.kind is not None):
+            raise ConfigError(f"{where}: encoder needs head (and no kind: an embedding head gives one score)")
+        if self.drop_labels and self.kind not in ("single_label", "multilabel"):
+            raise ConfigError(f"{where}: drop_labels needs kind single_label or multilabel")
+        if (self.min_score is not None or self.max_score is not None) and self.kind not in (None, "regression"):
+            raise ConfigError(f"{where}: min_score / max_score apply to regression and embedding scores; "
+                              f"use drop_labels for labels")
+        _check_range("transformers", "threshold", self.threshold, 0.0, 1.0)
+        if self.max_tokens is not None and self.max_tokens < 8:
+            raise ConfigError(f"{where}: max_tokens of at least 8, got {self.max_tokens}")
+        if self.batch_tokens < 512:
+            raise ConfigError(f"{where}: batch_tokens of at least 512, got {self.batch_tokens}")
+
+
+@dataclass(frozen=True)
 class ScorersConfig:
     """Scorers add score columns in stage 3; optional thresholds turn a score into a drop. `null` switches a
     scorer off; the defaults are the model-free ones (no model ships with curate)."""
@@ -146,3 +212,10 @@ class ScorersConfig:
     """Word list, classifier and adult-domain signals."""
     perplexity: PerplexityConfig | None = None
     """KenLM perplexity (`perplexity`)."""
+    transformers: dict[str, TransformerScorerConfig] = field(default_factory=dict)
+    """Transformer scorers by score column name (needs the `train` extra: torch, transformers)."""
+
+    def __post_init__(self) -> None:
+        for name in self.transformers:
+            if not name.isidentifier():
+                raise ConfigError(f"scorers.transformers.{name}: a column name of letters, digits and _")

@@ -64,6 +64,9 @@ def run(
                                                    "quarantined out (default: retry them)")] = False,
     max_quarantined: Annotated[Optional[int], typer.Option(help="fail the run when more files are quarantined "
                                                            "(default: 1 % of the files, at least 1)")] = None,
+    scorer_gpus: Annotated[Optional[int], typer.Option(min=0, help="GPUs for the transformer scorers' actor pool "
+                                                                   "(default: every GPU of the cluster; 0: CPUs)")]
+    = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
 ) -> None:
@@ -80,7 +83,7 @@ def run(
         files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus, rehydration=rehydration,
         max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
         select=select, index_primary_only=index_primary_only, skip_quarantined=skip_quarantined,
-        max_quarantined=max_quarantined,
+        max_quarantined=max_quarantined, scorer_gpus=scorer_gpus,
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:

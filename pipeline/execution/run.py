@@ -14,10 +14,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import ray
+
 from curate.blocks import faults
 from curate.blocks.warc import WarcReader
 from curate import dedup
 from curate.pipeline.execution.executor import Resources, ray_map, run_units, start_ray
+from curate.pipeline.execution.scorer_pool import attach_pool, plan_pool
 from curate.pipeline.execution.graph import Graph, LanguageGraph, build_graph
 from curate.pipeline.execution.nodes import NodeChecked, preflight
 from curate.pipeline.publishing.card import write_card
@@ -67,6 +70,7 @@ class RunOptions:
     index_records_per_unit: int = 20_000  # index selections: selected records per unit (~4 core-minutes)
     skip_quarantined: bool = False  # keep files quarantined by an earlier run out (default: retry them)
     max_quarantined: int | None = None  # quarantined files that fail the run above (None: 1 % of the files, at least 1)
+    scorer_gpus: int | None = None  # GPUs for the transformer scorers' actor pool (None: every GPU of the cluster)
 
     def __post_init__(self) -> None:
         """Bad values end with one line, before anything runs."""
@@ -212,11 +216,14 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         start_ray(options.num_cpus)
         preflight(graph.blocks(), models, plan.source.location, plan.files[0].path if plan.files else None,
                   options.output)
+        stage3_blocks = [b for language in graph.languages.values() for b in language.stage3]
+        plan_pool(stage3_blocks, ray.cluster_resources().get("GPU", 0), options.scorer_gpus)  # before any work
         started = time.monotonic()
         stage1 = _run_stage1(plan, graph, options, output, manifests, models)
         _check_quarantined(stage1, len(plan.files), options.max_quarantined)
         seconds = {"stage1": time.monotonic() - started}
         stats = {}
+        attach_pool(stage3_blocks, options.scorer_gpus)
         for code, language in graph.languages.items():
             stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds)
             previous = output.read_json(output.language(code, "stats.json")) or {}

@@ -181,7 +181,11 @@ class FakeHub:
     `*.parquet` files are LFS files: preupload answers `lfs`, the LFS batch call hands out an upload URL for
     each object it does not hold, the bytes PUT there are checked against their sha256 and kept in
     `lfs_objects` (sha256 → bytes), and a commit names them by pointer (`lfsFile`). `lfs_batches` holds the
-    batch requests (their `transfers`), `lfs_uploads` the sha256 of each upload received."""
+    batch requests (their `transfers`), `lfs_uploads` the sha256 of each upload received.
+    Model repos put in `repos` are served for download (`snapshot_download`: revision, tree, and each file by
+    HEAD and GET)."""
+
+    SHA = "0123456789abcdef0123456789abcdef01234567"
 
     def __init__(self, fail_status: int | None = None):
         self.repos: dict[str, Repo] = {}
@@ -228,24 +232,44 @@ class FakeHub:
                 hub.lfs_uploads.append(parts[1])
                 self._send(200, {})
 
-            def do_GET(self):
-                hub.requests.append(("GET", self.path, dict(self.headers)))
+            def do_HEAD(self):
+                self.do_GET(head=True)
+
+            def do_GET(self, head: bool = False):
+                hub.requests.append(("HEAD" if head else "GET", self.path, dict(self.headers)))
                 parts = [unquote(p) for p in urlparse(self.path).path.strip("/").split("/")]
-                if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "tree":
+                if len(parts) >= 5 and parts[2] == "resolve":  # a model file: /owner/repo/resolve/rev/path
+                    return self._file(f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]), head)
+                if parts[:1] == ["api"] and parts[1:2] in (["datasets"], ["models"]) and len(parts) >= 6:
                     repo, revision = hub.repos.get(f"{parts[2]}/{parts[3]}"), parts[5]
                     if repo is None:
                         return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+                    if revision == hub.SHA:
+                        revision = "main"
                     if revision not in repo.branches:
                         return self._send(404, {"error": "Invalid rev id"}, {"X-Error-Code": "RevisionNotFound"})
-                    return self._send(200, [{"type": "file", "path": p, "size": len(c), "oid": _git_hash(c)}
-                                            for p, c in sorted(repo.branches[revision].items())])
-                if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "revision":
-                    repo = hub.repos.get(f"{parts[2]}/{parts[3]}")
-                    if repo is None:
-                        return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
-                    return self._send(200, {"id": f"{parts[2]}/{parts[3]}", "sha": "0" * 40, "private": repo.private,
-                                            "siblings": [{"rfilename": p} for p in sorted(repo.branches["main"])]})
+                    if parts[4] == "tree":
+                        return self._send(200, [{"type": "file", "path": p, "size": len(c), "oid": _git_hash(c)}
+                                                for p, c in sorted(repo.branches[revision].items())])
+                    if parts[4] == "revision":
+                        return self._send(200, {"id": f"{parts[2]}/{parts[3]}", "sha": hub.SHA,
+                                                "private": repo.private,
+                                                "siblings": [{"rfilename": p} for p in sorted(repo.branches[revision])]})
                 self._send(404, {"error": f"no route {self.path}"})
+
+            def _file(self, repo_id: str, revision: str, path: str, head: bool) -> None:
+                repo = hub.repos.get(repo_id)
+                branch = repo.branches.get("main" if revision == hub.SHA else revision) if repo else None
+                if branch is None or path not in branch:
+                    return self._send(404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"})
+                data = branch[path]
+                self.send_response(200)
+                for key, value in {"Content-Length": str(len(data)), "ETag": f'"{_git_hash(data)}"',
+                                   "X-Repo-Commit": hub.SHA, "Content-Type": "application/octet-stream"}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if not head:
+                    self.wfile.write(data)
 
             def do_POST(self):
                 hub.requests.append(("POST", self.path, dict(self.headers)))
