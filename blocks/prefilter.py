@@ -1,10 +1,12 @@
 """The LID-first cascade: a cheap language check of the whole page, so trafilatura runs only on candidates.
 
-`page_text` is resiliparse's plain text of the whole page (no main-content detection: ~1 ms a page against
-trafilatura's ~15 ms). `Prefilter` runs the run's own LID model on it and keeps a page for extraction if one
-run language qualifies (its label, or one of its `also` labels, among the model's `top_k` with probability
->= `min_score`, from the language config's `lid.prefilter`); other pages are dropped as
-`prefilter.other_language`. The decision of record stays with `LanguageId` on trafilatura's text.
+`page_chunks` cuts resiliparse's plain text of the whole page (no main-content detection: ~1 ms a page against
+trafilatura's ~15 ms) into chunks of consecutive lines of at least `CHUNK_CHARS` characters, so an article in
+one language inside navigation, menus and footers in another still has chunks of its own. `Prefilter` runs
+the run's own LID model on every chunk and keeps a page for extraction if one chunk qualifies for one run
+language (its label, or one of its `also` labels, among the model's `top_k` with probability >= `min_score`,
+from the language config's `lid.prefilter`); other pages are dropped as `prefilter.other_language`. The
+decision of record stays with `LanguageId` on trafilatura's text.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from curate.blocks.base import Block, mark_dropped
 from curate.blocks.lid import LanguageId
 
 TEXT_CHARS = 20_000  # LID reads the first this many characters of the page text
+CHUNK_CHARS = 400  # a chunk is consecutive lines up to at least this many characters
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,24 @@ class PrefilterRule:
     min_score: float
 
 
-def page_text(html: str) -> str:
-    """The whole page's visible text on one line (its first `TEXT_CHARS` characters), "" if it has none."""
+def page_chunks(html: str) -> list[str]:
+    """The whole page's visible text (its first `TEXT_CHARS` characters) as one-line chunks of consecutive
+    lines, each of at least `CHUNK_CHARS` characters but the last; [] if the page has no text."""
     from resiliparse.extract.html2text import extract_plain_text
 
     text = (extract_plain_text(html, main_content=False, alt_texts=False) or "") if html else ""
-    return " ".join(text[:TEXT_CHARS].split())
+    chunks, lines, size = [], [], 0
+    for line in text[:TEXT_CHARS].splitlines():
+        line = " ".join(line.split())
+        if line:
+            lines.append(line)
+            size += len(line) + 1
+        if size >= CHUNK_CHARS:
+            chunks.append(" ".join(lines))
+            lines, size = [], 0
+    if lines:
+        chunks.append(" ".join(lines))
+    return chunks
 
 
 @dataclass
@@ -56,18 +71,20 @@ class Prefilter(Block):
     def provenance(self) -> dict[str, str]:
         return self.lid.provenance()
 
-    def candidates(self, texts: list[str]) -> np.ndarray:
-        """True for each text that one of the rules accepts (and for empty texts)."""
-        labels, scores = self.lid.predict(texts, k=max(rule.top_k for rule in self.rules))
-        keep = np.array([not text for text in texts], dtype=bool)
-        for row, (row_labels, row_scores) in enumerate(zip(labels, scores)):
-            keep[row] |= any(
+    def candidates(self, pages: list[list[str]]) -> np.ndarray:
+        """For each page (its chunks): True if one chunk qualifies for one rule, or if the page has no text."""
+        chunks = [chunk for page in pages for chunk in page]
+        labels, scores = self.lid.predict(chunks, k=max(rule.top_k for rule in self.rules))
+        owner = np.repeat(np.arange(len(pages)), [len(page) for page in pages])
+        keep = np.array([not page for page in pages], dtype=bool)
+        for page, chunk_labels, chunk_scores in zip(owner, labels, scores):
+            keep[page] |= any(
                 label in rule.labels and score >= rule.min_score
                 for rule in self.rules
-                for label, score in zip(row_labels[:rule.top_k], row_scores[:rule.top_k])
+                for label, score in zip(chunk_labels[:rule.top_k], chunk_scores[:rule.top_k])
             )
         return keep
 
     def apply(self, batch: pa.Table) -> pa.Table:
-        texts = [page_text(html) for html in batch["html"].to_pylist()]
-        return mark_dropped(batch, ~self.candidates(texts), f"{self.name}.other_language")
+        pages = [page_chunks(html) for html in batch["html"].to_pylist()]
+        return mark_dropped(batch, ~self.candidates(pages), f"{self.name}.other_language")
