@@ -19,7 +19,7 @@ class PrefilterSettings:
 
 def default_prefilter() -> dict[str, PrefilterSettings]:
     """The shipped defaults, chosen on one half of the recall test's pages (docs/performance.md)."""
-    return {"glotlid": PrefilterSettings(top_k=10, min_score=0.01), "ft176": PrefilterSettings(top_k=5, min_score=0.01)}
+    return {"glotlid": PrefilterSettings(top_k=5, min_score=0.2), "ft176": PrefilterSettings(top_k=3, min_score=0.2)}
 
 
 @dataclass(frozen=True)
