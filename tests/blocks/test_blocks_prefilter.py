@@ -38,9 +38,9 @@ def corpus(tmp_path_factory) -> tuple[Path, list[Page], Path]:
     return write_pages(work / "pages.warc.gz", built), built, train_glotlid_format_model(work / "glotlid.bin")
 
 
-def run_graph(model: str, corpus, **options) -> Graph:
-    """The graph of a run of every language with `model`; `glotlid` is the GlotLID-format test model."""
-    graph = build_graph(CODES, lid=model, **options)
+def run_graph(model: str, corpus, languages: list[str] = CODES, **options) -> Graph:
+    """The graph of a run of `languages` with `model`; `glotlid` is the GlotLID-format test model."""
+    graph = build_graph(languages, lid=model, **options)
     if model == "glotlid":
         graph.lid.model_path = str(corpus[2])
     return graph
