@@ -332,8 +332,7 @@ def stage1_floor(root: Path, manifest: dict, files: int, work: Path) -> dict:
 def print_agreement(runs: list[dict], manifests: dict[int, dict]) -> None:
     """The same kept documents: the share of released documents both sides release, and each side's recall of
     the corpus' Finnish pages (released ÷ Finnish pages)."""
-    print("
-the same documents: released by both ÷ released by either; recall of the Finnish pages (released ÷ "
+    print("\nthe same documents: released by both ÷ released by either; recall of the Finnish pages (released ÷ "
           "Finnish pages in the corpus)")
     by_key = {(r["scale"], r["side"], r["workers"]): r for r in runs}
     for (scale, side, workers), run in sorted(by_key.items()):
@@ -348,8 +347,7 @@ the same documents: released by both ÷ released by either; recall of the Finnis
 
 
 def print_floor(floor: dict) -> None:
-    print("
-stage 1 CPU per page on one core, in-process, the same pages (the old floor: trafilatura on every page)")
+    print("\nstage 1 CPU per page on one core, in-process, the same pages (the old floor: trafilatura on every page)")
     base = floor["trafilatura only"]["cpu"] / floor["trafilatura only"]["pages"]
     rows = [[name, values["pages"], values["skipped"], values["cpu"], 1000 * values["cpu"] / values["pages"],
              f"{(values['cpu'] / values['pages']) / base:.2f}×"] for name, values in floor.items()]
