@@ -150,3 +150,13 @@ def test_no_prefilter_reaches_the_run(monkeypatch):
         result = CliRunner().invoke(app, ["run", "--lang", "fin", "--snapshots", "2024-22", *flags])
         assert result.exit_code == 0, result.output
         assert seen == {"prefilter": expected}
+
+
+def test_the_report_funnel_shows_the_prefilter():
+    from curate.pipeline.publishing.report import funnel
+
+    shared = {"url_filter.domain": 2, "prefilter.other_language": 90, "extract.empty": 1}
+    assert funnel({"documents_read": 100, "shared": shared}) == [
+        ("documents read", 100), ("after URL filter", 98), ("after LID prefilter", 8), ("after extraction", 7)]
+    assert [name for name, _ in funnel({"documents_read": 10, "shared": {"extract.empty": 1}})] == [
+        "documents read", "after URL filter", "after extraction"]  # runs without the cascade: as before
