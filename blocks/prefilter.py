@@ -34,10 +34,14 @@ class PrefilterRule:
 
 def page_chunks(html: str) -> list[str]:
     """The whole page's visible text (its first `TEXT_CHARS` characters) as one-line chunks of consecutive
-    lines, each of at least `CHUNK_CHARS` characters but the last; [] if the page has no text."""
+    lines, each of at least `CHUNK_CHARS` characters but the last; [] if the page has no text (or cannot be
+    parsed)."""
     from resiliparse.extract.html2text import extract_plain_text
 
-    text = (extract_plain_text(html, main_content=False, alt_texts=False) or "") if html else ""
+    try:
+        text = (extract_plain_text(html, main_content=False, alt_texts=False) or "") if html else ""
+    except Exception:  # noqa: BLE001 - a page the parser cannot read goes on to extraction, which decides
+        text = ""
     chunks, lines, size = [], [], 0
     for line in text[:TEXT_CHARS].splitlines():
         line = " ".join(line.split())
