@@ -1,10 +1,13 @@
-"""End to end: the whole `curate run` against datatrove's FineWeb2 pipeline on the same WARCs, at 1 and 2 workers
-and growing corpus sizes: documents in, documents released, wall and CPU seconds, docs/s per core and the ratio.
+"""End to end: the whole `curate run` against datatrove's FineWeb2 pipeline on the same WARCs of the crawl-like
+corpus (benchmarks/corpus.py: 65× ≈ 6,600 pages, 1 % Finnish), at 1 and 2 workers: documents in, documents
+released, wall and CPU seconds, docs/s per core and the ratio; the share of released documents both sides
+release and each side's recall of the Finnish pages; and stage 1's CPU per page (with and without the LID-first
+prefilter) against trafilatura alone on the same pages, in-process on one core (`stage1_floor`).
 
 - ours: `pipeline.run.run(RunOptions(languages=["fin"], snapshots="2024-22", source=<corpus>, lid="ft176",
-  num_cpus=W, files_per_unit=1))` on a fresh local Ray of W CPUs: stage 1 (read → URL filter → trafilatura →
-  lid.176.ftz → spaCy word tokens → filter statistics + MinHash signature), global dedup (exact + MinHash,
-  14 bands × 8 rows, word 5-grams), stage 3 (filters → FTFY, PII, table artefacts), rehydration table, final
+  num_cpus=W, files_per_unit=1))` on a fresh local Ray of W CPUs: stage 1 (read → URL filter → LID prefilter →
+  trafilatura → lid.176.ftz → spaCy word tokens → filter statistics + MinHash signature), global dedup (exact +
+  MinHash, 14 bands × 8 rows, word 5-grams), stage 3 (filters → FTFY, PII, table artefacts), rehydration table, final
   shards. `ray.init` plus one idle worker per CPU is timed apart as "Ray start-up"; the run's timing starts
   after it (the workers still import our blocks and load their models inside the run).
 - datatrove: FineWeb2's recipe (huggingface/fineweb-2, fineweb-2-pipeline.py) with `LocalPipelineExecutor`
@@ -28,7 +31,7 @@ datatrove pool, extractor subprocesses: `common.tree_cpu_seconds`); docs/s per c
 seconds, which other load on the machine does not inflate; wall seconds do include waiting for a busy core.
 The sides alternate which goes first, so a change in load falls on both.
 
-    python benchmarks/e2e.py [--scales 1,4] [--workers 1,2] [--seed 0] [--save runs.json]   # --scales 1,4,16: larger
+    python benchmarks/e2e.py [--scales 65] [--share 0.01] [--workers 1,2] [--floor-files 4] [--save runs.json]
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ def _ids(folder: Path) -> list[str]:
     """The `id` (WARC-Record-ID) of every released document under `folder` (Parquet files)."""
     import pyarrow.parquet as pq
 
-    return sorted(i for path in folder.rglob("*.parquet") for i in pq.read_table(path, columns=["id"])["id"].to_pylist())
+    return sorted(i for path in folder.rglob("*.parquet")
+                  for i in pq.read_table(path, columns=["id"])["id"].to_pylist())
 
 
 # --- datatrove -----------------------------------------------------------------------------------------------
@@ -341,9 +345,10 @@ def print_agreement(runs: list[dict], manifests: dict[int, dict]) -> None:
             continue
         ours, theirs = set(run["released_ids"]), set(other["released_ids"])
         finnish = set(manifests[scale]["finnish_ids"])
-        print(f"  {scale}× {workers} worker(s): {len(ours & theirs):,} of {len(ours | theirs):,} shared "
-              f"({len(ours & theirs) / max(len(ours | theirs), 1):.1%}); recall ours {len(ours & finnish) / len(finnish):.1%},"
-              f" datatrove {len(theirs & finnish) / len(finnish):.1%}")
+        shared = len(ours & theirs) / max(len(ours | theirs), 1)
+        recall = {name: len(ids & finnish) / len(finnish) for name, ids in (("ours", ours), ("datatrove", theirs))}
+        print(f"  {scale}× {workers} worker(s): {len(ours & theirs):,} of {len(ours | theirs):,} shared ({shared:.1%}); "
+              f"recall ours {recall['ours']:.1%}, datatrove {recall['datatrove']:.1%}")
 
 
 def print_floor(floor: dict) -> None:

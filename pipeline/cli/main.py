@@ -76,8 +76,8 @@ def run(
         languages=_languages(lang), snapshots=snapshots, source=source, output=output, max_files=max_files,
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
         prefilter=not no_prefilter, files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus,
-        rehydration=rehydration, max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
-        select=select, index_primary_only=index_primary_only,
+        rehydration=rehydration, max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs,
+        materialize=materialize, select=select, index_primary_only=index_primary_only,
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:

@@ -104,8 +104,8 @@ def _sum_prefixed(counts: Mapping[str, int], prefixes: tuple[str, ...]) -> int:
 
 # --- what the report computes -----------------------------------------------------------------------------------
 def funnel(stats: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """Documents after each step: read → URL filter → LID prefilter → extraction → LID for this language → stage 1
-    → dedup → filters → released (a step appears when `stats` records what it needs)."""
+    """Documents after each step: read → URL filter → LID prefilter → extraction → LID for this language →
+    stage 1 → dedup → filters → released (a step appears when `stats` records what it needs)."""
     steps: list[tuple[str, int]] = []
     read = _number(stats.get("documents_read"))
     shared = _counts(stats.get("shared"))

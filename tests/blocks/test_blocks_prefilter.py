@@ -123,7 +123,8 @@ def test_the_prefilter_is_switched_off_by_config_flag_or_a_model_without_setting
     assert graph_module.prefilter_rules([config], "ft176") is not None
     assert graph_module.prefilter_rules([config, off], "ft176") is None  # one language without: every page
     assert graph_module.prefilter_rules([config], "/models/custom-lid.bin") is None  # no `custom` entry
-    related = from_dict(LidConfig, {"prefilter": {"ft176": {"top_k": 2, "min_score": 0.5, "also": ["nno_Latn"]}}}, "lid")
+    settings = {"prefilter": {"ft176": {"top_k": 2, "min_score": 0.5, "also": ["nno_Latn"]}}}
+    related = from_dict(LidConfig, settings, "lid")
     assert related.prefilter == {"ft176": PrefilterSettings(2, 0.5, ["nno_Latn"])}
     rule = graph_module.prefilter_rules([dataclasses.replace(config, lid=related)], "ft176")[0]
     assert rule.labels == ("fin_Latn", "nno_Latn") and rule.top_k == 2
