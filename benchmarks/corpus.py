@@ -1,12 +1,13 @@
-"""The benchmark corpus: a local Common Crawl mirror of unique, realistic HTML pages, at scales 1×, 4×, 16×.
+"""The benchmark corpus: a crawl-like local Common Crawl mirror of unique, realistic HTML pages.
 
-What goes in, per scale unit (1× = 100 + `FINNISH_PER_SCALE` pages):
+What goes in at scale `k` (1× = the 100 real pages; 65× ≈ 6,600 pages), plus Finnish pages making up `share` of
+all pages (default `DEFAULT_SHARE`, 1 %; Finnish is 0.3–0.5 % of a real crawl):
 
 - the 100 real Common Crawl pages of `shared/data/html/cc-sample100` (many languages, mostly English). Scale `k`
   holds `k` copies of each: copy 0 is the page as crawled, copy `i > 0` has `REPLACE_SHARE` of the words of its
   visible text nodes (not scripts, styles, comments or tags) replaced by words drawn, seeded, from the same page,
   so language and markup stay the page's own while a near-dedup (word 5-gram MinHash) no longer pairs the copies;
-- `FINNISH_PER_SCALE` Finnish pages per scale unit, each with its own text (paragraphs of consecutive real
+- `round(share × 100k / (1 − share))` Finnish pages, each with its own text (paragraphs of consecutive real
   sentences from `shared/data/text/fi` and FLORES-200 Finnish, drawn at seeded random places) inside realistic
   page markup: the two real Finnish news pages of `shared/data/html/fi` (their article paragraphs, title and
   heading replaced) and four site templates (news, blog, forum, web shop) with navigation, cookie banners,
@@ -22,10 +23,10 @@ Layout (what `curate run --source DIR --snapshots 2024-22` reads, as tests/mirro
 
 WARCs are gzip-per-record, as Common Crawl writes them: a `warcinfo` record, then per page a `request`, a
 `response` (HTTP status line and headers, `WARC-Identified-Payload-Type: text/html`) and a `metadata` record.
-Records are shuffled (seeded) so Finnish pages are spread over the files. The same (scale, seed) gives the same
+Records are shuffled (seeded) so Finnish pages are spread over the files. The same (scale, share, seed) gives the same
 pages, ids and URLs; a directory that already holds that corpus is reused.
 
-    python benchmarks/corpus.py OUT_DIR --scale 4 [--seed 0] [--check]
+    python benchmarks/corpus.py OUT_DIR --scale 65 [--share 0.01] [--seed 0] [--check]
 """
 
 from __future__ import annotations
@@ -58,12 +59,12 @@ FLORES_FINNISH = DATA / "text" / "flores200" / "fin_Latn.txt"
 
 CRAWL = "CC-MAIN-2024-22"
 SEGMENT = "1715971057216.39"
-FINNISH_PER_SCALE = 50
+DEFAULT_SHARE = 0.01  # of all pages: Finnish
 RECORDS_PER_FILE = 100
 REPLACE_SHARE = 0.2
 URL_SAFE = ":/?&=%#;@+,~!$'()*[]"
 WARMUP_PAGES = 4  # of each kind (CC sample, Finnish) in the warm-up WARC
-CORPUS_VERSION = 1  # bump when the generator changes what it writes
+CORPUS_VERSION = 2  # bump when the generator changes what it writes
 
 # A tag, a comment, or a whole script/style element: what is not a visible text node.
 _MARKUP = re.compile(r"(<!--.*?-->|<script\b.*?</script\s*>|<style\b.*?</style\s*>|<[^>]*>)", re.S | re.I)
@@ -427,14 +428,19 @@ def write_warc(path: Path, pages: list[Page], seed: int) -> int:
     return len(buffer.getvalue())
 
 
-def corpus_pages(scale: int, seed: int) -> list[Page]:
-    """Every page of the corpus at `scale`, shuffled (seeded)."""
+def finnish_count(scale: int, share: float) -> int:
+    """How many Finnish pages make up `share` of a corpus with the 100 real pages `scale` times."""
+    return round(share * 100 * scale / (1 - share))
+
+
+def corpus_pages(scale: int, seed: int, share: float = DEFAULT_SHARE) -> list[Page]:
+    """Every page of the corpus at `scale` with `share` Finnish pages, shuffled (seeded)."""
     pages: list[Page] = []
     for number, (url, html) in enumerate(cc_sample_pages(), start=1):
         for copy in range(scale):
             varied = html if copy == 0 else vary_html(html, random.Random(f"cc:{seed}:{number}:{copy}"))
             pages.append(Page(copy_url(url, copy), varied, "cc", _record_id("cc", seed, number, copy)))
-    for index, (url, html) in enumerate(finnish_pages(FINNISH_PER_SCALE * scale, seed)):
+    for index, (url, html) in enumerate(finnish_pages(finnish_count(scale, share), seed)):
         pages.append(Page(url, html, "fin", _record_id("fin", seed, index)))
     random.Random(f"shuffle:{seed}:{scale}").shuffle(pages)
     return pages
@@ -462,15 +468,17 @@ def load_manifest(root: Path) -> dict:
     return json.loads(manifest_path(root).read_text())
 
 
-def build_corpus(root: Path, scale: int, seed: int = 0) -> Path:
-    """Write the corpus at `scale` under `root` as a Common Crawl mirror and return `root`.
+def build_corpus(root: Path, scale: int, seed: int = 0, share: float = DEFAULT_SHARE) -> Path:
+    """Write the corpus at `scale` with `share` Finnish pages under `root` as a Common Crawl mirror; return `root`.
 
-    A `root` that already holds the corpus of the same scale, seed and generator version is returned as is."""
+    A `root` that already holds the corpus of the same settings and generator version is returned as is."""
     if scale < 1:
         raise ValueError("scale must be at least 1")
+    if not 0 < share < 1:
+        raise ValueError("share must be between 0 and 1")
     root = Path(root)
     wanted = {"version": CORPUS_VERSION, "scale": scale, "seed": seed, "crawl": CRAWL,
-              "finnish_per_scale": FINNISH_PER_SCALE, "replace_share": REPLACE_SHARE}
+              "finnish_share": share, "replace_share": REPLACE_SHARE}
     if manifest_path(root).is_file():
         try:
             existing = load_manifest(root)
@@ -485,7 +493,7 @@ def build_corpus(root: Path, scale: int, seed: int = 0) -> Path:
         elif stale.exists():
             stale.unlink()
     crawl_dir = root / "crawl-data" / CRAWL
-    pages = corpus_pages(scale, seed)
+    pages = corpus_pages(scale, seed, share)
     files, sizes = [], []
     for number, start in enumerate(range(0, len(pages), RECORDS_PER_FILE)):
         relative = f"crawl-data/{CRAWL}/segments/{SEGMENT}/warc/{CRAWL}-20240518{number:05d}-{seed:05d}.warc.gz"
@@ -534,11 +542,12 @@ def check_variation(seed: int = 0, copies: int = 3, pages: int = 30) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--scale", type=int, default=1, help="1 = the 100 CC pages + %d Finnish pages" % FINNISH_PER_SCALE)
+    parser.add_argument("--scale", type=int, default=1, help="copies of the 100 CC pages (65: ~6,600 pages)")
+    parser.add_argument("--share", type=float, default=DEFAULT_SHARE, help="share of Finnish pages (0.01 = 1 %%)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", action="store_true", help="also measure how far copies are from their original")
     args = parser.parse_args(argv)
-    root = build_corpus(args.out_dir, args.scale, args.seed)
+    root = build_corpus(args.out_dir, args.scale, args.seed, args.share)
     manifest = load_manifest(root)
     print(f"{root}: {manifest['pages']:,} pages ({manifest['cc_pages']:,} CC sample, {manifest['finnish_pages']:,} "
           f"Finnish) in {len(manifest['files'])} WARCs, {manifest['html_bytes'] / 1e6:,.1f} MB of HTML, "

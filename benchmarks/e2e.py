@@ -1,10 +1,13 @@
-"""End to end: the whole `curate run` against datatrove's FineWeb2 pipeline on the same WARCs, at 1 and 2 workers
-and growing corpus sizes: documents in, documents released, wall and CPU seconds, docs/s per core and the ratio.
+"""End to end: the whole `curate run` against datatrove's FineWeb2 pipeline on the same WARCs of the crawl-like
+corpus (benchmarks/corpus.py: 65× ≈ 6,600 pages, 1 % Finnish), at 1 and 2 workers: documents in, documents
+released, wall and CPU seconds, docs/s per core and the ratio; the share of released documents both sides
+release and each side's recall of the Finnish pages; and stage 1's CPU per page (with and without the LID-first
+prefilter) against trafilatura alone on the same pages, in-process on one core (`stage1_floor`).
 
 - ours: `pipeline.run.run(RunOptions(languages=["fin"], snapshots="2024-22", source=<corpus>, lid="ft176",
-  num_cpus=W, files_per_unit=1))` on a fresh local Ray of W CPUs: stage 1 (read → URL filter → trafilatura →
-  lid.176.ftz → spaCy word tokens → filter statistics + MinHash signature), global dedup (exact + MinHash,
-  14 bands × 8 rows, word 5-grams), stage 3 (filters → FTFY, PII, table artefacts), rehydration table, final
+  num_cpus=W, files_per_unit=1))` on a fresh local Ray of W CPUs: stage 1 (read → URL filter → LID prefilter →
+  trafilatura → lid.176.ftz → spaCy word tokens → filter statistics + MinHash signature), global dedup (exact +
+  MinHash, 14 bands × 8 rows, word 5-grams), stage 3 (filters → FTFY, PII, table artefacts), rehydration table, final
   shards. `ray.init` plus one idle worker per CPU is timed apart as "Ray start-up"; the run's timing starts
   after it (the workers still import our blocks and load their models inside the run).
 - datatrove: FineWeb2's recipe (huggingface/fineweb-2, fineweb-2-pipeline.py) with `LocalPipelineExecutor`
@@ -28,7 +31,7 @@ datatrove pool, extractor subprocesses: `common.tree_cpu_seconds`); docs/s per c
 seconds, which other load on the machine does not inflate; wall seconds do include waiting for a busy core.
 The sides alternate which goes first, so a change in load falls on both.
 
-    python benchmarks/e2e.py [--scales 1,4] [--workers 1,2] [--seed 0] [--save runs.json]   # --scales 1,4,16: larger
+    python benchmarks/e2e.py [--scales 65] [--share 0.01] [--workers 1,2] [--floor-files 4] [--save runs.json]
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class OursSide:
         stats = run(self.options)[LANGUAGE]
         wall, cpu = time.perf_counter() - wall, common.tree_cpu_seconds() - cpu  # before shutdown: workers alive
         ray.shutdown()
+        released_ids = _ids(self.args.out / LANGUAGE / "data")
         stage3 = stats["stage3"]
         filtered = sum(v for k, v in stage3.items() if k != "kept" and not k.startswith("dedup."))
         return {
@@ -101,7 +105,16 @@ class OursSide:
                        "filters removed": filtered,
                        "released": stats["released"]["documents"]},
             "counts": {"stage1": stats["stage1"], "stage3": stage3, "shared": stats["shared"]},
+            "released_ids": released_ids,
         }
+
+
+def _ids(folder: Path) -> list[str]:
+    """The `id` (WARC-Record-ID) of every released document under `folder` (Parquet files)."""
+    import pyarrow.parquet as pq
+
+    return sorted(i for path in folder.rglob("*.parquet")
+                  for i in pq.read_table(path, columns=["id"])["id"].to_pylist())
 
 
 # --- datatrove -----------------------------------------------------------------------------------------------
@@ -220,8 +233,6 @@ class DatatroveSide:
         self.imports = time.perf_counter() - started
 
     def run(self) -> dict:
-        import pyarrow.parquet as pq
-
         steps: dict[str, float] = {}
         cpu, started = common.tree_cpu_seconds(), time.perf_counter()
         for name, executor in self.steps:
@@ -231,7 +242,8 @@ class DatatroveSide:
         logs = self.args.out / "logs"
         first = _step_counts(logs / "read→url→extract→LID")
         last = _step_counts(logs / "minhash-4+filters+formatters")
-        released = sum(pq.read_metadata(p).num_rows for p in (self.args.out / "output").glob("*.parquet"))
+        released_ids = _ids(self.args.out / "output")
+        released = len(released_ids)
         reader = next(v for k, v in first.items() if "Warc" in k)
         lid = next(v for k, v in first.items() if "Language" in k)
         dedup = next(v for k, v in last.items() if "stage 4" in k)
@@ -242,6 +254,7 @@ class DatatroveSide:
             "funnel": {"after LID": lid.get("forwarded", 0), "dedup removed": dedup.get("dropped", 0),
                        "filters removed": sum(v.get("dropped", 0) for v in filters), "released": released},
             "counts": {"first": first, "last": last},
+            "released_ids": released_ids,
         }
 
 
@@ -282,6 +295,69 @@ def measure(side: str, root: Path, workers: int, work: Path) -> dict:
         process.close()
     shutil.rmtree(out, ignore_errors=True)
     return {**result, "side": side, "workers": workers, "load": [load, os.getloadavg()[0]]}
+
+
+def stage1_floor(root: Path, manifest: dict, files: int, work: Path) -> dict:
+    """CPU seconds per page, in this process on one core, over the first `files` WARCs of the corpus: stage 1
+    with the prefilter (`curate run`'s default), stage 1 without it (`--no-prefilter`), and trafilatura alone
+    (FineWeb settings, in-process) on the HTML of the same pages. A warm-up WARC loads every model first."""
+    from collections import Counter
+
+    from curate.blocks.extract import extract_text
+    from curate.blocks.warc import WarcReader
+    from curate.pipeline.execution.graph import build_graph
+    from curate.pipeline.execution.stage1 import Stage1Work, Unit
+    from curate.pipeline.sources.crawls import WarcFile
+
+    crawl = manifest["crawl"]
+    unit = Unit("floor", tuple(WarcFile(crawl, path) for path in manifest["files"][:files]))
+    result = {}
+    for name, prefilter in (("stage 1", True), ("stage 1 --no-prefilter", False)):
+        work_unit = Stage1Work(build_graph(["fin"], lid="ft176", prefilter=prefilter), str(root),
+                               str(work / f"floor-{prefilter}"), WarcReader(), 16)
+        work_unit.run(Unit("warmup", (WarcFile(crawl, manifest["warmup"]),)))
+        cpu = common.tree_cpu_seconds()
+        done = work_unit.run(unit)
+        result[name] = {"pages": done.documents_read, "cpu": common.tree_cpu_seconds() - cpu,
+                        "skipped": done.counts.get("prefilter.other_language", 0)}
+    htmls = []
+    for warc in unit.files:
+        with open(root / warc.path, "rb") as stream:
+            for batch in WarcReader().read(stream, warc.path, crawl, Counter()):
+                htmls += batch["html"].to_pylist()
+    extract_text(htmls[0])
+    cpu = time.process_time()
+    for html in htmls:
+        extract_text(html)
+    result["trafilatura only"] = {"pages": len(htmls), "cpu": time.process_time() - cpu, "skipped": 0}
+    return result
+
+
+def print_agreement(runs: list[dict], manifests: dict[int, dict]) -> None:
+    """The same kept documents: the share of released documents both sides release, and each side's recall of
+    the corpus' Finnish pages (released ÷ Finnish pages)."""
+    print("\nthe same documents: released by both ÷ released by either; recall of the Finnish pages (released ÷ "
+          "Finnish pages in the corpus)")
+    by_key = {(r["scale"], r["side"], r["workers"]): r for r in runs}
+    for (scale, side, workers), run in sorted(by_key.items()):
+        other = by_key.get((scale, "datatrove", workers))
+        if side != "ours" or not other:
+            continue
+        ours, theirs = set(run["released_ids"]), set(other["released_ids"])
+        finnish = set(manifests[scale]["finnish_ids"])
+        shared = len(ours & theirs) / max(len(ours | theirs), 1)
+        recall = {name: len(ids & finnish) / len(finnish) for name, ids in (("ours", ours), ("datatrove", theirs))}
+        print(f"  {scale}× {workers} worker(s): {len(ours & theirs):,} of {len(ours | theirs):,} shared ({shared:.1%}); "
+              f"recall ours {recall['ours']:.1%}, datatrove {recall['datatrove']:.1%}")
+
+
+def print_floor(floor: dict) -> None:
+    print("\nstage 1 CPU per page on one core, in-process, the same pages (the old floor: trafilatura on every page)")
+    base = floor["trafilatura only"]["cpu"] / floor["trafilatura only"]["pages"]
+    rows = [[name, values["pages"], values["skipped"], values["cpu"], 1000 * values["cpu"] / values["pages"],
+             f"{(values['cpu'] / values['pages']) / base:.2f}×"] for name, values in floor.items()]
+    print(common.table(rows, ["what", "pages", "skipped by prefilter", "cpu s", "cpu ms / page",
+                              "÷ trafilatura only"]))
 
 
 def _rate(run: dict) -> float:
@@ -353,9 +429,12 @@ def print_report(runs: list[dict], manifests: dict[int, dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scales", default="1,4",
-                        help="corpus scales, comma-separated (1 = 100 CC + 50 Finnish pages)")
+    parser.add_argument("--scales", default="65",
+                        help="corpus scales, comma-separated (1 = the 100 CC pages; 65 ≈ 6,600 pages)")
+    parser.add_argument("--share", type=float, default=0.01, help="share of Finnish pages in the corpus")
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
+    parser.add_argument("--floor-files", type=int, default=4,
+                        help="WARCs of the largest corpus for the stage-1 CPU-per-page comparison (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="also write every run's measurements to this JSON file")
     parser.add_argument("--side", choices=["ours", "datatrove"], help=argparse.SUPPRESS)
@@ -376,7 +455,8 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="curate-bench-e2e-"))
     try:
         for scale in scales:
-            root = build_corpus(common.cache_dir() / f"corpus-scale{scale}-seed{args.seed}", scale, args.seed)
+            root = build_corpus(common.cache_dir() / f"corpus-scale{scale}-share{args.share}-seed{args.seed}", scale,
+                                args.seed, args.share)
             manifests[scale] = manifest = load_manifest(root)
             print(f"corpus {scale}×: {manifest['pages']:,} pages ({manifest['cc_pages']:,} CC sample + "
                   f"{manifest['finnish_pages']:,} Finnish), {manifest['html_bytes'] / 1e6:,.1f} MB HTML in "
@@ -388,11 +468,15 @@ def main(argv: list[str] | None = None) -> None:
                     runs.append({**run, "scale": scale})
                     print(f"  {side:<9} {workers} worker(s): {run['wall']:.1f} s wall, {run['cpu']:.1f} cpu s, "
                           f"{run['released']} released", flush=True)
+        floor = stage1_floor(root, manifest, args.floor_files, work) if args.floor_files else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.save:
-        args.save.write_text(json.dumps(runs, indent=1))
+        args.save.write_text(json.dumps({"runs": runs, "stage1_floor": floor}, indent=1))
     print_report(runs, manifests)
+    print_agreement(runs, manifests)
+    if floor:
+        print_floor(floor)
 
 
 if __name__ == "__main__":

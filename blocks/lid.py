@@ -120,3 +120,10 @@ class LanguageId(Block):
             for row, score_row in zip(codes, scores)
         ]
         return set_column(batch, "top_langs", pa.array(top, pa.string()))
+
+    def predict(self, texts: list[str], k: int = TOP_K) -> tuple[list[list[str]], list[np.ndarray]]:
+        """The top-`k` labels (normalised, `fin_Latn`) and probabilities of each one-line text."""
+        if not texts:
+            return [], []
+        labels, scores = lid_model(self.model).predict(texts, k=k)
+        return [[normalise_label(label) for label in row] for row in labels], list(scores)

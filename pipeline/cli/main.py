@@ -38,6 +38,8 @@ def run(
     lid: Annotated[Optional[str], typer.Option(help="LID model: glotlid, ft176 (offline) or a path")] = None,
     lid_min_score: Annotated[Optional[float], typer.Option(help="override the configs' LID threshold")] = None,
     extractor: Annotated[str, typer.Option(help="trafilatura or resiliparse")] = "trafilatura",
+    no_prefilter: Annotated[bool, typer.Option("--no-prefilter", help="extract every page (no cheap LID pass "
+                                                                       "before extraction)")] = False,
     files_per_unit: Annotated[int, typer.Option(help="WARCs per unit of work")] = 8,
     buckets: Annotated[int, typer.Option(help="hash buckets per language for stage files and shards")] = 16,
     cpus: Annotated[Optional[int], typer.Option(help="CPUs of the local Ray (default: all)")] = None,
@@ -82,14 +84,15 @@ def run(
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
         files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus, rehydration=rehydration,
         max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
-        select=select, index_primary_only=index_primary_only, skip_quarantined=skip_quarantined,
-        max_quarantined=max_quarantined, scorer_gpus=scorer_gpus,
+        prefilter=not no_prefilter, select=select, index_primary_only=index_primary_only,
+        skip_quarantined=skip_quarantined, max_quarantined=max_quarantined, scorer_gpus=scorer_gpus,
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:
         from curate.pipeline.execution.graph import build_graph
 
-        graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor)
+        graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor,
+                            prefilter=options.prefilter)
         plan = make_plan(options)
         typer.echo(f"languages: {', '.join(graph.languages)}; crawls: {', '.join(plan.crawls)}")
         for warc in plan.files:

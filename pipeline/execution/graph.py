@@ -13,6 +13,7 @@ from curate.blocks.base import Block
 from curate.blocks.extract import Extract
 from curate.blocks.lid import LanguageId, resolve_model
 from curate.blocks.minhash import dedup_blocks
+from curate.blocks.prefilter import Prefilter, PrefilterRule
 from curate.blocks.quality import formatter_blocks, stage1_blocks, stage3_filter_blocks
 from curate.blocks.scorers import scorer_blocks
 from curate.blocks.url_filter import UrlFilter
@@ -78,11 +79,16 @@ def build_graph(
     extractor: str = "trafilatura",
     extract_timeout_s: float = 30.0,
     url_filter: bool = True,
+    prefilter: bool = True,
 ) -> Graph:
     """The graph for `languages` (codes as `--lang` takes them) from their configs.
 
     `lid` overrides the configs' LID model (`glotlid`, `ft176` or a path); `min_lid_score` overrides the
-    threshold, which otherwise comes from each config's `lid.min_score[<model>]`.
+    threshold, which otherwise comes from each config's `lid.min_score[<model>]`. `prefilter=False` extracts
+    every page (no LID-first cascade); so does a run where one language has no `lid.prefilter` for the model.
+
+    Shared order: URL filter → (opt-outs from URL and headers go here) → cheap parse and LID-first prefilter →
+    extraction; then LID on the extracted text decides.
     """
     configs = [load_language_config(code) for code in languages]
     models = {lid or c.lid.model for c in configs}
@@ -103,6 +109,22 @@ def build_graph(
         graphs[config.code] = LanguageGraph(config, score, language_stage1_blocks(config),
                                             language_stage3_blocks(config),
                                             tuple(b.name for b in stage3_filter_blocks(config)))
+    language_id = LanguageId(model=model)
     shared: list[Block] = [UrlFilter()] if url_filter else []
+    rules = prefilter_rules(configs, model) if prefilter else None
+    if rules:
+        shared.append(Prefilter(lid=language_id, rules=rules))
     shared.append(Extract(extractor=extractor, timeout_s=extract_timeout_s))
-    return Graph(shared=shared, lid=LanguageId(model=model), languages=graphs)
+    return Graph(shared=shared, lid=language_id, languages=graphs)
+
+
+def prefilter_rules(configs: list[LanguageConfig], model: str) -> tuple[PrefilterRule, ...] | None:
+    """Each language's `lid.prefilter` rule for `model`; None (extract every page) if one language has none."""
+    key = model if model in LID_MODELS else "custom"
+    rules = []
+    for config in configs:
+        settings = (config.lid.prefilter or {}).get(key)
+        if settings is None:
+            return None
+        rules.append(PrefilterRule((config.code, *settings.also), settings.top_k, settings.min_score))
+    return tuple(rules)

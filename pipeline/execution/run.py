@@ -55,6 +55,7 @@ class RunOptions:
     lid: str | None = None
     lid_min_score: float | None = None
     extractor: str = "trafilatura"
+    prefilter: bool = True  # the LID-first cascade: extract only pages a cheap LID pass finds possibly the language
     files_per_unit: int = 8
     buckets: int = 16
     num_cpus: int | None = None
@@ -200,7 +201,7 @@ def graph_signature(graph: Graph, models: dict[str, str]) -> dict:
 def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
     """Run every stage; returns the stats of each language (also written to `<out>/<lang>/stats.json`)."""
     graph = graph or build_graph(options.languages, lid=options.lid, min_lid_score=options.lid_min_score,
-                                 extractor=options.extractor)
+                                 extractor=options.extractor, prefilter=options.prefilter)
     output = Output(options.output)
     output.check_writable()
 

@@ -1,8 +1,10 @@
 """Stage 1, one unit (a group of WARCs): read → shared blocks → LID → route by language → language blocks.
 
-Writes, per language, one Parquet file of kept documents (with `bucket`, one row group per bucket, so
-later stages read only their bucket) and one file of removed documents with `drop_reason`; documents
-of other languages are only counted. Returns small stats; the caller commits the manifest.
+The shared blocks run in `Graph.shared`'s order: URL filter → opt-outs → cheap parse and LID-first prefilter
+→ extraction (`curate.pipeline.execution.graph.build_graph`). Writes, per language, one Parquet file of kept
+documents (with `bucket`, one row group per bucket, so later stages read only their bucket) and one file of
+removed documents with `drop_reason`; documents of other languages (`prefilter.other_language`,
+`lid.other_language`) are only counted. Returns small stats; the caller commits the manifest.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow.compute as pc
 from curate.blocks import faults
 from curate.blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
 from curate.blocks.keys import DOC_KEY, buckets_of, document_keys
+from curate.blocks.prefilter import Prefilter
 from curate.blocks.warc import WarcReader
 from curate.pipeline.execution.graph import Graph
 from curate.pipeline.sources.crawls import Source, WarcFile
@@ -118,7 +121,7 @@ class Stage1Work:
         batch = batch.append_column(DOC_KEY, document_keys(batch["id"]))
         for block in self.graph.shared:
             batch, dropped = _run_block(block, batch, counts)
-            if dropped.num_rows:
+            if dropped.num_rows and block.name != Prefilter.name:  # other languages are only counted
                 removed["_shared"].append(dropped.select([c for c in AUDIT_COLUMNS if c in dropped.column_names]))
         if not batch.num_rows:
             return

@@ -429,7 +429,7 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
     shared = stats.get("shared")
     if isinstance(shared, Mapping) and shared:
         out += ["### Pages read (every language of the run)", "",
-                f"{int(stats.get('documents_read', 0)):,} HTML pages went through extraction and language ID. "
+                f"{int(stats.get('documents_read', 0)):,} HTML pages were read. "
                 "WARC records read, and pages skipped before or at language ID, by reason:", ""]
         out += _table(["reason", "count"], [[k, int(v)] for k, v in shared.items()])
     mix = stats.get("language_mix")

@@ -49,7 +49,7 @@ STEP_TABLE_KEYS = ("table", "step_table", "weights", "repetitions")
 DISTRIBUTION_COLUMNS = ("cluster_sizes", "cluster_removal_rates", "cluster_post_filtering_doc_counts")
 KNOWN_KEYS = {"language", "documents_read", "shared", "stage1", "stage3", "released", "language_mix", "quarantined",
               "seconds", "documents_per_second", "dedup", "rehydration", "scores", "ablation"}
-PRE_LID_RULES = ("url_filter.", "extract.")  # removals in `shared` that happen before language ID
+PRE_LID_RULES = ("url_filter.", "prefilter.", "extract.")  # removals in `shared` that happen before language ID
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?\d*\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
 
@@ -104,8 +104,8 @@ def _sum_prefixed(counts: Mapping[str, int], prefixes: tuple[str, ...]) -> int:
 
 # --- what the report computes -----------------------------------------------------------------------------------
 def funnel(stats: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """Documents after each step: read → URL filter → extraction → LID for this language → stage 1 → dedup →
-    filters → released (a step appears when `stats` records what it needs)."""
+    """Documents after each step: read → URL filter → LID prefilter → extraction → LID for this language →
+    stage 1 → dedup → filters → released (a step appears when `stats` records what it needs)."""
     steps: list[tuple[str, int]] = []
     read = _number(stats.get("documents_read"))
     shared = _counts(stats.get("shared"))
@@ -114,7 +114,10 @@ def funnel(stats: Mapping[str, Any]) -> list[tuple[str, int]]:
         if shared is not None:
             after_url = int(read) - _sum_prefixed(shared, ("url_filter.",))
             steps.append(("after URL filter", after_url))
-            steps.append(("after extraction", after_url - _sum_prefixed(shared, ("extract.",))))
+            after_prefilter = after_url - _sum_prefixed(shared, ("prefilter.",))
+            if after_prefilter != after_url:  # runs with the LID-first cascade
+                steps.append(("after LID prefilter", after_prefilter))
+            steps.append(("after extraction", after_prefilter - _sum_prefixed(shared, ("extract.",))))
     stage1 = _counts(stats.get("stage1"))
     if stage1:
         steps.append(("identified as this language", sum(stage1.values())))
