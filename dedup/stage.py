@@ -50,6 +50,9 @@ CODE_VERSION = "dedup-2"  # bump when a change alters the assignments for the sa
 DEFAULT_PARTITION_BYTES = 128 << 20  # a task's records in memory (spill buffers, the partitions it sorts)
 DEFAULT_TASKS = 8  # tasks per step at least (parallelism); more when the data exceeds their budgets
 MAX_PARTITIONS = 1 << 14
+# Bytes a streamed (a, b) record costs a task at its peak: its share of the key table (key, min, max, count)
+# while two tables merge, next to the record itself.
+RECORD_COST = 64
 MAX_ROUNDS = 64
 
 T = TypeVar("T")
@@ -113,7 +116,7 @@ class _Steps:
         self.timings["tasks_skipped"] += sum(1 for r in results if r.get("skipped"))
         return results
 
-    def ranges(self, partitions: int, records: int, itemsize: int = 16) -> list[tuple[int, int]]:
+    def ranges(self, partitions: int, records: int, itemsize: int = RECORD_COST) -> list[tuple[int, int]]:
         """Task ranges over `partitions` for `records` records: ≥ min_tasks, ≤ budget each."""
         return ranges(partitions, records * itemsize, self.plan.budget_bytes, min(self.min_tasks, partitions))
 
