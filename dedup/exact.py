@@ -57,7 +57,7 @@ def _groups(task: GroupTask, name: str) -> dict:
     plan = task.plan
     writer = ShuffleWriter(plan.store, task.output, name, plan.partitions, PAIR, plan.chunk_bytes)
     groups = aggregate(_chunks(task, task.lo, task.hi)).shared
-    for chunk in _chunks(task, task.lo, task.hi):
+    for chunk in _chunks(task, task.lo, task.hi) if len(groups.keys) else ():
         found, rows = groups.lookup(chunk["a"])
         first = groups.mins[rows]
         linked = found & (first != chunk["b"])
@@ -72,7 +72,7 @@ def _candidates(task: GroupTask, name: str) -> dict:
     plan = task.plan
     writer = ShuffleWriter(plan.store, task.output, name, plan.num_buckets, PAIR, plan.chunk_bytes)
     groups = aggregate(_chunks(task, task.lo, task.hi)).shared
-    for chunk in _chunks(task, task.lo, task.hi):
+    for chunk in _chunks(task, task.lo, task.hi) if len(groups.keys) else ():
         out = chunk[groups.lookup(chunk["a"])[0]]  # members of a group of ≥ 2 (regrouped after the filter)
         writer.add(buckets_of(out["b"], plan.num_buckets).astype(np.int64), out)
     return {"runs": writer.close(), "records": writer.count}

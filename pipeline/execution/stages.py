@@ -1,7 +1,8 @@
 """Stages after dedup, each a unit of work per bucket of one language.
 
-Stage 3 reads one bucket's rows from every stage-1 file, applies the dedup assignments of that bucket
-(cluster ids and sizes; non-representatives removed), then the language's stage-3 blocks (filters on
+Stage 3 reads one bucket's rows from every stage-1 file, keeps one row of each record read more than once
+(the same WARC listed twice, overlapping inputs: `dedup.same_record`), applies the dedup assignments of that
+bucket (cluster ids and sizes; non-representatives removed), then the language's stage-3 blocks (filters on
 stored statistics, formatters, scorers), writes kept and removed rows, and counts per cluster size the
 documents the filters kept and removed (the rehydration statistics). The final stage writes the released
 shards `data/<dump>/<bucket>.parquet`: each document with its `weight` (repetitions from the rehydration
@@ -20,8 +21,8 @@ import pyarrow.compute as pc
 import numpy as np
 
 from curate.blocks import faults
-from curate.blocks.base import DROP_REASON, Block, split_dropped
-from curate.blocks.keys import DOC_KEY
+from curate.blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
+from curate.blocks.keys import DOC_KEY, repeated_keys
 from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH
 from curate.dedup import ClusterResult, apply_dedup
 from curate.pipeline.execution.stage1 import BUCKET, _concat, _run_block
@@ -29,6 +30,7 @@ from curate.pipeline.execution.storage import Output
 from curate.rebalancing import count_filter_outcomes, repetitions_for_cluster_sizes
 
 CLUSTER_SIZE = "minhash_cluster_size"
+SAME_RECORD = "dedup.same_record"
 WEIGHT = "weight"
 # Columns only stage 3 needs: not written past it.
 DEDUP_INPUTS = (MINHASH_BANDS, TEXT_HASH)
@@ -84,8 +86,10 @@ class Stage3Work:
         result = BucketResult(unit.id, documents_read=rows.num_rows)
         counts: Counter = Counter()
         removed = []
-        if rows.num_rows and self.dedup is not None:
-            rows = apply_dedup(rows, self.dedup.load(unit.bucket))
+        if rows.num_rows:  # a record's copies share its doc_key, hence its bucket: the first one read stays
+            rows = mark_dropped(rows, repeated_keys(rows[DOC_KEY].to_numpy()), SAME_RECORD)
+            if self.dedup is not None:
+                rows = apply_dedup(rows, self.dedup.load(unit.bucket))
             rows, dropped = split_dropped(rows)
             counts.update(dropped[DROP_REASON].to_pylist())
             removed.append(dropped)
