@@ -36,6 +36,12 @@ class Block(abc.ABC):
         """What this block depends on outside its settings (model sha256, list versions), for manifests."""
         return {}
 
+    def fingerprint(self) -> object:
+        """What a stage's fingerprint covers of this block: the settings that change the columns it writes
+        (default: all of them). A stage-1 block that only stores statistics leaves out the thresholds
+        stage 3 compares them with, so editing a threshold keeps stage 1."""
+        return repr(self)
+
     @abc.abstractmethod
     def apply(self, batch: pa.Table) -> pa.Table:
         """Return `batch` with this block's columns added (same rows, same order)."""

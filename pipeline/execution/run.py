@@ -153,13 +153,16 @@ class Manifests:
         return manifest
 
 
-def graph_signature(graph: Graph, models: dict[str, str]) -> dict:
-    """What a stage-1 fingerprint covers of the graph: block settings and model hashes."""
+def graph_signature(graph: Graph) -> dict:
+    """What a stage-1 fingerprint covers of the graph: the settings that change what stage 1 stores (extraction,
+    LID and its threshold, tokenizer, statistics' own parameters, MinHash; never a stage-3 threshold, formatter
+    or scorer: `Block.fingerprint`) and the hashes of the models and lists stage-1 blocks use."""
+    blocks = [*graph.shared, graph.lid, *(b for g in graph.languages.values() for b in g.stage1)]
     return {
-        "shared": [repr(b) for b in graph.shared],
-        "lid": repr(graph.lid),
-        "models": models,
-        "languages": {code: {"min_lid_score": g.min_lid_score, "stage1": [repr(b) for b in g.stage1]}
+        "shared": [b.fingerprint() for b in graph.shared],
+        "lid": graph.lid.fingerprint(),
+        "models": {key: value for b in blocks for key, value in sorted(b.provenance().items())},
+        "languages": {code: {"min_lid_score": g.min_lid_score, "stage1": [b.fingerprint() for b in g.stage1]}
                       for code, g in graph.languages.items()},
     }
 
@@ -177,7 +180,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         manifests = Manifests(output, models)
         start_ray(options.num_cpus)
         started = time.monotonic()
-        stage1 = _run_stage1(plan, graph, options, output, manifests, models)
+        stage1 = _run_stage1(plan, graph, options, output, manifests)
         seconds = {"stage1": time.monotonic() - started}
         stats = {}
         for code, language in graph.languages.items():
@@ -205,7 +208,8 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
         Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules),
         inputs=lambda b: tuple(kept_files),
         upstream=sorted(m["fingerprint"] for m in stage1.values()) + [clusters.fingerprint if clusters else ""],
-        settings=[repr(b) for b in language.stage3] + [language.rehydration_rules],
+        settings=[repr(b) for b in language.stage3] + [language.rehydration_rules]
+        + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)],
     )
     seconds["stage3"] = time.monotonic() - started
     rehydration = _rehydration(code, stage3, options, output)
@@ -287,10 +291,10 @@ def _rehydration(code: str, stage3: dict[int, dict], options: RunOptions, output
     return info
 
 
-def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, manifests: Manifests,
-                models: dict[str, str]) -> dict[str, dict]:
+def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output,
+                manifests: Manifests) -> dict[str, dict]:
     reader = WarcReader(limit=options.limit)
-    settings = [code_version(), graph_signature(graph, models), repr(reader), options.buckets]
+    settings = [code_version(), graph_signature(graph), repr(reader), options.buckets]
     done: dict[str, dict] = {}
     todo: list[Unit] = []
     fingerprints = {}
