@@ -53,6 +53,35 @@ class Block(abc.ABC):
         return self.apply(batch)
 
 
+class Scorer(Block):
+    """A block that measures documents (a model, a list, a formula), then may drop some by a threshold: the two
+    halves apart, so stage 3 keeps the scores (by doc_key and `score_key`) while thresholds change."""
+
+    score_columns: ClassVar[tuple[str, ...]]
+
+    @abc.abstractmethod
+    def score(self, batch: pa.Table) -> pa.Table:
+        """`batch` with the `score_columns` added."""
+
+    def decide(self, batch: pa.Table) -> pa.Table:
+        """Mark the documents the threshold drops, from the score columns (none by default)."""
+        return batch
+
+    def without_threshold(self) -> Block:
+        """This block with its threshold off: everything its scores depend on besides its models."""
+        return self
+
+    def score_key(self) -> str:
+        """A digest of what the scores depend on: the settings without the threshold, and the models' hashes."""
+        import hashlib
+
+        text = repr((repr(self.without_threshold()), sorted(self.provenance().items())))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def apply(self, batch: pa.Table) -> pa.Table:
+        return self.decide(self.score(batch))
+
+
 def set_column(batch: pa.Table, name: str, values: pa.Array | pa.ChunkedArray | list) -> pa.Table:
     """Add column `name`, replacing an existing one of the same name."""
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):

@@ -3,7 +3,8 @@
 Stage 3 reads one bucket's rows from every stage-1 file, keeps one row of each record read more than once
 (the same WARC listed twice, overlapping inputs: `dedup.same_record`), applies the dedup assignments of that
 bucket (cluster ids and sizes; non-representatives removed), then the language's stage-3 blocks (filters on
-stored statistics, formatters, scorers), writes kept and removed rows, and counts per cluster size the
+stored statistics, formatters, scorers: a scorer's scores are kept under `_work/scores/` by doc_key and
+`Scorer.score_key`, so a rerun with other thresholds scores no document again), writes kept and removed rows, and counts per cluster size the
 documents the filters kept and removed (the rehydration statistics). The final stage writes the released
 shards `data/<dump>/<bucket>.parquet`: each document with its `weight` (repetitions from the rehydration
 table), in a seeded shuffle.
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 import numpy as np
 
 from curate.blocks import faults
-from curate.blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
+from curate.blocks.base import DROP_REASON, Block, Scorer, mark_dropped, set_column, split_dropped
 from curate.blocks.keys import DOC_KEY, repeated_keys
 from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH
 from curate.dedup import ClusterResult, apply_dedup
@@ -59,6 +60,7 @@ class BucketResult:
     documents_read: int = 0
     seconds: float = 0.0
     filter_outcomes: dict[str, list[int]] = field(default_factory=dict)
+    scores: dict[str, list[int]] = field(default_factory=dict)  # scorer: [scores reused, documents scored]
 
 
 def read_bucket(output: Output, paths: tuple[str, ...], bucket: int) -> pa.Table:
@@ -98,7 +100,13 @@ class Stage3Work:
         for block in self.blocks:
             if not rows.num_rows:
                 break
-            rows, dropped = _run_block(block, rows, counts)
+            if isinstance(block, Scorer):
+                rows, scored = cached_scores(output, unit, block, rows)
+                result.scores[block.name] = [rows.num_rows - scored, scored]
+                rows, dropped = split_dropped(block.decide(rows))
+                counts.update(dropped[DROP_REASON].to_pylist())
+            else:
+                rows, dropped = _run_block(block, rows, counts)
             if dropped.num_rows:
                 removed.append(dropped)
                 if block.name in self.rehydration_rules:
@@ -115,6 +123,32 @@ class Stage3Work:
             output.write_parquet(result.removed_file, _concat(removed))
         result.seconds = time.monotonic() - started
         return result
+
+
+def cached_scores(output: Output, unit: BucketUnit, block: Scorer, rows: pa.Table) -> tuple[pa.Table, int]:
+    """`rows` with `block`'s score columns: those stored for the same doc_key and `score_key` (the block without
+    its threshold, its models' hashes) are reused, the others computed and added to the store. Returns the rows
+    (same order) and how many documents were scored now."""
+    path = output.language(unit.language, "_work", "scores", f"{block.name}-{block.score_key()}", f"{unit.id}.parquet")
+    columns = [DOC_KEY, *block.score_columns]
+    stored = output.read_parquet([path], columns=columns) if output.fs.exists(path) else None
+    if stored is None or not stored.num_rows:
+        scored = block.score(rows)
+        output.write_parquet(path, scored.select(columns))
+        return scored, rows.num_rows
+    position = pc.index_in(rows[DOC_KEY], value_set=stored[DOC_KEY].combine_chunks())
+    hit = position.is_valid()
+    rows = rows.append_column("_row", pa.array(np.arange(rows.num_rows)))
+    found = rows.filter(hit)
+    for column in block.score_columns:
+        found = set_column(found, column, stored[column].take(position.filter(hit)))
+    missing = rows.filter(pc.invert(hit))
+    if missing.num_rows:
+        missing = block.score(missing)
+        output.write_parquet(path, [stored, missing.select(columns)])
+        found = pa.concat_tables([found, missing.select(found.column_names)], promote_options="default")
+        found = found.sort_by("_row")
+    return found.drop_columns(["_row"]), missing.num_rows
 
 
 def filter_outcomes(deduplicated: pa.Table, removed_keys: list[pa.ChunkedArray]) -> dict[str, list[int]]:

@@ -57,6 +57,13 @@ def test_no_stage1_unit_is_recomputed(edited):
     assert _manifests(edited["output"], "stage3") != edited["stage3"]  # stage 3 did run again
 
 
+def test_the_rerun_scores_no_document_again(edited):
+    """Scores are kept by doc_key and model digest: the rerun reuses every one (the web-docs scorer is on)."""
+    scores = [m["result"]["scores"] for m in _manifests(edited["output"], "stage3").values()]
+    assert sum(s["web_docs"][0] for s in scores) > 0
+    assert all(scored == 0 for s in scores for _, scored in s.values())
+
+
 def test_the_edit_changes_the_release_as_a_fresh_run_does(edited):
     removed = "gopher_quality.word_count_low"
     assert edited["after"]["stage3"][removed] > edited["before"]["stage3"].get(removed, 0)
