@@ -24,7 +24,7 @@ from curate.pipeline.publishing.report import write_report
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
 from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
 from curate.pipeline.execution.stage1 import Stage1Work, Unit, UnitResult, merge_results
-from curate.pipeline.execution.stages import BucketResult, BucketUnit, FinalWork, Stage3Work
+from curate.pipeline.execution.stages import SHARD_BYTES, BucketResult, BucketUnit, FinalWork, Stage3Work
 from curate.pipeline.execution.storage import Output, RunLock
 from curate.rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
                          rehydration_table, removal_rate_distribution_from_counts)
@@ -58,6 +58,7 @@ class RunOptions:
     max_repetitions: int = 10
     rehydration_min_docs: int = DEFAULT_MIN_DOCS_PER_SIZE
     materialize: bool = False
+    shard_bytes: int = SHARD_BYTES  # released shards' target size (a bucket over it is cut in equal pieces)
     # full: every record of every WARC; index / index+neighbors: only the records Common Crawl's columnar index
     # labels with the languages (+ closely related ones), read by byte range (pipeline/cc_index.py)
     select: str = "full"
@@ -216,10 +217,10 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     started = time.monotonic()
     final = _run_bucket_stage(
         "final", code, options, output, manifests,
-        FinalWork(options.output, rehydration["table"], options.seed, options.materialize),
+        FinalWork(options.output, rehydration["table"], options.seed, options.materialize, options.shard_bytes),
         inputs=lambda b: tuple(p for p in [stage3[b]["result"]["kept_file"]] if p),
         upstream=sorted(m["fingerprint"] for m in stage3.values()),
-        settings=[sorted(rehydration["table"].items()), options.seed, options.materialize],
+        settings=[sorted(rehydration["table"].items()), options.seed, options.materialize, options.shard_bytes],
     )
     _remove_stale_shards(output, code, final)
     seconds["final"] = time.monotonic() - started
@@ -402,8 +403,7 @@ def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds:
         stage3_counts.update(manifest["result"]["counts"])
     per_dump: Counter = Counter()
     for manifest in final.values():
-        for path, rows in manifest["result"]["files"].items():
-            per_dump[path.rsplit("/", 2)[-2]] += rows
+        per_dump.update(manifest["result"]["counts"])
     return {
         "language": code,
         "documents_read": documents,

@@ -6,8 +6,9 @@ bucket (cluster ids and sizes; non-representatives removed), then the language's
 stored statistics, formatters, scorers: a scorer's scores are kept under `_work/scores/` by doc_key and
 `Scorer.score_key`, so a rerun with other thresholds scores no document again), writes kept and removed rows, and counts per cluster size the
 documents the filters kept and removed (the rehydration statistics). The final stage writes the released
-shards `data/<dump>/<bucket>.parquet`: each document with its `weight` (repetitions from the rehydration
-table), in a seeded shuffle.
+shards `data/<bucket>-<piece>.parquet`: each document with its `weight` (repetitions from the rehydration
+table), in a seeded shuffle. A bucket is a hash sample of the language's documents over every selected crawl,
+so every shard, and any prefix of it, holds the crawls in proportion (`dump` says which).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from curate.rebalancing import count_filter_outcomes, repetitions_for_cluster_si
 
 CLUSTER_SIZE = "minhash_cluster_size"
 SAME_RECORD = "dedup.same_record"
+SHARD_BYTES = 500_000_000  # a released shard's target size (FineWeb2 publishes ~500 MB Parquet files)
 WEIGHT = "weight"
 # Columns only stage 3 needs: not written past it.
 DEDUP_INPUTS = (MINHASH_BANDS, TEXT_HASH)
@@ -163,16 +165,19 @@ def filter_outcomes(deduplicated: pa.Table, removed_keys: list[pa.ChunkedArray])
 
 @dataclass
 class FinalWork:
-    """Write one bucket's kept documents as released shards, one per crawl: `data/<dump>/<bucket>.parquet`.
+    """Write one bucket's kept documents as released shards `data/<bucket>-<piece>.parquet`, every crawl mixed:
+    one piece, or as many equal pieces as keep each under `shard_bytes`.
 
     Each document gets `weight` = the repetitions the rehydration `table` gives its `minhash_cluster_size`
-    (1 without dedup); rows are in a seeded random order. `materialize` writes `weight` copies of each row
-    instead (weight 1), the copies interleaved with other documents rather than adjacent."""
+    (1 without dedup); rows are in a seeded random order (a function of the seed and the documents only).
+    `materialize` writes `weight` copies of each row instead (weight 1), the copies interleaved with other
+    documents rather than adjacent. `result.counts` holds the released rows per crawl."""
 
     output: str
     table: dict[int, int] = field(default_factory=lambda: {1: 1})
     seed: int = 0
     materialize: bool = False
+    shard_bytes: int = SHARD_BYTES
 
     def run(self, unit: BucketUnit) -> BucketResult:
         started = time.monotonic()
@@ -185,14 +190,30 @@ class FinalWork:
             rows = rows.append_column(WEIGHT, pa.array(weights, pa.int64()))
             rows = shuffled(rows, self.seed, self.materialize)
             release = rows.drop_columns([c for c in rows.column_names if c in RELEASE_DROP or c.startswith("stat_")])
-            for dump in sorted(set(rows["dump"].to_pylist())):
-                part = release.filter(pc.equal(rows["dump"], dump))
-                path = output.language(unit.language, "data", dump, f"{unit.bucket:05d}.parquet")
-                output.write_parquet(path, part, row_group_rows=2_000)
-                faults.kill_point("during_final_write")
-                result.files[path] = part.num_rows
+            result.counts = dict(sorted(Counter(rows["dump"].to_pylist()).items()))
+            result.files = self._write_shards(output, unit, release)
         result.seconds = time.monotonic() - started
         return result
+
+
+    def _write_shards(self, output: Output, unit: BucketUnit, release: pa.Table) -> dict[str, int]:
+        """{path: rows} of the bucket's shards: one, or `ceil(size / shard_bytes)` equal row slices."""
+
+        def path(piece: int) -> str:
+            return output.language(unit.language, "data", f"{unit.bucket:05d}-{piece:03d}.parquet")
+
+        size = output.write_parquet(path(0), release, row_group_rows=2_000)
+        faults.kill_point("during_final_write")
+        pieces = min(release.num_rows, -(-size // self.shard_bytes))
+        if pieces <= 1:
+            return {path(0): release.num_rows}
+        files = {}
+        bounds = np.linspace(0, release.num_rows, pieces + 1).astype(int)
+        for piece, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            output.write_parquet(path(piece), release.slice(lo, hi - lo), row_group_rows=2_000)
+            faults.kill_point("during_final_write")
+            files[path(piece)] = int(hi - lo)
+        return files
 
 
 def shuffled(rows: pa.Table, seed: int, materialize: bool = False) -> pa.Table:

@@ -1,30 +1,30 @@
 """Statistics once, thresholds later: editing a filter threshold reruns stage 3 and the final stage only (no
-stage-1 unit is recomputed), and the shards equal those of a fresh run with the edited config."""
+stage-1 unit is recomputed, no document scored again), and the shards are byte for byte those of a fresh run
+with the edited config (run on one CPU where the others use two)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from curate.language_configs.schema import config_path, load_language_config
 from curate.pipeline.execution.run import RunOptions, run
 
 
-def _options(mirror, output: Path) -> RunOptions:
+def _options(mirror, output: Path, cpus: int = 2) -> RunOptions:
     return RunOptions(languages=["fin"], snapshots="2024-22", source=str(mirror.root), output=str(output),
-                      lid="ft176", files_per_unit=1, buckets=2, num_cpus=2)
+                      lid="ft176", files_per_unit=1, buckets=2, num_cpus=cpus)
 
 
 def _manifests(output: Path, stage: str) -> dict[str, dict]:
     return {p.name: json.loads(p.read_text()) for p in sorted((output / "_work" / "manifests" / stage).glob("*.json"))}
 
 
-def _shards(output: Path) -> dict[str, list[dict]]:
+def _shards(output: Path) -> dict[str, bytes]:
     root = output / "fin_Latn" / "data"
-    return {str(p.relative_to(root)): pq.read_table(p).to_pylist() for p in sorted(root.rglob("*.parquet"))}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet"))}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def edited(mirror, tmp_path_factory, monkeypatch_module):
     load_language_config.cache_clear()
     after = run(_options(mirror, output))["fin_Latn"]
     fresh_output = tmp_path_factory.mktemp("fresh")
-    fresh = run(_options(mirror, fresh_output))["fin_Latn"]
+    fresh = run(_options(mirror, fresh_output, cpus=1))["fin_Latn"]
     load_language_config.cache_clear()
     return {"output": output, "fresh_output": fresh_output, "before": before, "after": after, "fresh": fresh,
             "stage1": stage1, "stage3": stage3}
@@ -69,4 +69,5 @@ def test_the_edit_changes_the_release_as_a_fresh_run_does(edited):
     assert edited["after"]["stage3"][removed] > edited["before"]["stage3"].get(removed, 0)
     assert edited["after"]["released"] == edited["fresh"]["released"]
     assert edited["after"]["released"]["documents"] < edited["before"]["released"]["documents"]
-    assert _shards(edited["output"]) == _shards(edited["fresh_output"])
+    shards = _shards(edited["output"])
+    assert shards and shards == _shards(edited["fresh_output"])
