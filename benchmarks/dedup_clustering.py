@@ -219,13 +219,13 @@ def main() -> None:
                 work = directory / "ours" / f"work-{budget}"
                 ours = _spawn("--child", "ours", json.dumps(planted["files"]), str(work), str(budget * mib))
                 rows.append((size, f"ours, {budget} MiB budget", ours))
-                print(f"  ours ({budget} MiB budget): {ours['wall']:.1f} s, peak RSS {ours['peak'] / mib:.0f} MiB "
+                print(f"  ours ({budget} MiB budget): {ours['wall']:.1f} s ({ours['cpu']:.1f} CPU s), peak RSS {ours['peak'] / mib:.0f} MiB "
                       f"(baseline {ours['baseline'] / mib:.0f}), {ours['tasks']} tasks, {ours['rounds']} rounds, "
                       f"steps {json.dumps({k: round(v, 1) for k, v in ours['steps'].items()})}", flush=True)
             if not args.no_datatrove:
                 theirs = _spawn("--child", "datatrove", str(directory / "datatrove"))
                 rows.append((size, "datatrove stages 2–3", theirs))
-                print(f"  datatrove: {theirs['wall']:.1f} s, peak RSS {theirs['peak'] / mib:.0f} MiB "
+                print(f"  datatrove: {theirs['wall']:.1f} s ({theirs['cpu']:.1f} CPU s), peak RSS {theirs['peak'] / mib:.0f} MiB "
                       f"(baseline {theirs['baseline'] / mib:.0f}), "
                       f"steps {json.dumps({k: round(v, 1) for k, v in theirs['steps'].items()})}", flush=True)
                 removed = {r[2]["removed"] for r in rows if r[0] == size}
