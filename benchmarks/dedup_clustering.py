@@ -1,8 +1,9 @@
-"""Global near-dedup clustering: time and peak memory at 10^5 and 10^6 documents, ours vs datatrove.
+"""Global near-dedup clustering: time and peak memory at 10^5 to 10^7 documents, ours vs datatrove.
 
 Signatures are generated (the clustering never looks at text): 14 bands × 8 minimum values per document,
 with a share of the documents planted in duplicate clusters of 2–10 (each member copies 1–3 whole bands
-from the previous one, so clusters are chains the components step must walk). The same signatures go to
+from the previous one, so clusters are chains the components step must walk), and optionally one
+boilerplate cluster of `--planted-cluster` members with identical signatures. The same signatures go to
 
 - ours: `dedup.cluster` (stage-1 Parquet files with `doc_key` + `minhash_bands`, the band hashes of those
   8 values) with builtin `map` — one process, i.e. every task in turn on one core;
@@ -16,6 +17,7 @@ remove the same number of documents. The machine may be shared: CPU seconds are 
 seconds also include waiting for the core and for disk (each task's manifest is fsynced).
 
     python benchmarks/dedup_clustering.py [--sizes 100000 1000000] [--budget-mib 128 16] [--no-datatrove]
+    python benchmarks/dedup_clustering.py --sizes 10000000 --planted-cluster 1000000 --budget-mib 128
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def _pin() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
 
 
-def generate(documents: int, directory: Path, clustered_share: float, seed: int = 0) -> dict:
-    """Write both sides' inputs for `documents` documents; return what was planted."""
+def generate(documents: int, directory: Path, clustered_share: float, planted: int = 0, seed: int = 0) -> dict:
+    """Write both sides' inputs for `documents` documents (the last `planted` of them one cluster of identical
+    signatures); return what was planted."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -63,13 +66,18 @@ def generate(documents: int, directory: Path, clustered_share: float, seed: int 
     rng = np.random.default_rng(seed)
     keys = rng.integers(0, 2**64 - 1, documents, dtype=np.uint64, endpoint=True)
     # chains: member i copies band b of member i − 1 where shares[i, b]; chain starts share nothing
+    limit = int(documents * clustered_share)
+    sizes = rng.integers(2, 11, limit // 2 + 1)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    starts = starts[starts < limit]
+    members = np.zeros(documents, bool)
+    members[: min(int(starts[-1] + sizes[len(starts) - 1]), documents) if len(starts) else 0] = True
+    members[starts] = False
+    rows = np.flatnonzero(members)
+    ranks = np.argsort(rng.random((len(rows), BANDS)), axis=1).argsort(axis=1)  # a random order of the bands
     shares = np.zeros((documents, BANDS), bool)
-    i = 0
-    while i < documents * clustered_share:
-        size = int(rng.integers(2, 11))
-        for j in range(i + 1, min(i + size, documents)):
-            shares[j, rng.choice(BANDS, size=int(rng.integers(1, 4)), replace=False)] = True
-        i += size
+    shares[rows] = ranks < rng.integers(1, 4, len(rows))[:, None]  # 1–3 random bands
+    shares[documents - planted + 1:] = True  # the boilerplate cluster: each member copies every band
     band_hashes = np.empty((documents, BANDS), np.uint64)
     index = np.arange(documents)
     for band in range(BANDS):
@@ -185,6 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--clustered-share", type=float, default=0.2)
+    parser.add_argument("--planted-cluster", type=int, default=0, help="members of one identical-signature cluster")
     parser.add_argument("--budget-mib", type=int, nargs="+", default=[128, 16], help="ours: partition_bytes")
     parser.add_argument("--no-datatrove", action="store_true")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -203,20 +212,20 @@ def main() -> None:
         directory = Path(tempfile.mkdtemp(prefix=f"dedup-bench-{size}-"))
         try:
             started = time.perf_counter()
-            planted = generate(size, directory, args.clustered_share)
+            planted = generate(size, directory, args.clustered_share, args.planted_cluster)
             print(f"{size:,} documents: signatures generated in {time.perf_counter() - started:.1f} s "
                   f"({planted['signature_bytes'] / mib:.0f} MiB of doc_key + band hashes)", flush=True)
             for budget in args.budget_mib:
                 work = directory / "ours" / f"work-{budget}"
                 ours = _spawn("--child", "ours", json.dumps(planted["files"]), str(work), str(budget * mib))
                 rows.append((size, f"ours, {budget} MiB budget", ours))
-                print(f"  ours ({budget} MiB budget): {ours['wall']:.1f} s, peak RSS {ours['peak'] / mib:.0f} MiB "
+                print(f"  ours ({budget} MiB budget): {ours['wall']:.1f} s ({ours['cpu']:.1f} CPU s), peak RSS {ours['peak'] / mib:.0f} MiB "
                       f"(baseline {ours['baseline'] / mib:.0f}), {ours['tasks']} tasks, {ours['rounds']} rounds, "
                       f"steps {json.dumps({k: round(v, 1) for k, v in ours['steps'].items()})}", flush=True)
             if not args.no_datatrove:
                 theirs = _spawn("--child", "datatrove", str(directory / "datatrove"))
                 rows.append((size, "datatrove stages 2–3", theirs))
-                print(f"  datatrove: {theirs['wall']:.1f} s, peak RSS {theirs['peak'] / mib:.0f} MiB "
+                print(f"  datatrove: {theirs['wall']:.1f} s ({theirs['cpu']:.1f} CPU s), peak RSS {theirs['peak'] / mib:.0f} MiB "
                       f"(baseline {theirs['baseline'] / mib:.0f}), "
                       f"steps {json.dumps({k: round(v, 1) for k, v in theirs['steps'].items()})}", flush=True)
                 removed = {r[2]["removed"] for r in rows if r[0] == size}

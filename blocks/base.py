@@ -36,6 +36,12 @@ class Block(abc.ABC):
         """What this block depends on outside its settings (model sha256, list versions), for manifests."""
         return {}
 
+    def fingerprint(self) -> object:
+        """What a stage's fingerprint covers of this block: the settings that change the columns it writes
+        (default: all of them). A stage-1 block that only stores statistics leaves out the thresholds
+        stage 3 compares them with, so editing a threshold keeps stage 1."""
+        return repr(self)
+
     @abc.abstractmethod
     def apply(self, batch: pa.Table) -> pa.Table:
         """Return `batch` with this block's columns added (same rows, same order)."""
@@ -45,6 +51,35 @@ class Block(abc.ABC):
         if missing:
             raise KeyError(f"block {self.name!r} needs column(s) {missing}; it got {batch.column_names}")
         return self.apply(batch)
+
+
+class Scorer(Block):
+    """A block that measures documents (a model, a list, a formula), then may drop some by a threshold: the two
+    halves apart, so stage 3 keeps the scores (by doc_key and `score_key`) while thresholds change."""
+
+    score_columns: ClassVar[tuple[str, ...]]
+
+    @abc.abstractmethod
+    def score(self, batch: pa.Table) -> pa.Table:
+        """`batch` with the `score_columns` added."""
+
+    def decide(self, batch: pa.Table) -> pa.Table:
+        """Mark the documents the threshold drops, from the score columns (none by default)."""
+        return batch
+
+    def without_threshold(self) -> Block:
+        """This block with its threshold off: everything its scores depend on besides its models."""
+        return self
+
+    def score_key(self) -> str:
+        """A digest of what the scores depend on: the settings without the threshold, and the models' hashes."""
+        import hashlib
+
+        text = repr((repr(self.without_threshold()), sorted(self.provenance().items())))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def apply(self, batch: pa.Table) -> pa.Table:
+        return self.decide(self.score(batch))
 
 
 def set_column(batch: pa.Table, name: str, values: pa.Array | pa.ChunkedArray | list) -> pa.Table:

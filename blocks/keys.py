@@ -25,3 +25,12 @@ def buckets_of(keys: pa.Array | pa.ChunkedArray | np.ndarray, num_buckets: int) 
     """The bucket (0..num_buckets-1) of each key; stage outputs are partitioned by it."""
     array = keys if isinstance(keys, np.ndarray) else np.asarray(keys.to_numpy(zero_copy_only=False))
     return (array >> np.uint64(7)) % np.uint64(num_buckets)
+
+
+def repeated_keys(keys: np.ndarray) -> np.ndarray:
+    """Mask of every occurrence of a key after its first (the same record read twice)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    repeated = np.zeros(len(keys), bool)
+    repeated[order[1:][ordered[1:] == ordered[:-1]]] = True
+    return repeated

@@ -115,6 +115,9 @@ class PrecisionStatistics(Block):
         data = resolve_list_path(self.settings.word_list).read_bytes()
         return {"precision_word_list_sha256": hashlib.sha256(data).hexdigest()}
 
+    def fingerprint(self) -> object:
+        return {"block": self.name, "word_list": self.settings.word_list, "lowercase": self.settings.lowercase}
+
     def apply(self, batch: pa.Table) -> pa.Table:
         words = _read_list(self.settings.word_list, self.settings.lowercase)
         lowercase = self.settings.lowercase

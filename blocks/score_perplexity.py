@@ -21,7 +21,7 @@ import sys
 import tempfile
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.errors import UserError
-from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.base import Scorer, mark_dropped, set_column
 from curate.blocks.lid import file_sha256
 from curate.blocks.model_files import first_line, resolve_file
 from curate.language_configs.scorers import PerplexityConfig
@@ -89,7 +89,7 @@ def perplexity(model, text: str) -> float:
 
 
 @dataclass
-class Perplexity(Block):
+class Perplexity(Scorer):
     """Adds `perplexity` (CCNet-style, KenLM model `settings.model`); drops documents above
     `settings.max_perplexity` (`perplexity.perplexity_high`) when it is set."""
 
@@ -123,13 +123,21 @@ class Perplexity(Block):
     def provenance(self) -> dict[str, str]:
         return {f"kenlm_model:{self.settings.model}": file_sha256(str(self.model_path()))}
 
-    def apply(self, batch: pa.Table) -> pa.Table:
+    score_columns = ("perplexity",)
+
+    def score(self, batch: pa.Table) -> pa.Table:
         model = self._model()
         values = np.array([perplexity(model, text or "") for text in batch["text"].to_pylist()], dtype=np.float64)
-        batch = set_column(batch, "perplexity", pa.array(values, pa.float64()))
+        return set_column(batch, "perplexity", pa.array(values, pa.float64()))
+
+    def decide(self, batch: pa.Table) -> pa.Table:
         if self.settings.max_perplexity is None:
             return batch
+        values = batch["perplexity"].to_numpy()
         return mark_dropped(batch, values > self.settings.max_perplexity, f"{self.name}.perplexity_high")
+
+    def without_threshold(self) -> Perplexity:
+        return replace(self, settings=replace(self.settings, max_perplexity=None))
 
 
 def find_kenlm_tool(name: str) -> Path:

@@ -13,7 +13,7 @@ import math
 import random
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.errors import UserError
-from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.base import Scorer, mark_dropped, set_column
 from curate.blocks.lid import load_fasttext
 from curate.blocks.lid import file_sha256
 from curate.blocks.model_files import first_line, resolve_file
@@ -53,7 +53,7 @@ def label_probabilities(model, texts: Sequence[str], label: str) -> np.ndarray:
 
 
 @dataclass
-class FastTextLabelScore(Block):
+class FastTextLabelScore(Scorer):
     """Adds column `column` = P(`label`) under the fastText model `model`; with `threshold` set, drops documents on
     the wrong side of it (`<name>.<rule>`)."""
 
@@ -92,13 +92,23 @@ class FastTextLabelScore(Block):
     def provenance(self) -> dict[str, str]:
         return {f"{self.name}_model:{self.model}": file_sha256(str(self.model_path()))}
 
-    def apply(self, batch: pa.Table) -> pa.Table:
+    @property
+    def score_columns(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.column,)
+
+    def score(self, batch: pa.Table) -> pa.Table:
         scores = label_probabilities(self._model(), batch["text"].to_pylist(), self.label)
-        batch = set_column(batch, self.column, pa.array(scores, pa.float64()))
+        return set_column(batch, self.column, pa.array(scores, pa.float64()))
+
+    def decide(self, batch: pa.Table) -> pa.Table:
         if self.threshold is None:
             return batch
+        scores = batch[self.column].to_numpy()
         mask = scores > self.threshold if self.drop_above else scores < self.threshold
         return mark_dropped(batch, mask, f"{self.name}.{self.rule}")
+
+    def without_threshold(self) -> FastTextLabelScore:
+        return replace(self, threshold=None)
 
 
 @dataclass

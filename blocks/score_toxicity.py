@@ -10,7 +10,7 @@ word never matches inside a longer word of a spaced script. `toxicity_count` is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import pyarrow as pa
 import regex
 
 from curate.errors import UserError
-from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.base import Scorer, mark_dropped, set_column
 from curate.blocks.lid import file_sha256
 from curate.blocks.model_files import resolve_file
 from curate.blocks.score_quality import FastTextLabelScore
@@ -72,7 +72,7 @@ def load_lexicon(path: str, unspaced: bool) -> Lexicon:
 
 
 @dataclass
-class ToxicityLexicon(Block):
+class ToxicityLexicon(Scorer):
     """Adds `toxicity_share` (share of tokens in word-list matches) and `toxicity_count` (matches) from `text`;
     drops documents above `max_share` (`toxicity.share_high`) when it is set."""
 
@@ -85,6 +85,7 @@ class ToxicityLexicon(Block):
     name = "toxicity"
     reads = ("text",)
     writes = ("toxicity_share", "toxicity_count", "drop_reason")
+    score_columns = ("toxicity_share", "toxicity_count")
 
     def list_path(self) -> Path:
         where = f"{self.language} scorers.toxicity.words".strip()
@@ -107,7 +108,7 @@ class ToxicityLexicon(Block):
     def provenance(self) -> dict[str, str]:
         return {f"toxicity_words:{self.words}": file_sha256(str(self.list_path()))}
 
-    def apply(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table) -> pa.Table:
         lexicon = self.lexicon()
         counts, shares = [], []
         for text in batch["text"].to_pylist():
@@ -115,12 +116,16 @@ class ToxicityLexicon(Block):
             count, covered = lexicon.matches(words)
             counts.append(count)
             shares.append(covered / len(words) if words else 0.0)
-        share_array = np.array(shares, dtype=np.float64)
-        batch = set_column(batch, "toxicity_share", pa.array(share_array, pa.float64()))
-        batch = set_column(batch, "toxicity_count", pa.array(counts, pa.int64()))
+        batch = set_column(batch, "toxicity_share", pa.array(np.array(shares, dtype=np.float64), pa.float64()))
+        return set_column(batch, "toxicity_count", pa.array(counts, pa.int64()))
+
+    def decide(self, batch: pa.Table) -> pa.Table:
         if self.max_share is None:
             return batch
-        return mark_dropped(batch, share_array > self.max_share, f"{self.name}.share_high")
+        return mark_dropped(batch, batch["toxicity_share"].to_numpy() > self.max_share, f"{self.name}.share_high")
+
+    def without_threshold(self) -> ToxicityLexicon:
+        return replace(self, max_share=None)
 
 
 @dataclass
@@ -141,13 +146,14 @@ ADULT_REASONS = frozenset({"domain", "subdomain", "url"})
 
 
 @dataclass
-class AdultDomain(Block):
+class AdultDomain(Scorer):
     """Adds `adult_domain`: the `url`'s registered domain, host or URL is on the UT1 adult list (the URL filter's
     list, `blocks.url_filter`). A score only: with the URL filter on, these documents were dropped in stage 1."""
 
     name = "adult_domain"
     reads = ("url",)
     writes = ("adult_domain",)
+    score_columns = ("adult_domain",)
 
     def check(self) -> None:
         load_url_lists()
@@ -155,7 +161,7 @@ class AdultDomain(Block):
     def provenance(self) -> dict[str, str]:
         return UrlFilter().provenance()
 
-    def apply(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table) -> pa.Table:
         url_filter = UrlFilter()
         flags = [bool(url) and url_filter.reason(url) in ADULT_REASONS for url in batch["url"].to_pylist()]
         return set_column(batch, "adult_domain", pa.array(flags, pa.bool_()))

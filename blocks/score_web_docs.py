@@ -32,12 +32,12 @@ bad-character scores have no extra penalty for long runs. 5 and above is what HP
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
-from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.base import Scorer, mark_dropped, set_column
 from curate.language_configs.scorers import WebDocsConfig
 
 OTHER, LETTER, DIGIT, PUNCTUATION, BAD = range(5)
@@ -138,7 +138,7 @@ def web_docs_scores(texts: list[str], language_scores: np.ndarray, settings: Web
 
 
 @dataclass
-class WebDocsScore(Block):
+class WebDocsScore(Scorer):
     """Adds `web_docs_score` (0–10, HPLT Web Docs Scorer style, formula in the module docstring) from `text` and
     `language_score`; drops documents below `settings.min_score` (`web_docs.score_low`) when it is set."""
 
@@ -146,11 +146,18 @@ class WebDocsScore(Block):
     name = "web_docs"
     reads = ("text", "language_score")
     writes = ("web_docs_score", "drop_reason")
+    score_columns = ("web_docs_score",)
 
-    def apply(self, batch: pa.Table) -> pa.Table:
+    def score(self, batch: pa.Table) -> pa.Table:
         language = batch["language_score"].to_numpy(zero_copy_only=False).astype(np.float64)
         scores = web_docs_scores([text or "" for text in batch["text"].to_pylist()], language, self.settings)
-        batch = set_column(batch, "web_docs_score", pa.array(scores, pa.float64()))
+        return set_column(batch, "web_docs_score", pa.array(scores, pa.float64()))
+
+    def decide(self, batch: pa.Table) -> pa.Table:
         if self.settings.min_score is None:
             return batch
+        scores = batch["web_docs_score"].to_numpy()
         return mark_dropped(batch, scores < self.settings.min_score, f"{self.name}.score_low")
+
+    def without_threshold(self) -> WebDocsScore:
+        return replace(self, settings=replace(self.settings, min_score=None))

@@ -272,6 +272,32 @@ def statistic_columns(config: LanguageConfig) -> tuple[str, ...]:
     return tuple(columns)
 
 
+def statistics_settings(config: LanguageConfig) -> dict[str, Any]:
+    """The settings that change a stored statistic (the keys `language_configs/filters.py` marks *stage 1*,
+    the sections switched on, the tokenizer), never a threshold: what stage 1's fingerprint covers."""
+    from curate.blocks.words import tokenizer_key
+
+    filters = config.filters
+    settings: dict[str, Any] = {"tokenizer": tokenizer_key(config)}
+    if filters.gopher_repetition is not None:
+        repetition = filters.gopher_repetition
+        settings["gopher_repetition"] = {"top_ngrams": sorted(repetition.max_top_ngram_char_share),
+                                         "dup_ngrams": sorted(repetition.max_dup_ngram_char_share)}
+    if filters.fineweb_quality is not None:
+        fineweb = filters.fineweb_quality
+        settings["fineweb_quality"] = {"terminal_punctuation": fineweb.terminal_punctuation,
+                                       "short_line_max_chars": fineweb.short_line_max_chars}
+    if filters.gopher_quality is not None:
+        settings["gopher_quality"] = {"stopwords": sorted(filters.gopher_quality.stopwords)}
+    if filters.c4 is not None:
+        c4 = filters.c4
+        settings["c4"] = {name: getattr(c4, name) for name in (
+            "drop_lorem_ipsum", "drop_curly_bracket", "min_words_per_line", "max_word_chars",
+            "require_terminal_punctuation", "drop_javascript_lines", "drop_policy_lines", "remove_citations")}
+        settings["c4"]["sentences"] = c4.min_sentence_count is not None
+    return settings
+
+
 @cache
 def _sentence_counter(key: str):
     from datatrove.utils.word_tokenizers import load_word_tokenizer
@@ -328,6 +354,9 @@ class FilterStatistics(Block):
     @property
     def writes(self) -> tuple[str, ...]:  # type: ignore[override]
         return statistic_columns(self.config)
+
+    def fingerprint(self) -> object:
+        return {"block": self.name, "statistics": statistics_settings(self.config)}
 
     def apply(self, batch: pa.Table) -> pa.Table:
         columns = statistic_columns(self.config)

@@ -114,6 +114,9 @@ class WordTokens(Block):
     reads = ("text",)
     writes = (WORDS,)
 
+    def fingerprint(self) -> object:
+        return {"block": self.name, "tokenizer": tokenizer_key(self.config)}
+
     def check(self) -> None:
         key = tokenizer_key(self.config)
         if key == FAST_TOKENIZER and self.config.script in UNSPACED_SCRIPTS:

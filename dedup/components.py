@@ -10,15 +10,21 @@ them, and never a signature):
 - small-star, per node u with smaller neighbours S = {v ∈ Γ(u): v < u} and m = min(S): replace the edges
   (u, v), v ∈ S, by (v, m) and (u, m).
 
-Both keep the components and shrink their diameter; a round (large, then small) that leaves the edge set
-unchanged has reached the fixed point where every component is a star around its smallest key, in
-O(log² n) rounds (2–4 on near-duplicate graphs, whose LSH edges already point at each run's minimum).
-Convergence is checked on the (count, order-independent checksum) of the edge set the small-star step
-reads. The edge set after each step is a function of the edge set before it, whatever the partitioning,
-so the result does not depend on the number of tasks or workers.
+Both keep the components and shrink their diameter. Convergence: a large-star task also checks, per node of
+its input, that the node is a centre (no smaller neighbour) or a leaf (one distinct neighbour, smaller); when
+every node is, the graph is a forest of stars around their smallest keys, and that large-star's output
+(leaf, centre) is the result, in O(log² n) rounds (1–3 on near-duplicate graphs, whose LSH edges already
+point at each run's minimum). The check uses each node's smallest and largest neighbour only, so repeated
+edges change nothing. The edge set after each step is a function of the edge set before it, whatever the
+partitioning, so the result does not depend on the number of tasks or workers.
+
+Memory: every step streams its partitions twice (`dedup/reduce.py`): one table row per distinct node, then
+per edge what that row says. A node with millions of neighbours (the centre of a boilerplate cluster) is one
+row, never its neighbourhood.
 
 Then the stars become cluster assignments: cluster id = the component's smallest doc_key (its centre),
-size = members (the kept one included), representative = the centre.
+size = members (the kept one included), representative = the centre. Exact and URL dedup reuse the last
+two steps (their groups are stars already).
 """
 
 from __future__ import annotations
@@ -29,10 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.blocks.keys import buckets_of
-from curate.blocks.minhash import fmix64
 from curate.dedup.lsh import write_undirected
 from curate.dedup.plan import Plan, node_partition, range_name
-from curate.dedup.shuffle import ASSIGNMENT, PAIR, ShuffleWriter, read_partitions
+from curate.dedup.reduce import aggregate
+from curate.dedup.shuffle import ASSIGNMENT, PAIR, ShuffleWriter, iter_partitions
 from curate.dedup.storage import committed
 
 LARGE = "large"
@@ -52,27 +58,6 @@ class StepTask:
     output: str  # the spill directory this step writes
 
 
-def unique_pairs(records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (a, b) pairs, sorted by a then b."""
-    order = np.lexsort((records["b"], records["a"]))
-    a = records["a"][order]
-    b = records["b"][order]
-    keep = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])] if len(a) else np.zeros(0, bool)
-    return a[keep], b[keep]
-
-
-def _groups(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(start of each run of equal values in sorted `a`, run index of each element)."""
-    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]]) if len(a) else np.zeros(0, np.int64)
-    run_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(a)]))
-    return starts, run_of
-
-
-def edge_digests(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """A 64-bit digest of each (a, b) pair."""
-    return fmix64(a ^ fmix64(b))
-
-
 def run_step(task: StepTask) -> dict:
     """Run one component-step task (skipped when its manifest exists); returns its manifest."""
     name = range_name(task.lo, task.hi)
@@ -80,71 +65,70 @@ def run_step(task: StepTask) -> dict:
     return committed(task.plan.store, task.plan.manifest(task.step, name), lambda: work(task, name))
 
 
-def _by_first(records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(a, b) sorted by a (duplicates kept: the operations are functions of the edge *set*), the start of
-    each run of equal a, and each record's run."""
-    order = np.argsort(records["a"])
-    a, b = records["a"][order], records["b"][order]
-    starts, run_of = _groups(a)
-    return a, b, starts, run_of
+def _writer(task: StepTask, partitions: int, dtype: np.dtype = PAIR) -> ShuffleWriter:
+    plan = task.plan
+    return ShuffleWriter(
+        plan.store, task.output, range_name(task.lo, task.hi), partitions, dtype, plan.chunk_bytes,
+        distinct=dtype is PAIR,
+    )
+
+
+def _chunks(task: StepTask):
+    plan = task.plan
+    return iter_partitions(plan.store, task.runs, task.lo, task.hi, PAIR, plan.chunk_bytes)
 
 
 def _large_star(task: StepTask, name: str) -> dict:
-    """Input: both directions of every edge, by node. Output: (larger, smaller) by the larger node."""
-    plan = task.plan
-    writer = ShuffleWriter(plan.store, task.output, name, plan.partitions, PAIR, plan.budget_bytes)
-    u, v, starts, run_of = _by_first(read_partitions(plan.store, list(task.runs), task.lo, task.hi, PAIR))
-    smallest = np.minimum(u[starts], np.minimum.reduceat(v, starts))[run_of] if len(u) else u
-    larger = v > u
-    records = np.empty(int(larger.sum()), PAIR)
-    records["a"] = v[larger]
-    records["b"] = smallest[larger]
-    writer.add(node_partition(records["a"], plan.partitions), records)
-    return {"runs": writer.close(), "records": writer.count}
+    """Input: both directions of every edge, by node. Output: (larger, smaller) by the larger node; and the
+    number of nodes that are neither a centre nor a leaf of a star (0: converged, the output is the stars)."""
+    partitions = task.plan.partitions
+    writer = _writer(task, partitions)
+    nodes = aggregate(_chunks(task))
+    smallest = np.minimum(nodes.keys, nodes.mins)
+    star = (nodes.mins > nodes.keys) | ((nodes.maxs < nodes.keys) & (nodes.mins == nodes.maxs))
+    for chunk in _chunks(task):
+        u, v = chunk["a"], chunk["b"]
+        larger = v > u
+        records = np.empty(int(larger.sum()), PAIR)
+        records["a"] = v[larger]
+        records["b"] = smallest[nodes.positions(u[larger])]
+        writer.add(node_partition(records["a"], partitions), records)
+    return {"runs": writer.close(), "records": writer.count, "violations": int((~star).sum())}
 
 
 def _small_star(task: StepTask, name: str) -> dict:
-    """Input: (larger, smaller) by the larger node. Output: both directions of the new edges, by node.
-
-    Also returns the size and checksum of the distinct input edges (the convergence test): the checksum sums
-    a 64-bit digest of each distinct edge, distinct by digest (a digest collision, p ≈ 2^-64, could only
-    merge two edges in the count)."""
-    plan = task.plan
-    writer = ShuffleWriter(plan.store, task.output, name, plan.partitions, PAIR, plan.budget_bytes)
-    x, y, starts, run_of = _by_first(read_partitions(plan.store, list(task.runs), task.lo, task.hi, PAIR))
-    digests = np.sort(edge_digests(x, y))
-    distinct = digests[np.r_[True, digests[1:] != digests[:-1]]] if len(digests) else digests
-    edges, total = len(distinct), int(np.add.reduce(distinct, dtype=np.uint64)) if len(distinct) else 0
-    smallest = np.minimum.reduceat(y, starts) if len(x) else y
-    m = smallest[run_of]
-    others = y != m
-    u = np.concatenate([y[others], x[starts]])
-    v = np.concatenate([m[others], smallest])
-    write_undirected(writer, u, v, plan.partitions)
-    return {"runs": writer.close(), "edges": edges, "checksum": total}
+    """Input: (larger, smaller) by the larger node. Output: both directions of the new edges, by node."""
+    partitions = task.plan.partitions
+    writer = _writer(task, partitions)
+    nodes = aggregate(_chunks(task))
+    for chunk in _chunks(task):
+        smaller, m = chunk["b"], nodes.mins[nodes.positions(chunk["a"])]
+        others = smaller != m
+        write_undirected(writer, smaller[others], m[others], partitions)
+    write_undirected(writer, nodes.keys, nodes.mins, partitions)
+    return {"runs": writer.close(), "records": writer.count}
 
 
 def _centers(task: StepTask, name: str) -> dict:
-    """Input: the converged stars as (leaf, centre) by leaf. Output: (centre, leaf) by centre."""
-    plan = task.plan
-    writer = ShuffleWriter(plan.store, task.output, name, plan.partitions, PAIR, plan.budget_bytes)
-    leaf, center = unique_pairs(read_partitions(plan.store, list(task.runs), task.lo, task.hi, PAIR))
-    records = np.empty(len(leaf), PAIR)
-    records["a"] = center
-    records["b"] = leaf
-    writer.add(node_partition(center, plan.partitions), records)
+    """Input: (leaf, centre) by leaf, possibly repeated. Output: each (centre, leaf) once, by centre."""
+    partitions = task.plan.partitions
+    writer = _writer(task, partitions)
+    leaves = aggregate(_chunks(task))
+    records = np.empty(len(leaves.keys), PAIR)
+    records["a"] = leaves.mins
+    records["b"] = leaves.keys
+    writer.add(node_partition(records["a"], partitions), records)
     return {"runs": writer.close(), "records": writer.count}
 
 
 def _sizes(task: StepTask, name: str) -> dict:
-    """Input: (centre, leaf) by centre. Output: assignment records by output bucket of the document."""
-    plan = task.plan
-    writer = ShuffleWriter(plan.store, task.output, name, plan.num_buckets, ASSIGNMENT, plan.budget_bytes)
-    center, leaf = unique_pairs(read_partitions(plan.store, list(task.runs), task.lo, task.hi, PAIR))
-    starts, _ = _groups(center)
-    sizes = np.diff(np.r_[starts, len(center)]) + 1
-    write_assignments(writer, leaf, np.repeat(center[starts], sizes - 1), np.repeat(sizes, sizes - 1))
-    write_assignments(writer, center[starts], center[starts], sizes)
+    """Input: distinct (centre, leaf) by centre. Output: assignment records by output bucket of the document."""
+    writer = _writer(task, task.plan.num_buckets, ASSIGNMENT)
+    centres = aggregate(_chunks(task))
+    sizes = centres.counts + 1
+    for chunk in _chunks(task):
+        write_assignments(writer, chunk["b"], chunk["a"], sizes[centres.positions(chunk["a"])])
+    write_assignments(writer, centres.keys, centres.keys, sizes)
     return {"runs": writer.close(), "histogram": size_histogram(sizes)}
 
 

@@ -35,6 +35,12 @@ class Plan:
         """Rows per read batch: a batch and what is derived from it (~64 bytes per band) stay within budget/4."""
         return int(min(MAX_ROWS_PER_READ, max(256, self.budget_bytes // (4 * 64 * self.bands))))
 
+    @property
+    def chunk_bytes(self) -> int:
+        """Bytes of spill records a task reads at a time, and buffers before it writes a run: a quarter of the
+        budget, so a chunk, its sort and the task's key table stay within budget plus a constant."""
+        return max(self.budget_bytes // 4, 1 << 14)
+
     def step(self, *parts: str) -> str:
         return self.store.path(*parts)
 

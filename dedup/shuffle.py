@@ -10,6 +10,7 @@ memory, whatever the size of the whole data set.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class ShuffleWriter:
     num_partitions: int
     dtype: np.dtype
     budget_bytes: int
+    distinct: bool = False  # drop records equal to another in the same run (repeated edges)
     _parts: list[np.ndarray] = field(default_factory=list)
     _records: list[np.ndarray] = field(default_factory=list)
     _buffered: int = 0
@@ -51,7 +53,13 @@ class ShuffleWriter:
         parts = np.concatenate(self._parts)
         records = np.concatenate(self._records)
         self._parts, self._records, self._buffered = [], [], 0
-        if self.num_partitions > 1:
+        if self.distinct:
+            order = np.lexsort((records["b"], records["a"], parts))
+            records, parts = records[order], parts[order]
+            keep = np.r_[True, (records[1:] != records[:-1]) | (parts[1:] != parts[:-1])]
+            records, parts = records[keep], parts[keep]
+            self.count -= int(len(keep) - keep.sum())
+        elif self.num_partitions > 1:
             # a stable sort of small integers is a radix sort in numpy: linear time
             narrow = np.uint16 if self.num_partitions <= 1 << 16 else np.uint32
             records = records[np.argsort(parts.astype(narrow), kind="stable")]
@@ -80,6 +88,19 @@ def read_partitions(store: Store, runs: list[str], lo: int, hi: int, dtype: np.d
     if not pieces:
         return np.zeros(0, dtype)
     return np.concatenate(pieces) if len(pieces) > 1 else pieces[0].copy()
+
+
+def iter_partitions(
+    store: Store, runs: list[str] | tuple[str, ...], lo: int, hi: int, dtype: np.dtype, chunk_bytes: int
+) -> Iterator[np.ndarray]:
+    """The records of partitions [lo, hi) of every run, as chunks of at most `chunk_bytes` (run order, then
+    partition order): what a task streams when a partition may hold more than its budget."""
+    step = max(1, chunk_bytes // dtype.itemsize)
+    for run in runs:
+        index = np.frombuffer(store.read_bytes(f"{run}.idx", lo * 8, (hi + 1) * 8), "<i8")
+        for start in range(int(index[0]), int(index[-1]), step):
+            stop = min(start + step, int(index[-1]))
+            yield np.frombuffer(store.read_bytes(f"{run}.bin", start * dtype.itemsize, stop * dtype.itemsize), dtype)
 
 
 def ranges(num_partitions: int, total_bytes: int, budget_bytes: int, min_tasks: int) -> list[tuple[int, int]]:

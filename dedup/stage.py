@@ -9,10 +9,14 @@ Steps (→ what each writes):
 
 1. map, per group of stage-1 files → LSH / exact / URL spills, by hash partition (`dedup/inputs.py`);
 2. band tasks, per range of (band, hash partition) → candidate edges, by node (`dedup/lsh.py`);
-3. large-star / small-star rounds until the edge set is stable, then centres and sizes → cluster
+3. large-star / small-star rounds until every component is a star, then centres and sizes → cluster
    assignments by output bucket (`dedup/components.py`);
-4. exact (and URL) grouping → assignments by output bucket (`dedup/exact.py`);
+4. exact (and URL) grouping → stars, then the same centres and sizes (`dedup/exact.py`);
 5. gather, per range of buckets → `<method>/bucket-NNNNN.parquet` (`dedup/clusters.py`).
+
+Every task streams its partitions in chunks of a quarter of `partition_bytes` and holds one row per distinct
+key it reads (`dedup/reduce.py`), so its memory is bounded by the budget whatever the cluster shapes; the
+number of tasks of each step follows the bytes it reads.
 
 Resume: the run's directory is keyed by `fingerprint()` (input file identities, config, bucket count);
 each task commits with a manifest and is skipped when it is found again; `result.json` commits the whole
@@ -42,10 +46,13 @@ from curate.dedup.shuffle import ASSIGNMENT, ranges
 from curate.dedup.storage import Store
 from curate.language_configs.minhash import DedupConfig
 
-CODE_VERSION = "dedup-1"  # bump when a change alters the assignments for the same input
+CODE_VERSION = "dedup-2"  # bump when a change alters the assignments for the same input
 DEFAULT_PARTITION_BYTES = 128 << 20  # a task's records in memory (spill buffers, the partitions it sorts)
-DEFAULT_TASKS = 8
+DEFAULT_TASKS = 8  # tasks per step at least (parallelism); more when the data exceeds their budgets
 MAX_PARTITIONS = 1 << 14
+# Bytes a streamed (a, b) record costs a task at its peak: its share of the key table (key, min, max, count)
+# while two tables merge, next to the record itself.
+RECORD_COST = 64
 MAX_ROUNDS = 64
 
 T = TypeVar("T")
@@ -98,6 +105,7 @@ class _Steps:
     plan: Plan
     map_fn: MapFn
     min_tasks: int
+    documents: int
     timings: dict = field(default_factory=lambda: {"tasks": 0, "tasks_skipped": 0})
 
     def run(self, label: str, fn: Callable[[T], dict], items: list[T]) -> list[dict]:
@@ -108,7 +116,7 @@ class _Steps:
         self.timings["tasks_skipped"] += sum(1 for r in results if r.get("skipped"))
         return results
 
-    def ranges(self, partitions: int, records: int, itemsize: int = 16) -> list[tuple[int, int]]:
+    def ranges(self, partitions: int, records: int, itemsize: int = RECORD_COST) -> list[tuple[int, int]]:
         """Task ranges over `partitions` for `records` records: ≥ min_tasks, ≤ budget each."""
         return ranges(partitions, records * itemsize, self.plan.budget_bytes, min(self.min_tasks, partitions))
 
@@ -124,9 +132,10 @@ class _Steps:
         self.run(step, gather, items)
 
     def components(self, kind: str, step: str, runs: tuple[str, ...], records: int, output: str) -> list[dict]:
+        """One component step; tasks sized by its records and by its nodes' table rows (≤ 2 per document)."""
         items = [
             StepTask(self.plan, kind, step, runs, lo, hi, self.path(output))
-            for lo, hi in self.ranges(self.plan.partitions, records)
+            for lo, hi in self.ranges(self.plan.partitions, max(records, 2 * self.documents))
         ]
         return self.run("components", run_step, items)
 
@@ -161,7 +170,7 @@ def cluster(
     map_fn: runs a step's tasks, `map` semantics (results in input order): `map`, a process pool's `map`,
         or one that submits Ray tasks.
     num_tasks: tasks per step at least (default 8, fewer for tiny inputs); more are used when a step's data
-        exceeds `num_tasks × partition_bytes`.
+        exceeds `num_tasks × partition_bytes` (the map step: as many as the input bytes need, up to one per file).
     partition_bytes: memory budget of a task's records (spill buffers, the partitions it sorts).
     keep_intermediate: keep the spill files (they are removed once the result is committed).
     """
@@ -186,11 +195,12 @@ def cluster(
     plan = Plan(
         store, partitions, num_buckets, config.bands, partition_bytes, config.enabled, config.exact, config.by_url
     )
-    steps = _Steps(plan, map_fn, num_tasks or DEFAULT_TASKS)
+    steps = _Steps(plan, map_fn, num_tasks or DEFAULT_TASKS, documents)
     stats: dict = {"documents": documents, "methods": {}, "partitions": partitions, "timings": steps.timings}
 
-    # 1. map: read the stage-1 files once
-    count = max(1, min(steps.min_tasks, len(files)))
+    # 1. map: read the stage-1 files once, in as many tasks as their bytes need (at most one per file)
+    input_bytes = sum(i["size"] for i in identities)
+    count = max(1, min(len(files), max(steps.min_tasks, -(-input_bytes // partition_bytes))))
     mapped = steps.run("map", read_inputs, [MapTask(plan, tuple(files[i::count])) for i in range(count)])
     for name in ("signatures", "text_hashes", "urls"):
         stats[name] = sum(r["counts"][name] for r in mapped)
@@ -221,33 +231,34 @@ def _minhash(steps: _Steps, lsh_runs: tuple[str, ...], signatures: int) -> dict:
     ]
     edges = steps.run("lsh", band_edges, items)
     candidates = sum(r["edges"] for r in edges)
-    runs, records, previous = _runs(edges), 2 * candidates, None
+    runs, records = _runs(edges), 2 * candidates
     for rounds in range(1, MAX_ROUNDS + 1):
         large, small, following = (f"cc-{rounds - 1:03d}-large", f"cc-{rounds - 1:03d}-small", f"cc-{rounds:03d}-large")
         stars = steps.components(components.LARGE, large, runs, records, small)
-        star_runs = _runs(stars)
+        if sum(r["violations"] for r in stars) == 0:
+            break  # every component is a star: the large-star output is (leaf, centre)
         reduced = steps.components(
-            components.SMALL, small, star_runs, sum(r["records"] for r in stars), following
+            components.SMALL, small, _runs(stars), sum(r["records"] for r in stars), following
         )
-        state = (sum(r["edges"] for r in reduced), sum(r["checksum"] for r in reduced) % (1 << 64))
-        if state == previous or state[0] == 0:
-            break  # the edge set entering small-star did not change: every component is a star
-        previous = state
-        runs, records = _runs(reduced), 4 * state[0]
+        runs, records = _runs(reduced), sum(r["records"] for r in reduced)
     else:
         raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
-    leaves = state[0]  # (leaf, centre) edges of the converged stars, in `star_runs`
-    centers = steps.components(components.CENTERS, "centers", star_runs, leaves, "centers")
-    sizes = steps.components(components.SIZES, "sizes", _runs(centers), leaves, "sizes")
-    histogram = merge_histograms([r["histogram"] for r in sizes])
-    steps.gather("minhash", _runs(sizes), 2 * leaves)
+    histogram = _clusters(steps, "minhash", _runs(stars), sum(r["records"] for r in stars))
     return _method_stats(histogram) | {"candidate_edges": candidates, "rounds": rounds}
+
+
+def _clusters(steps: _Steps, method: str, star_runs: tuple[str, ...], leaves: int) -> dict[str, int]:
+    """(leaf, centre) edges of stars → assignments of `method` by bucket; its cluster-size histogram."""
+    centers = steps.components(components.CENTERS, f"{method}-centers", star_runs, leaves, f"{method}-centers")
+    leaves = sum(r["records"] for r in centers)
+    sizes = steps.components(components.SIZES, f"{method}-sizes", _runs(centers), leaves, f"{method}-sizes")
+    steps.gather(method, _runs(sizes), 2 * leaves)
+    return merge_histograms([r["histogram"] for r in sizes])
 
 
 def _exact(steps: _Steps, runs: tuple[str, ...], records: int) -> dict:
     grouped = steps.groups(exact.GROUPS, "exact-groups", runs, steps.ranges(steps.plan.partitions, records))
-    steps.gather("exact", _runs(grouped), records)
-    return _method_stats(merge_histograms([r["histogram"] for r in grouped]))
+    return _method_stats(_clusters(steps, "exact", _runs(grouped), sum(r["records"] for r in grouped)))
 
 
 def _url(steps: _Steps, runs: tuple[str, ...], records: int, removed_by: tuple[str, ...]) -> dict:
@@ -260,8 +271,7 @@ def _url(steps: _Steps, runs: tuple[str, ...], records: int, removed_by: tuple[s
     survivors = steps.groups(exact.SURVIVORS, "url-survivors", _runs(candidates), spans, removed_by)
     records = sum(r["records"] for r in survivors)
     grouped = steps.groups(exact.GROUPS, "url-groups", _runs(survivors), steps.ranges(plan.partitions, records))
-    steps.gather("url", _runs(grouped), records)
-    return _method_stats(merge_histograms([r["histogram"] for r in grouped]))
+    return _method_stats(_clusters(steps, "url", _runs(grouped), sum(r["records"] for r in grouped)))
 
 
 def _method_stats(histogram: dict[str, int]) -> dict:

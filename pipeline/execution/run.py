@@ -29,7 +29,7 @@ from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
 from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
 from curate.pipeline.execution.stage1 import Stage1Work, Unit, UnitResult, merge_results
-from curate.pipeline.execution.stages import BucketResult, BucketUnit, FinalWork, Stage3Work
+from curate.pipeline.execution.stages import SHARD_BYTES, BucketResult, BucketUnit, FinalWork, Stage3Work
 from curate.pipeline.execution.storage import Output, RunLock
 from curate.rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
                          rehydration_table, removal_rate_distribution_from_counts)
@@ -64,6 +64,7 @@ class RunOptions:
     max_repetitions: int = 10
     rehydration_min_docs: int = DEFAULT_MIN_DOCS_PER_SIZE
     materialize: bool = False
+    shard_bytes: int = SHARD_BYTES  # released shards' target size (a bucket over it is cut in equal pieces)
     # full: every record of every WARC; index / index+neighbors: only the records Common Crawl's columnar index
     # labels with the languages (+ closely related ones), read by byte range (pipeline/cc_index.py)
     select: str = "full"
@@ -187,13 +188,16 @@ class Manifests:
         return manifest
 
 
-def graph_signature(graph: Graph, models: dict[str, str]) -> dict:
-    """What a stage-1 fingerprint covers of the graph: block settings and model hashes."""
+def graph_signature(graph: Graph) -> dict:
+    """What a stage-1 fingerprint covers of the graph: the settings that change what stage 1 stores (extraction,
+    LID and its threshold, tokenizer, statistics' own parameters, MinHash; never a stage-3 threshold, formatter
+    or scorer: `Block.fingerprint`) and the hashes of the models and lists stage-1 blocks use."""
+    blocks = [*graph.shared, graph.lid, *(b for g in graph.languages.values() for b in g.stage1)]
     return {
-        "shared": [repr(b) for b in graph.shared],
-        "lid": repr(graph.lid),
-        "models": models,
-        "languages": {code: {"min_lid_score": g.min_lid_score, "stage1": [repr(b) for b in g.stage1]}
+        "shared": [b.fingerprint() for b in graph.shared],
+        "lid": graph.lid.fingerprint(),
+        "models": {key: value for b in blocks for key, value in sorted(b.provenance().items())},
+        "languages": {code: {"min_lid_score": g.min_lid_score, "stage1": [b.fingerprint() for b in g.stage1]}
                       for code, g in graph.languages.items()},
     }
 
@@ -251,17 +255,18 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
                     language.stage3, manifests.provenance["models"]),
         inputs=lambda b: tuple(kept_files),
         upstream=sorted(m["fingerprint"] for m in stage1.values()) + [clusters.fingerprint if clusters else ""],
-        settings=[repr(b) for b in language.stage3] + [language.rehydration_rules],
+        settings=[repr(b) for b in language.stage3] + [language.rehydration_rules]
+        + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)],
     )
     seconds["stage3"] = time.monotonic() - started
     rehydration = _rehydration(code, stage3, options, output)
     started = time.monotonic()
     final = _run_bucket_stage(
         "final", code, options, output, manifests,
-        FinalWork(options.output, rehydration["table"], options.seed, options.materialize),
+        FinalWork(options.output, rehydration["table"], options.seed, options.materialize, options.shard_bytes),
         inputs=lambda b: tuple(p for p in [stage3[b]["result"]["kept_file"]] if p),
         upstream=sorted(m["fingerprint"] for m in stage3.values()),
-        settings=[sorted(rehydration["table"].items()), options.seed, options.materialize],
+        settings=[sorted(rehydration["table"].items()), options.seed, options.materialize, options.shard_bytes],
     )
     _remove_stale_shards(output, code, final)
     seconds["final"] = time.monotonic() - started
@@ -338,7 +343,7 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
     reader = WarcReader(limit=options.limit)
     blocks = [*graph.shared, graph.lid, *(b for g in graph.languages.values() for b in g.stage1)]
     work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader, options.buckets), blocks, models)
-    settings = [code_version(*_modules(work)), graph_signature(graph, models), repr(reader), options.buckets]
+    settings = [code_version(*_modules(work)), graph_signature(graph), repr(reader), options.buckets]
     done: dict[str, dict] = {}
     todo: list[Unit] = []
     fingerprints = {}
@@ -462,8 +467,7 @@ def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds:
         stage3_counts.update(manifest["result"]["counts"])
     per_dump: Counter = Counter()
     for manifest in final.values():
-        for path, rows in manifest["result"]["files"].items():
-            per_dump[path.rsplit("/", 2)[-2]] += rows
+        per_dump.update(manifest["result"]["counts"])
     return {
         "language": code,
         "documents_read": documents,

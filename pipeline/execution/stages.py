@@ -1,11 +1,14 @@
 """Stages after dedup, each a unit of work per bucket of one language.
 
-Stage 3 reads one bucket's rows from every stage-1 file, applies the dedup assignments of that bucket
-(cluster ids and sizes; non-representatives removed), then the language's stage-3 blocks (filters on
-stored statistics, formatters, scorers), writes kept and removed rows, and counts per cluster size the
+Stage 3 reads one bucket's rows from every stage-1 file, keeps one row of each record read more than once
+(the same WARC listed twice, overlapping inputs: `dedup.same_record`), applies the dedup assignments of that
+bucket (cluster ids and sizes; non-representatives removed), then the language's stage-3 blocks (filters on
+stored statistics, formatters, scorers: a scorer's scores are kept under `_work/scores/` by doc_key and
+`Scorer.score_key`, so a rerun with other thresholds scores no document again), writes kept and removed rows, and counts per cluster size the
 documents the filters kept and removed (the rehydration statistics). The final stage writes the released
-shards `data/<dump>/<bucket>.parquet`: each document with its `weight` (repetitions from the rehydration
-table), in a seeded shuffle.
+shards `data/<bucket>-<piece>.parquet`: each document with its `weight` (repetitions from the rehydration
+table), in a seeded shuffle. A bucket is a hash sample of the language's documents over every selected crawl,
+so every shard, and any prefix of it, holds the crawls in proportion (`dump` says which).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import pyarrow.compute as pc
 import numpy as np
 
 from curate.blocks import faults
-from curate.blocks.base import DROP_REASON, Block, split_dropped
-from curate.blocks.keys import DOC_KEY
+from curate.blocks.base import DROP_REASON, Block, Scorer, mark_dropped, set_column, split_dropped
+from curate.blocks.keys import DOC_KEY, repeated_keys
 from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH
 from curate.dedup import ClusterResult, apply_dedup
 from curate.pipeline.execution.stage1 import BUCKET, _concat, _run_block
@@ -29,6 +32,8 @@ from curate.pipeline.execution.storage import Output
 from curate.rebalancing import count_filter_outcomes, repetitions_for_cluster_sizes
 
 CLUSTER_SIZE = "minhash_cluster_size"
+SAME_RECORD = "dedup.same_record"
+SHARD_BYTES = 500_000_000  # a released shard's target size (FineWeb2 publishes ~500 MB Parquet files)
 WEIGHT = "weight"
 # Columns only stage 3 needs: not written past it.
 DEDUP_INPUTS = (MINHASH_BANDS, TEXT_HASH)
@@ -59,6 +64,7 @@ class BucketResult:
     filter_outcomes: dict[str, list[int]] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     """Stage 3: each rule's threshold as this unit applied it (`curate inspect` shows the run's, not today's)."""
+    scores: dict[str, list[int]] = field(default_factory=dict)  # scorer: [scores reused, documents scored]
 
 
 def read_bucket(output: Output, paths: tuple[str, ...], bucket: int) -> pa.Table:
@@ -88,8 +94,10 @@ class Stage3Work:
                              for rule, threshold in block.checks()}
         counts: Counter = Counter()
         removed = []
-        if rows.num_rows and self.dedup is not None:
-            rows = apply_dedup(rows, self.dedup.load(unit.bucket))
+        if rows.num_rows:  # a record's copies share its doc_key, hence its bucket: the first one read stays
+            rows = mark_dropped(rows, repeated_keys(rows[DOC_KEY].to_numpy()), SAME_RECORD)
+            if self.dedup is not None:
+                rows = apply_dedup(rows, self.dedup.load(unit.bucket))
             rows, dropped = split_dropped(rows)
             counts.update(dropped[DROP_REASON].to_pylist())
             removed.append(dropped)
@@ -98,7 +106,13 @@ class Stage3Work:
         for block in self.blocks:
             if not rows.num_rows:
                 break
-            rows, dropped = _run_block(block, rows, counts)
+            if isinstance(block, Scorer):
+                rows, scored = cached_scores(output, unit, block, rows)
+                result.scores[block.name] = [rows.num_rows - scored, scored]
+                rows, dropped = split_dropped(block.decide(rows))
+                counts.update(dropped[DROP_REASON].to_pylist())
+            else:
+                rows, dropped = _run_block(block, rows, counts)
             if dropped.num_rows:
                 removed.append(dropped)
                 if block.name in self.rehydration_rules:
@@ -117,6 +131,32 @@ class Stage3Work:
         return result
 
 
+def cached_scores(output: Output, unit: BucketUnit, block: Scorer, rows: pa.Table) -> tuple[pa.Table, int]:
+    """`rows` with `block`'s score columns: those stored for the same doc_key and `score_key` (the block without
+    its threshold, its models' hashes) are reused, the others computed and added to the store. Returns the rows
+    (same order) and how many documents were scored now."""
+    path = output.language(unit.language, "_work", "scores", f"{block.name}-{block.score_key()}", f"{unit.id}.parquet")
+    columns = [DOC_KEY, *block.score_columns]
+    stored = output.read_parquet([path], columns=columns) if output.fs.exists(path) else None
+    if stored is None or not stored.num_rows:
+        scored = block.score(rows)
+        output.write_parquet(path, scored.select(columns))
+        return scored, rows.num_rows
+    position = pc.index_in(rows[DOC_KEY], value_set=stored[DOC_KEY].combine_chunks())
+    hit = position.is_valid()
+    rows = rows.append_column("_row", pa.array(np.arange(rows.num_rows)))
+    found = rows.filter(hit)
+    for column in block.score_columns:
+        found = set_column(found, column, stored[column].take(position.filter(hit)))
+    missing = rows.filter(pc.invert(hit))
+    if missing.num_rows:
+        missing = block.score(missing)
+        output.write_parquet(path, [stored, missing.select(columns)])
+        found = pa.concat_tables([found, missing.select(found.column_names)], promote_options="default")
+        found = found.sort_by("_row")
+    return found.drop_columns(["_row"]), missing.num_rows
+
+
 def filter_outcomes(deduplicated: pa.Table, removed_keys: list[pa.ChunkedArray]) -> dict[str, list[int]]:
     """{cluster size: [kept, removed]} over the documents dedup kept (`removed_keys`: doc_keys the rules removed)."""
     if CLUSTER_SIZE not in deduplicated.column_names or not deduplicated.num_rows:
@@ -129,16 +169,19 @@ def filter_outcomes(deduplicated: pa.Table, removed_keys: list[pa.ChunkedArray])
 
 @dataclass
 class FinalWork:
-    """Write one bucket's kept documents as released shards, one per crawl: `data/<dump>/<bucket>.parquet`.
+    """Write one bucket's kept documents as released shards `data/<bucket>-<piece>.parquet`, every crawl mixed:
+    one piece, or as many equal pieces as keep each under `shard_bytes`.
 
     Each document gets `weight` = the repetitions the rehydration `table` gives its `minhash_cluster_size`
-    (1 without dedup); rows are in a seeded random order. `materialize` writes `weight` copies of each row
-    instead (weight 1), the copies interleaved with other documents rather than adjacent."""
+    (1 without dedup); rows are in a seeded random order (a function of the seed and the documents only).
+    `materialize` writes `weight` copies of each row instead (weight 1), the copies interleaved with other
+    documents rather than adjacent. `result.counts` holds the released rows per crawl."""
 
     output: str
     table: dict[int, int] = field(default_factory=lambda: {1: 1})
     seed: int = 0
     materialize: bool = False
+    shard_bytes: int = SHARD_BYTES
 
     def run(self, unit: BucketUnit) -> BucketResult:
         started = time.monotonic()
@@ -151,14 +194,30 @@ class FinalWork:
             rows = rows.append_column(WEIGHT, pa.array(weights, pa.int64()))
             rows = shuffled(rows, self.seed, self.materialize)
             release = rows.drop_columns([c for c in rows.column_names if c in RELEASE_DROP or c.startswith("stat_")])
-            for dump in sorted(set(rows["dump"].to_pylist())):
-                part = release.filter(pc.equal(rows["dump"], dump))
-                path = output.language(unit.language, "data", dump, f"{unit.bucket:05d}.parquet")
-                output.write_parquet(path, part, row_group_rows=2_000)
-                faults.kill_point("during_final_write")
-                result.files[path] = part.num_rows
+            result.counts = dict(sorted(Counter(rows["dump"].to_pylist()).items()))
+            result.files = self._write_shards(output, unit, release)
         result.seconds = time.monotonic() - started
         return result
+
+
+    def _write_shards(self, output: Output, unit: BucketUnit, release: pa.Table) -> dict[str, int]:
+        """{path: rows} of the bucket's shards: one, or `ceil(size / shard_bytes)` equal row slices."""
+
+        def path(piece: int) -> str:
+            return output.language(unit.language, "data", f"{unit.bucket:05d}-{piece:03d}.parquet")
+
+        size = output.write_parquet(path(0), release, row_group_rows=2_000)
+        faults.kill_point("during_final_write")
+        pieces = min(release.num_rows, -(-size // self.shard_bytes))
+        if pieces <= 1:
+            return {path(0): release.num_rows}
+        files = {}
+        bounds = np.linspace(0, release.num_rows, pieces + 1).astype(int)
+        for piece, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            output.write_parquet(path(piece), release.slice(lo, hi - lo), row_group_rows=2_000)
+            faults.kill_point("during_final_write")
+            files[path(piece)] = int(hi - lo)
+        return files
 
 
 def shuffled(rows: pa.Table, seed: int, materialize: bool = False) -> pa.Table:

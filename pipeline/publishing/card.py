@@ -1,12 +1,13 @@
 """The dataset card of one language: `<out>/<lang>/README.md` with Hub YAML front matter, and its plots.
 
 `write_card(out, "fin")` reads what a run left (`<lang>/stats.json`, the unit manifests' provenance under
-`_work/manifests/`, the released shards `<lang>/data/<dump>/*.parquet`) and writes the card and
-`<lang>/images/*.png`. The front matter's `configs` point at `data/**/*.parquet` (and one config per crawl),
-so `datasets.load_dataset(<folder>)` and the Hub read only the released shards, never `_work/`.
+`_work/manifests/`, the released shards `<lang>/data/*.parquet`) and writes the card and
+`<lang>/images/*.png`. The front matter's one config points at `data/**/*.parquet`, so
+`datasets.load_dataset(<folder>)` and the Hub read only the released shards, never `_work/`. Every shard mixes
+the crawls (a Hub config selects files, not rows): the card shows how to select one by its `dump` column.
 
-Counts come from `stats.json` (per stage and rule) and from the shards themselves (documents, words,
-characters, bytes per crawl): the shards are what is released. Optional parts appear when the run
+Counts come from `stats.json` (per stage and rule) and from the shards themselves (documents, words and
+characters per crawl, from the `dump` column; bytes per shard): the shards are what is released. Optional parts appear when the run
 recorded them: `dedup` (cluster-size histogram), `rehydration` (step table and method), score columns
 (`*_score`, `perplexity`) and a `weight` column.
 """
@@ -100,9 +101,17 @@ class Shard:
     """One released Parquet file: its path relative to the language folder and what it holds."""
 
     path: str
-    dump: str
     documents: int
     bytes: int
+    words: int = 0
+    characters: int = 0
+
+
+@dataclass
+class Crawl:
+    """What the released shards hold of one crawl (rows whose `dump` is it)."""
+
+    documents: int = 0
     words: int = 0
     characters: int = 0
 
@@ -113,6 +122,7 @@ class Released:
 
     shards: list[Shard]
     columns: list[tuple[str, str]]
+    crawls: dict[str, Crawl] = field(default_factory=dict)
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     score_stride: int = 1
     weight_sum: float | None = None
@@ -133,16 +143,9 @@ class Released:
     def bytes(self) -> int:
         return sum(s.bytes for s in self.shards)
 
-    def per_dump(self) -> dict[str, Shard]:
-        """One `Shard` per crawl, summed (its `path` is the crawl's glob)."""
-        totals: dict[str, Shard] = {}
-        for shard in self.shards:
-            total = totals.setdefault(shard.dump, Shard(f"data/{shard.dump}/*.parquet", shard.dump, 0, 0))
-            total.documents += shard.documents
-            total.bytes += shard.bytes
-            total.words += shard.words
-            total.characters += shard.characters
-        return dict(sorted(totals.items()))
+    def per_dump(self) -> dict[str, Crawl]:
+        """Documents, words and characters per crawl over every shard, by crawl id ("" without `dump`)."""
+        return dict(sorted(self.crawls.items()))
 
 
 def is_score_column(name: str, type_: pa.DataType) -> bool:
@@ -152,7 +155,7 @@ def is_score_column(name: str, type_: pa.DataType) -> bool:
 
 
 def shard_paths(output: Output, code: str) -> list[str]:
-    """The released shards, `data/<dump>/*.parquet`, sorted (fsspec paths)."""
+    """The released shards, `data/**/*.parquet`, sorted (fsspec paths)."""
     return sorted(output.fs.glob(output.language(code, "data", "**", "*.parquet")))
 
 
@@ -180,18 +183,28 @@ def read_released(output: Output, code: str) -> Released:
     weight_sum = 0.0
     offset = 0
     shards = []
+    crawls: dict[str, Crawl] = defaultdict(Crawl)
     for path, handle, parquet in files:
         relative = path[len(prefix):] if path.startswith(prefix) else path.split(f"/{code}/", 1)[-1]
-        parts = relative.split("/")
-        shard = Shard(relative, parts[1] if len(parts) > 2 else "", parquet.metadata.num_rows,
-                      int(output.fs.size(path)))
+        shard = Shard(relative, parquet.metadata.num_rows, int(output.fs.size(path)))
         present = set(parquet.schema_arrow.names)
-        wanted = ["text", *[n for n in score_names if n in present], *([WEIGHT] if WEIGHT in present else [])]
+        wanted = ["text", *[n for n in score_names if n in present], *([WEIGHT] if WEIGHT in present else []),
+                  *(["dump"] if "dump" in present else [])]
         with handle:
             for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, columns=wanted):
                 text = batch.column("text")
-                shard.words += int(pc.sum(pc.count_substring_regex(text, WORD_PATTERN)).as_py() or 0)
-                shard.characters += int(pc.sum(pc.utf8_length(text)).as_py() or 0)
+                words = pc.fill_null(pc.count_substring_regex(text, WORD_PATTERN), 0)
+                characters = pc.fill_null(pc.utf8_length(text), 0)
+                shard.words += int(pc.sum(words).as_py() or 0)
+                shard.characters += int(pc.sum(characters).as_py() or 0)
+                dumps = batch.column("dump") if "dump" in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
+                per_dump = pa.table({"dump": pc.fill_null(dumps, ""), "words": words, "characters": characters})
+                for row in per_dump.group_by("dump").aggregate(
+                        [("words", "sum"), ("characters", "sum"), ("dump", "count")]).to_pylist():
+                    crawl = crawls[row["dump"]]
+                    crawl.documents += row["dump_count"]
+                    crawl.words += row["words_sum"]
+                    crawl.characters += row["characters_sum"]
                 start = (-offset) % stride
                 for name in score_names:
                     if name in batch.schema.names:
@@ -202,7 +215,7 @@ def read_released(output: Output, code: str) -> Released:
                 offset += batch.num_rows
         shards.append(shard)
     scores = {name: np.concatenate(parts) if parts else np.array([]) for name, parts in samples.items()}
-    return Released(shards, columns, scores, stride, weight_sum if has_weight else None)
+    return Released(shards, columns, dict(crawls), scores, stride, weight_sum if has_weight else None)
 
 
 # --- provenance from the manifests -----------------------------------------------------------------------------
@@ -347,11 +360,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def front_matter(info: LanguageInfo, released: Released, license: str) -> dict[str, Any]:
-    """The Hub's YAML metadata: license, language, size category, and `configs` over `data/**` only."""
+    """The Hub's YAML metadata: license, language, size category, and one config over `data/**` only (every
+    shard mixes the crawls: a per-crawl config would select files, not rows)."""
     configs: list[dict[str, Any]] = [{"config_name": "default", "data_files": [{"split": "train", "path": DATA_GLOB}]}]
-    for dump in released.per_dump():
-        if dump:
-            configs.append({"config_name": dump, "data_files": [{"split": "train", "path": f"data/{dump}/*.parquet"}]})
     return {
         "license": license,
         "language": [info.hub_code],
@@ -395,11 +406,16 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
     out += ["## Loading", "", "```python", "from datasets import load_dataset", "",
             f'ds = load_dataset("{repo}", split="train")  # every crawl']
     if dumps:
-        out.append(f'one_crawl = load_dataset("{repo}", "{dumps[-1]}", split="train")')
+        out.append(f'one_crawl = ds.filter(lambda row: row["dump"] == "{dumps[-1]}")')
     out += ["```", "", "```python", "import polars as pl", "",
-            f'df = pl.scan_parquet("hf://datasets/{repo}/{DATA_GLOB}")', "```", "",
-            "A local copy of this folder loads the same way (`load_dataset(\"path/to/folder\")`): the `configs` "
-            "above point at `data/` only.", ""]
+            f'df = pl.scan_parquet("hf://datasets/{repo}/{DATA_GLOB}")']
+    if dumps:
+        out.append(f'one_crawl = df.filter(pl.col("dump") == "{dumps[-1]}")')
+    out += ["```", "",
+            "Every shard is a seeded random sample of the documents of every crawl, so any prefix of the shards "
+            "holds the crawls in proportion; the `dump` column says which crawl a document comes from. A local "
+            "copy of this folder loads the same way (`load_dataset(\"path/to/folder\")`): the `configs` above "
+            "point at `data/` only.", ""]
 
     out += ["## Size", ""]
     size_rows: list[list[Any]] = [["documents", released.documents], ["words (whitespace-separated)", released.words],
@@ -413,10 +429,10 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
             "tokenizers (GPT-2 style); such tokenizers split most other languages into more tokens, so count with "
             "your own tokenizer for a training budget. Words are `len(text.split())`.", ""]
     out += ["### Per crawl", ""]
-    dump_rows = [[d or "(none)", s.documents, s.words, round(s.characters / chars_per_token), _size(s.bytes)]
+    dump_rows = [[d or "(none)", s.documents, s.words, round(s.characters / chars_per_token)]
                  for d, s in per_dump.items()]
-    dump_rows.append(["**total**", released.documents, released.words, tokens, _size(released.bytes)])
-    out += _table(["crawl", "documents", "words", "tokens (est.)", "size"], dump_rows)
+    dump_rows.append(["**total**", released.documents, released.words, tokens])
+    out += _table(["crawl", "documents", "words", "tokens (est.)"], dump_rows)
     recorded = (stats.get("released") or {}).get("per_dump") if isinstance(stats.get("released"), Mapping) else None
     if isinstance(recorded, Mapping) and {k: int(v) for k, v in recorded.items()} != {
             d: s.documents for d, s in per_dump.items()}:

@@ -1,6 +1,6 @@
 """`curate release`: upload one language's shards, card and images to a Hugging Face dataset repo.
 
-Only `data/**/*.parquet`, `README.md` and `images/*.png` of `<out>/<lang>/` are uploaded: never `_work/`,
+Only the shards under `data/`, `README.md` and `images/*.png` of `<out>/<lang>/` are uploaded: never `_work/`,
 `stats.json` or anything else in the folder. The upload is `HfApi.upload_folder`, which in
 huggingface_hub 2.x (with `hf_xet`, one of its dependencies) streams files, commits large folders in a few
 adaptive batches and resumes an interrupted upload when rerun (files already on the Hub are skipped).
@@ -29,7 +29,8 @@ from curate.pipeline.execution.storage import Output
 log = logging.getLogger("curate")
 
 REPO_TYPE = "dataset"
-RELEASED_PATTERNS = ["README.md", "data/**/*.parquet", "images/*.png"]  # relative to <out>/<lang>/
+# relative to <out>/<lang>/; fnmatch's `*` crosses `/`: `data/*.parquet` is every shard under data/, nested or not
+RELEASED_PATTERNS = ["README.md", "data/*.parquet", "images/*.png"]
 REPLACED_ON_FORCE = ["data/**", "images/**"]  # remote files under these that the release lacks are deleted
 KEPT_REMOTE = {".gitattributes"}  # what a freshly created repo holds: not "non-empty"
 DEFAULT_BRANCH = "main"

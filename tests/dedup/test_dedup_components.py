@@ -9,26 +9,22 @@ import pytest
 from dedup_helpers import as_dict, assignments, planted_signatures, reference_clusters, write_files
 
 from curate import dedup
-from curate.dedup.lsh import repeated, run_edges
+from curate.dedup.reduce import aggregate
+from curate.dedup.shuffle import PAIR
 from curate.language_configs.minhash import DedupConfig
 
 CONFIG = DedupConfig(exact=False)
 
 
-def test_repeated_marks_values_seen_twice():
-    values = np.array([5, 1, 5, 7, 1, 9, 5], np.uint64)
-    assert repeated(values).tolist() == [True, True, True, False, True, False, True]
-    assert repeated(np.array([], np.uint64)).tolist() == []
-    assert repeated(np.array([3], np.uint64)).tolist() == [False]
-
-
-def test_run_edges_link_each_run_to_its_smallest_key():
-    hashes = np.array([7, 3, 7, 7, 3, 9], np.uint64)
-    keys = np.array([40, 11, 20, 30, 10, 50], np.uint64)
-    u, v = run_edges(hashes, keys)
-    assert sorted(zip(u.tolist(), v.tolist())) == [(10, 11), (20, 30), (20, 40)]
-    u, v = run_edges(np.array([1, 1], np.uint64), np.array([5, 5], np.uint64))  # the same document twice
-    assert len(u) == 0
+def test_key_table_merges_chunks_by_key():
+    chunks = [np.array(list(zip(a, b)), PAIR) for a, b in ([(7, 3, 7), (40, 11, 20)], [(7, 3, 9), (30, 10, 50)])]
+    table = aggregate(iter(chunks))
+    assert table.keys.tolist() == [3, 7, 9]
+    assert table.mins.tolist() == [10, 20, 50] and table.maxs.tolist() == [11, 40, 50]
+    assert table.counts.tolist() == [2, 3, 1]
+    assert table.shared.keys.tolist() == [3, 7]
+    twice = aggregate(iter([np.array([(1, 5), (1, 5)], PAIR)]))  # the same document twice is no group
+    assert twice.counts.tolist() == [2] and len(twice.shared.keys) == 0
 
 
 def _table(keys: np.ndarray, values: np.ndarray) -> pa.Table:

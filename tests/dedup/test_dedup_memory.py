@@ -1,5 +1,6 @@
 """The clustering runs in bounded memory: under an address-space limit (RLIMIT_AS) of less than the bytes of
-its input signatures above the process's own baseline, it completes with the exact planted clusters."""
+its input signatures above the process's own baseline, it completes with the exact planted clusters; and a
+single cluster of 200,000 members (a boilerplate page) fits in a limit far below its own edges."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 from dedup_helpers import as_dict, assignments, planted_signatures, write_files
 
 from curate.dedup import ClusterResult
@@ -39,8 +42,10 @@ print(json.dumps({{"baseline": baseline, "result": result.to_json()}}))
 """
 
 
-def _run_limited(files: list[str], work: Path, headroom: int) -> subprocess.CompletedProcess:
-    script = _CHILD.format(root=str(ROOT), files=files, work=str(work), headroom=headroom, budget=PARTITION_BYTES)
+def _run_limited(
+    files: list[str], work: Path, headroom: int, budget: int = PARTITION_BYTES
+) -> subprocess.CompletedProcess:
+    script = _CHILD.format(root=str(ROOT), files=files, work=str(work), headroom=headroom, budget=budget)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
 
 
@@ -65,3 +70,45 @@ def test_the_limit_is_enforced(tmp_path):
     files = write_files(table, tmp_path / "in", files=2, row_group_size=4096)
     done = _run_limited(files, tmp_path / "work", 1 << 20)
     assert done.returncode != 0 and "MemoryError" in done.stderr
+
+
+CLUSTER = 200_000
+SHARED_BANDS = 7
+
+
+def _with_boilerplate_cluster(background: int, seed: int) -> tuple[pa.Table, dict[int, tuple[int, int]]]:
+    """Planted background clusters plus one cluster of CLUSTER members that share the same first
+    SHARED_BANDS band hashes (the rest random), shuffled into the background."""
+    table, expected = planted_signatures(background, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    keys = rng.integers(0, 2**64 - 1, CLUSTER, dtype=np.uint64, endpoint=True)
+    values = rng.integers(0, 2**64 - 1, (CLUSTER, 14), dtype=np.uint64, endpoint=True)
+    values[:, :SHARED_BANDS] = values[0, :SHARED_BANDS]
+    cluster = pa.table(
+        {
+            "doc_key": pa.array(keys, pa.uint64()),
+            "minhash_bands": pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), pa.uint64()), 14),
+        }
+    )
+    table = pa.concat_tables([table, cluster])
+    table = table.take(pa.array(rng.permutation(table.num_rows)))
+    smallest = int(keys.min())
+    expected.update({int(k): (smallest, CLUSTER) for k in keys.tolist()})
+    return table, expected
+
+
+def test_one_cluster_of_200000_members_within_a_limit_below_its_edges(tmp_path):
+    """The centre of the cluster has 200,000 neighbours, each LSH bucket of the shared bands 200,000 members
+    (3.2 MB a band, 22 MB over the bands, twice that as edges in both directions): the run completes under a
+    headroom of 12 MiB with a 1 MiB budget, with the same clusters and sizes as union–find."""
+    table, expected = _with_boilerplate_cluster(60_000, seed=21)
+    files = write_files(table, tmp_path / "in", files=4, row_group_size=4096)
+    del table
+    headroom = 12 << 20
+    done = _run_limited(files, tmp_path / "work", headroom, budget=1 << 20)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = ClusterResult.from_json(json.loads(done.stdout.strip().splitlines()[-1])["result"])
+    assert as_dict(assignments(result)) == expected
+    histogram = result.stats["methods"]["minhash"]["histogram"]
+    assert histogram[str(CLUSTER)] == 1
+    assert CLUSTER * 16 * SHARED_BANDS * 2 > 3 * headroom  # the cluster's edges alone exceed the limit

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 CODE = "fin_Latn"
-DUMPS = {"CC-MAIN-2024-18": [620, 410], "CC-MAIN-2024-22": [236]}  # documents per shard: 1,266 in all
+# documents of each crawl in each shard (shards mix the crawls, as the final stage writes them): 1,266 in all
+DUMPS = {"CC-MAIN-2024-18": [620, 410], "CC-MAIN-2024-22": [136, 100]}
 GIT_COMMIT = "a823b3625949b6e10c566488939e8d77d0469ee6"
 OTHER_LANGUAGE_COMMIT = "0000000000000000000000000000000000000bad"
 LID_SHA = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"
@@ -108,16 +109,18 @@ def build_output(root: Path, shared: Path, *, full: bool = True) -> BuiltOutput:
     per_dump: dict[str, int] = {}
     weight_sum = 0
     position = 0
+    shards: dict[int, list] = {}
     for dump, sizes in DUMPS.items():
         for bucket, size in enumerate(sizes):
-            table = _table(texts[position:position + size], dump, position, full)
+            shards.setdefault(bucket, []).append(_table(texts[position:position + size], dump, position, full))
             position += size
-            path = folder / "data" / dump / f"{bucket:05d}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, path, compression="zstd")
             per_dump[dump] = per_dump.get(dump, 0) + size
-            if full:
-                weight_sum += sum(table["weight"].to_pylist())
+    (folder / "data").mkdir(parents=True)
+    for bucket, tables in shards.items():
+        table = pa.concat_tables(tables)
+        pq.write_table(table, folder / "data" / f"{bucket:05d}-000.parquet", compression="zstd")
+        if full:
+            weight_sum += sum(table["weight"].to_pylist())
     # Stage files under _work/ share the schema and must never be read as the dataset or released.
     work = _table(finnish_documents(shared, 30), "CC-MAIN-2024-18", 900_000, full)
     (folder / "_work" / "stage3").mkdir(parents=True)

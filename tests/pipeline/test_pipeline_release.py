@@ -31,7 +31,7 @@ REPO = "org/fineweb-fin"
 def template(tmp_path_factory, shared):
     built = build_output(tmp_path_factory.mktemp("release"), shared, full=True)
     write_card(str(built.root), CODE)
-    (built.folder / "data" / "CC-MAIN-2024-18" / "00000.parquet.tmp-1a2b3c4d").write_bytes(b"torn write")
+    (built.folder / "data" / "00000-000.parquet.tmp-1a2b3c4d").write_bytes(b"torn write")
     (built.folder / "report.html").write_text("<html></html>")
     return built
 
