@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from curate.blocks.base import Block, mark_dropped, set_column
+from curate.blocks.base import Scorer, mark_dropped, set_column
 from curate.blocks.model_files import HF_PREFIX, first_line, resolve_file
 from curate.errors import UserError
 from curate.language_configs.scorers import TransformerScorerConfig
@@ -334,7 +334,7 @@ class ForwardPool(Protocol):
 
 
 @dataclass
-class TransformerScores(Block):
+class TransformerScores(Scorer):
     """Adds the columns of a language's transformer scorers (see the module docstring); with thresholds set,
     drops documents with `<name>.score_low`, `<name>.score_high` or `<name>.label`. `pool`, set by the run when
     the cluster has GPUs, runs the forward passes there; otherwise they run in this process."""
@@ -346,8 +346,12 @@ class TransformerScores(Block):
     reads = ("text",)
 
     @property
+    def score_columns(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(c for scorer in self.scorers for c in scorer.columns())
+
+    @property
     def writes(self) -> tuple[str, ...]:  # type: ignore[override]
-        return (*(c for scorer in self.scorers for c in scorer.columns()), "drop_reason")
+        return (*self.score_columns, "drop_reason")
 
     def check(self) -> None:
         for scorer in self.scorers:
@@ -356,7 +360,11 @@ class TransformerScores(Block):
     def provenance(self) -> dict[str, str]:
         return {k: v for scorer in self.scorers for k, v in scorer.provenance().items()}
 
-    def apply(self, batch: pa.Table) -> pa.Table:
+    def without_threshold(self) -> TransformerScores:
+        return replace(self, scorers=[replace(s, config=replace(s.config, min_score=None, max_score=None,
+                                                                drop_labels=())) for s in self.scorers])
+
+    def score(self, batch: pa.Table) -> pa.Table:
         texts = [t or "" for t in batch["text"].to_pylist()]
         token_ids: dict[str, list[list[int]]] = {}  # tokenized once per tokenizer
         for scorer in self.scorers:
@@ -367,9 +375,13 @@ class TransformerScores(Block):
                                                         verbose=False)["input_ids"]
             limit, specials = scorer.max_tokens(), special_tokens(folder)
             inputs = [truncate(ids, limit, scorer.config.truncation, specials) for ids in token_ids[key]]
-            columns = scorer.columns_from(self._outputs(scorer, inputs))
-            for name, values in columns.items():
+            for name, values in scorer.columns_from(self._outputs(scorer, inputs)).items():
                 batch = set_column(batch, name, values)
+        return batch
+
+    def decide(self, batch: pa.Table) -> pa.Table:
+        for scorer in self.scorers:
+            columns = {name: batch[name].combine_chunks() for name in scorer.columns()}
             for mask, reason in scorer.drops(columns):
                 batch = mark_dropped(batch, mask, reason)
         return batch
