@@ -133,6 +133,15 @@ def multilingual_records(seed: int, finnish: int, others: int, prefix: str) -> t
     return records, texts
 
 
+def released(output: Path, language: str = "fin_Latn") -> dict[str, dict]:
+    """Every document a run released under `output`, by id, with the shard it is in."""
+    documents = {}
+    for path in sorted((output / language / "data").rglob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            documents[row["id"]] = {**row, "_shard": str(path.relative_to(output))}
+    return documents
+
+
 def build_mirror(root: Path, finnish_per_file: int = 12, others_per_file: int = 4, files_per_crawl: int = 2,
                  with_bad_records: bool = True) -> Mirror:
     """A CC layout under `root`: CC-MAIN-2024-22 and CC-MAIN-2024-18 (generated + the real 2024-22 excerpt),

@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster_helpers import DASHBOARD_PORT, GCS_PORT, Cluster  # noqa: E402
-from mirror import build_mirror  # noqa: E402
+from mirror import build_mirror, released  # noqa: E402
 
 from curate.blocks.lid import ft176_path  # noqa: E402
 from curate.language_configs.schema import SHIPPED_DIR  # noqa: E402
@@ -72,14 +72,6 @@ def shared_model(tmp_path_factory) -> Path:
 def run_args(mirror, output: Path) -> list[str]:
     return ["run", "--lang", "fin", "--snapshots", "2024-*", "--source", str(mirror.root), "--lid", "ft176",
             "--output", str(output), "--files-per-unit", "1", "--buckets", "4", "--limit", "8"]
-
-
-def released(output: Path) -> dict[str, dict]:
-    documents = {}
-    for path in sorted((output / "fin_Latn" / "data").rglob("*.parquet")):
-        for row in pq.read_table(path).to_pylist():
-            documents[row["id"]] = {**row, "_shard": str(path.relative_to(output))}
-    return documents
 
 
 @pytest.fixture(scope="module")

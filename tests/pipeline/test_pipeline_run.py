@@ -16,6 +16,7 @@ import pytest
 import curate
 from curate.errors import UserError
 from curate.pipeline.execution.run import RunOptions, run
+from mirror import released
 
 FINEWEB2_COLUMNS = ["id", "url", "date", "dump", "file_path", "text", "language", "language_script",
                     "language_score", "top_langs"]
@@ -39,15 +40,6 @@ def cli(*args: str, env: dict | None = None, check: bool = False) -> subprocess.
 def cli_run(mirror, output: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return cli("run", "--lang", "fin", "--snapshots", "2024-*", "--source", str(mirror.root), "--lid", "ft176",
                "--output", str(output), "--files-per-unit", "2", "--buckets", "4", "--cpus", "2", *extra, env=env)
-
-
-def released(output: Path) -> dict[str, dict]:
-    """Every released document by id, with the shard it is in."""
-    documents = {}
-    for path in sorted((output / "fin_Latn" / "data").rglob("*.parquet")):
-        for row in pq.read_table(path).to_pylist():
-            documents[row["id"]] = {**row, "_shard": str(path.relative_to(output))}
-    return documents
 
 
 @pytest.fixture(scope="module")
