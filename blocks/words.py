@@ -134,7 +134,7 @@ class WordTokens(Block):
         from importlib.metadata import PackageNotFoundError, version
 
         key = tokenizer_key(self.config)
-        versions = {"word_tokenizer": key}
+        versions = {f"word_tokenizer:{self.config.code}": key}
         if key != FAST_TOKENIZER:
             for package in ("datatrove", "spacy"):
                 try:

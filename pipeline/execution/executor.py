@@ -235,11 +235,16 @@ def _progress() -> Progress:
     )
 
 
+def _apply(fn: Callable[[U], R], item: U) -> R:
+    return fn(item)
+
+
 def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0) -> list[R]:
-    """`map` on Ray tasks, results in order (what `dedup` takes as its `map_fn`)."""
-    remote = ray.remote(num_cpus=cpus_per_task, max_retries=3)(fn)
+    """`map` on Ray tasks, results in order (what `dedup` takes as its `map_fn`); `fn` may be a partial."""
+    remote = ray.remote(num_cpus=cpus_per_task, max_retries=3)(_apply)
+    fn_ref = ray.put(fn)
     try:
-        return ray.get([remote.remote(item) for item in items])
+        return ray.get([remote.remote(fn_ref, item) for item in items])
     except ray.exceptions.RayError as error:
         if classify(error) == ENVIRONMENT:
             raise environment_error(error) from None
