@@ -3,8 +3,8 @@
 The head node (no CPUs) runs from the driver's virtualenv; each worker node runs in its own mount namespace where
 the driver's virtualenv, `~/.cache` and Ray's temp folder are hidden by tmpfs (each node unpacks its own runtime
 environments, as on a separate machine) and a copy of the virtualenv (a bind mount of the same files) sits at
-another path. Every process of the cluster is stopped by pid: the pids
-in the namespace, never `ray stop`.
+another path. Every process of the cluster is stopped by pid (the pids
+in the namespace), never by a command that stops Ray processes by name.
 """
 
 from __future__ import annotations
