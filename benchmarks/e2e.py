@@ -98,7 +98,7 @@ class OursSide:
         return {
             "wall": wall, "cpu": cpu, "ray_startup": ray_startup, "imports": self.imports,
             "documents_in": stats["documents_read"], "released": stats["released"]["documents"],
-            "steps": {"stage 1": stats["seconds"]["stage1"], "dedup": stats["seconds"].get("dedup", 0.0),
+            "steps": {"start-up": stats["seconds"].get("startup", 0.0), "stage 1": stats["seconds"]["stage1"], "dedup": stats["seconds"].get("dedup", 0.0),
                       "stage 3": stats["seconds"]["stage3"], "final": stats["seconds"]["final"]},
             "funnel": {"after LID": stats["stage1"].get("kept", 0),
                        "dedup removed": sum(v for k, v in stage3.items() if k.startswith("dedup.")),

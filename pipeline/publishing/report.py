@@ -42,8 +42,8 @@ REPORT_NAME = "report.html"
 SCORE_BINS = 50  # bins of a score histogram computed from the shards
 MIX_SHOWN = 15  # language-mix rows shown; the rest are folded into a <details>
 MIX_BARS = 20
-STAGE_NAMES = {"stage1": "stage 1: read, extract, identify", "dedup": "dedup", "stage3": "stage 3: filter, format",
-               "final": "final shards"}
+STAGE_NAMES = {"startup": "startup: plan, model checks, Ray, preflight", "stage1": "stage 1: read, extract, identify",
+               "dedup": "dedup", "stage3": "stage 3: filter, format", "final": "final shards"}
 STEP_TABLE_KEYS = ("table", "step_table", "weights", "repetitions")
 # FineWeb2's removal-rate distribution: one value per cluster size (rebalancing/removal_rates.py)
 DISTRIBUTION_COLUMNS = ("cluster_sizes", "cluster_removal_rates", "cluster_post_filtering_doc_counts")
