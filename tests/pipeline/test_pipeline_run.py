@@ -193,13 +193,17 @@ def test_widening_the_snapshots_reuses_finished_stage1_units(reference, mirror, 
     assert len(list((tmp_path / "fin_Latn" / "_work" / "dedup").iterdir())) == 1, "the narrower run's is gone"
 
 
-# during_final_write:1 — a bucket writes one shard (crawls mixed), and a worker process may run only one bucket
-@pytest.mark.parametrize("point", ["after_unit_commit:2", "mid_unit_write:1", "during_dedup:2", "during_final_write:1"])
-def test_a_run_killed_and_rerun_gives_identical_output(reference, mirror, tmp_path, point):
+# One output killed at each point in turn, every rerun resuming what the killed ones left; the last completes.
+# during_final_write:1: a bucket writes one shard (crawls mixed), and a worker process may run only one bucket.
+KILL_POINTS = ("after_unit_commit:2", "mid_unit_write:1", "during_dedup:2", "during_final_write:1")
+
+
+def test_a_run_killed_at_each_point_and_rerun_gives_identical_output(reference, mirror, tmp_path):
     reference_output, _ = reference
-    killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": point, "CURATE_FAULT_KILLS": "run"})
-    assert killed.returncode != 0
-    assert not (tmp_path / "fin_Latn" / "stats.json").exists()
+    for point in KILL_POINTS:
+        killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": point, "CURATE_FAULT_KILLS": "run"})
+        assert killed.returncode != 0, f"the run was not killed at {point}"
+        assert not (tmp_path / "fin_Latn" / "stats.json").exists()
     resumed = cli_run(mirror, tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert released(tmp_path) == released(reference_output)
