@@ -1,5 +1,5 @@
-"""`curate run` on a real two-node Ray cluster (see `cluster_helpers`): the same shards as a local run, a model
-missing on the workers stops the run with one line, a worker node killed mid-stage-1 costs nothing, and
+"""`curate run` on a real two-node Ray cluster (see `cluster_helpers`): a model missing on the workers stops the
+run with one line, the fixed rerun loses a worker node mid-stage-1 and still gives the shards of a local run, and
 `ray job submit` runs the same command.
 
 One module-scoped cluster: a head with no CPUs and two worker nodes of one CPU each, whose nodes see neither
@@ -99,8 +99,10 @@ def finish(driver: subprocess.Popen, output: Path) -> tuple[int, str]:
     return code, output.with_suffix(".err").read_text(errors="replace")
 
 
-def test_a_model_missing_on_the_workers_stops_the_run_then_the_fixed_rerun_matches_a_local_run(
+def test_a_model_missing_on_the_workers_stops_the_run_then_the_fixed_rerun_survives_a_lost_node(
         cluster, big_mirror, shared_model, local_reference, tmp_path):
+    """The run stops with one line naming the node and the model; the rerun with the model on shared storage
+    loses a worker node mid-stage-1 (a new one joins) and still releases what a local run releases."""
     driver_only = Path.home() / ".cache" / f"curate-test-{secrets.token_hex(4)}" / "quality.ftz"
     driver_only.parent.mkdir(parents=True)
     shutil.copy(shared_model, driver_only)
@@ -115,15 +117,8 @@ def test_a_model_missing_on_the_workers_stops_the_run_then_the_fixed_rerun_match
     assert "scorers.quality" in line and str(driver_only) in line and "Traceback" not in stderr
     assert not list((tmp_path / "out" / "_work").rglob("*.json")), "nothing committed, nothing quarantined"
 
-    fixed = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "good", shared_model))
-    code, stderr = finish(fixed, tmp_path / "out")
-    assert code == 0, stderr[-3000:] + cluster.log_tails()
-    assert released(tmp_path / "out") == local_reference
-
-
-def test_a_worker_node_killed_mid_stage1_costs_nothing(cluster, big_mirror, shared_model, local_reference, tmp_path):
     manifests = tmp_path / "out" / "_work" / "manifests" / "stage1"
-    driver = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "configs", shared_model))
+    driver = cluster_run(cluster, big_mirror, tmp_path / "out", scorer_config(tmp_path / "good", shared_model))
     deadline = time.monotonic() + 600
     while len(list(manifests.glob("*.json"))) < KILL_AFTER_MANIFESTS:
         assert driver.poll() is None, finish(driver, tmp_path / "out")[1][-3000:]

@@ -193,17 +193,35 @@ def test_widening_the_snapshots_reuses_finished_stage1_units(reference, mirror, 
     assert len(list((tmp_path / "fin_Latn" / "_work" / "dedup").iterdir())) == 1, "the narrower run's is gone"
 
 
-# One output killed at each point in turn, every rerun resuming what the killed ones left; the last completes.
+# One output through every failure in turn, each rerun resuming what the earlier ones left; the last completes.
 # during_final_write:1: a bucket writes one shard (crawls mixed), and a worker process may run only one bucket.
-KILL_POINTS = ("after_unit_commit:2", "mid_unit_write:1", "during_dedup:2", "during_final_write:1")
+KILL_POINTS = ("after_unit_commit:2", "mid_unit_write:1", "during_dedup:2")
 
 
-def test_a_run_killed_at_each_point_and_rerun_gives_identical_output(reference, mirror, tmp_path):
+def test_failures_at_every_point_then_a_rerun_give_identical_output(reference, mirror, tmp_path):
     reference_output, _ = reference
+    full = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "disk_full:_work/stage1/"})
+    assert full.returncode == 2, full.stderr[-3000:]
+    assert full.stderr.startswith("error: cannot write the output: No space left on device"), full.stderr[-3000:]
+    assert "Traceback" not in full.stderr
+    assert not list((tmp_path / "_work" / "manifests").rglob("*.json")), "no unit committed"
+    assert not (tmp_path / ".curate.lock").exists()
+
     for point in KILL_POINTS:
         killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": point, "CURATE_FAULT_KILLS": "run"})
         assert killed.returncode != 0, f"the run was not killed at {point}"
         assert not (tmp_path / "fin_Latn" / "stats.json").exists()
+
+    failed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "unit_error:fin_Latn-00002"})
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    line = failed.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: stage3 fin_Latn: unit fin_Latn-00002 failed (RuntimeError: fault injected"), line
+    assert "Traceback" not in failed.stderr and not (tmp_path / "fin_Latn" / "stats.json").exists()
+    assert not (tmp_path / "fin_Latn" / "data").exists(), "no release with a bucket missing"
+
+    killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "during_final_write:1", "CURATE_FAULT_KILLS": "run"})
+    assert killed.returncode != 0, "the run was not killed while writing the shards"
+
     resumed = cli_run(mirror, tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert released(tmp_path) == released(reference_output)
@@ -245,18 +263,6 @@ def test_a_file_that_always_kills_its_worker_is_quarantined_and_retried_by_the_r
     assert released(tmp_path) == released(reference[0])
 
 
-def test_a_failing_bucket_stops_the_run_with_one_line_and_the_rerun_completes_it(mirror, tmp_path, reference):
-    failed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "unit_error:fin_Latn-00002"})
-    assert failed.returncode == 2, failed.stderr[-3000:]
-    line = failed.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: stage3 fin_Latn: unit fin_Latn-00002 failed (RuntimeError: fault injected"), line
-    assert "Traceback" not in failed.stderr and not (tmp_path / "fin_Latn" / "stats.json").exists()
-    assert not (tmp_path / "fin_Latn" / "data").exists(), "no release with a bucket missing"
-    resumed = cli_run(mirror, tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert released(tmp_path) == released(reference[0])
-
-
 def test_dry_run_lists_files_and_writes_nothing(mirror, tmp_path):
     result = cli_run(mirror, tmp_path / "out", "--dry-run")
     assert result.returncode == 0, result.stderr
@@ -295,19 +301,6 @@ def test_unwritable_output_and_held_lock_are_one_line(mirror, tmp_path):
                                                   "started": "now"}))
     result = cli_run(mirror, out)
     assert result.returncode == 2 and result.stderr.startswith("error: another curate run (pid"), result.stderr
-
-
-def test_a_full_disk_stops_the_run_with_one_line_and_commits_no_half_unit(reference, mirror, tmp_path):
-    reference_output, _ = reference
-    full = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "disk_full:_work/stage1/"})
-    assert full.returncode == 2, full.stderr[-3000:]
-    assert full.stderr.startswith("error: cannot write the output: No space left on device"), full.stderr[-3000:]
-    assert "Traceback" not in full.stderr
-    assert not list((tmp_path / "_work" / "manifests").rglob("*.json")), "no unit committed"
-    assert not (tmp_path / ".curate.lock").exists()
-    resumed = cli_run(mirror, tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert released(tmp_path) == released(reference_output)
 
 
 def test_inspect_shows_removed_documents_with_their_measured_value(reference):
