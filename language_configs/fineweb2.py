@@ -36,11 +36,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from curate.language_configs.filters import FiltersConfig, FormattersConfig
+from curate.language_configs.lid_thresholds import ft176_threshold
 from curate.language_configs.validate import ConfigError
 
 CODE = re.compile(r"^([a-z]{3})_([A-Z][a-z]{3})$")
-FT176_DEFAULT_SCORE = 0.65
-"""fastText lid.176 threshold written for languages lid.176 knows (its scores are not GlotLID's)."""
 
 REQUIRED = ("language_score", "dup_line_frac", "top_n_grams", "dup_n_grams", "line_punct_thr", "new_line_ratio",
             "min_avg_word_length", "max_avg_word_length", "max_non_alpha_words_ratio", "stopwords")
@@ -112,9 +111,12 @@ def _line_share(value: Any) -> float | None:
     return None if value is None or value > 1 else value
 
 
-def _notes(raw: dict[str, Any]) -> dict[str, str]:
-    """End-of-line comments for FineWeb2 values that are written differently from how FineWeb2 writes them."""
+def _notes(raw: dict[str, Any], code: str) -> dict[str, str]:
+    """End-of-line comments for FineWeb2 values that are written differently from how FineWeb2 writes them, and for
+    the lid.176 threshold (where it comes from)."""
     notes = {}
+    if _ft176_knows(code):
+        notes["lid.min_score"] = ft176_threshold(code)[1]
     if float(raw["dup_line_frac"]) > 1:
         notes["max_dup_line_share"] = (f"FineWeb2 dup_line_frac {raw['dup_line_frac']}: above 1, which no share "
                                        "of lines exceeds (never drops)")
@@ -140,8 +142,8 @@ def convert_fineweb2(raw: dict[str, Any], code: str, where: str = "FineWeb2 conf
         raise ConfigError(f"{where}: not a FineWeb2 language config, missing {', '.join(missing)}")
     stopwords = [str(w) for w in (raw["stopwords"] or [])]
     min_score = {"glotlid": float(raw["language_score"])}
-    if _ft176_knows(code):
-        min_score["ft176"] = FT176_DEFAULT_SCORE
+    if _ft176_knows(code):  # lid.176's scores are not GlotLID's: its own threshold, derived or the default
+        min_score["ft176"] = ft176_threshold(code)[0]
     line_punct = float(raw["line_punct_thr"])
     return {
         "language": match[1],
@@ -254,6 +256,8 @@ def render_config(data: dict[str, Any], header: str, notes: dict[str, str] | Non
     notes = notes or {}
     document = CommentedMap((key, _plain(data[key])) for key in ("language", "script", "name"))
     document["lid"] = CommentedMap([("model", data["lid"]["model"]), ("min_score", _flow(data["lid"]["min_score"]))])
+    if notes.get("lid.min_score"):
+        document["lid"].yaml_add_eol_comment(notes["lid.min_score"], "min_score")
     document["word_tokenizer"] = data.get("word_tokenizer")
     for section_name in ("filters", "formatters"):
         section = data.get(section_name)
@@ -304,6 +308,6 @@ def import_fineweb2(path: str | Path) -> str:
               "`curate config import-fineweb2`:\nFineWeb2's per-language values, its pipeline's fixed settings, "
               "null where a check is off.\nKey meanings: language_configs/filters.py (and the README).\n"
               f"Word tokenizer: {tokenizer_note(code)}.")
-    text = render_config(data, header, _notes(raw))
+    text = render_config(data, header, _notes(raw, code))
     validate_text(text, f"import of {path}")
     return text
