@@ -56,14 +56,8 @@ FINEWEB2_FIXED = {
 }
 
 
-# Word tokenizers of datatrove's assignment that need a package curate does not install.
-TOKENIZER_PACKAGES = {"StanzaTokenizer": "stanza", "IndicNLPTokenizer": "indic-nlp-library",
-                      "KiwiTokenizer": "kiwipiepy", "KhmerTokenizer": "khmer-nltk", "LaoTokenizer": "laonlp",
-                      "TibetanTokenizer": "botok", "BurmeseTokenizer": "pyidaungsu-numpy2"}
-
-
 @cache
-def _tokenizer_assignment() -> dict[str, dict[str, str]]:
+def tokenizer_assignment() -> dict[str, dict[str, str]]:
     """`fin_Latn` → its row of datatrove's tokenizer assignment table (name, tokenizer type, its language code)."""
     from datatrove.utils._import_utils import ASSETS_PATH
 
@@ -73,22 +67,27 @@ def _tokenizer_assignment() -> dict[str, dict[str, str]]:
 
 def datatrove_language_names() -> dict[str, str]:
     """`fin_Latn` → `Finnish`, from datatrove's tokenizer assignment table."""
-    return {code: row["name"] for code, row in _tokenizer_assignment().items()}
+    return {code: row["name"] for code, row in tokenizer_assignment().items()}
 
 
 def tokenizer_note(code: str) -> str:
     """Which word tokenizer `word_tokenizer: datatrove` really uses for `code`, and what it needs."""
-    row = _tokenizer_assignment().get(code)
+    row = tokenizer_assignment().get(code)
     if row is None or not row["type"]:
         return (f"datatrove assigns no word tokenizer to {code}: set word_tokenizer to datatrove:<code> (a related "
                 "variety's) or unicode_words before running")
+    from curate.blocks.words import TOKENIZER_PACKAGES
+
     note = f"datatrove's assignment for {code}: {row['type']}({row['tok_code']})"
     package = TOKENIZER_PACKAGES.get(row["type"])
     if package:
-        note += (f".\nIt needs the {package} package, not installed with curate (`pip install {package}`); without "
-                 "it a run stops with one line, never with another tokenizer")
+        note += (f".\nIt needs the {package.pip} package, not installed with curate (`pip install "
+                 f"'curate-corpus[{package.extra}]'`); without it a run stops with one line, never with another "
+                 "tokenizer")
     if row["type"] == "StanzaTokenizer":
-        note += ".\nStanza downloads its model for the language on first use"
+        note += (f".\nIts model is Stanza's {row['tok_code']!r} tokenize model, read from Stanza's resources folder "
+                 "($STANZA_RESOURCES_DIR, else ~/stanza_resources), never downloaded by a run: fetch it once with "
+                 f"stanza.download('{row['tok_code']}', processors='tokenize')")
     return note
 
 

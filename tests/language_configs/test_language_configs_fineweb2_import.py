@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import re
 import shutil
 from pathlib import Path
 
@@ -147,20 +149,70 @@ def test_any_stopword_round_trips(stopwords):
     assert config.filters.gopher_quality.stopwords == stopwords
 
 
-def test_the_imported_config_names_its_real_tokenizer(fineweb2_more_configs):
-    """datatrove gives Kannada IndicNLP, which curate does not install: the config says so, and a run stops with
-    one line instead of switching to another tokenizer."""
-    from curate.blocks.words import WordTokens
+@pytest.mark.parametrize("code, tokenizer, package", [("kan_Knda", "IndicNLPTokenizer(kn)", "indic-nlp-library"),
+                                                       ("bxr_Cyrl", "StanzaTokenizer(bxr)", "stanza")])
+def test_the_imported_config_names_its_real_tokenizer(fineweb2_more_configs, tmp_path, monkeypatch, code, tokenizer,
+                                                      package):
+    """datatrove gives Kannada IndicNLP and Buryat Stanza, which curate does not install (optional extras): the
+    config says so, and the run's check stops with one line naming the extra (or, for Stanza installed, how to
+    fetch its model, which a run never downloads) instead of switching to another tokenizer."""
+    from curate.blocks.words import TOKENIZER_PACKAGES, WordTokens
     from curate.errors import UserError
+    from curate.pipeline.execution.graph import build_graph
 
-    path = next(p for p in fineweb2_more_configs if p.stem == "kan_Knda")
-    text = import_fineweb2(path)
-    assert "# Word tokenizer: datatrove's assignment for kan_Knda: IndicNLPTokenizer(kn).\n" in text
-    assert "# It needs the indic-nlp-library package, not installed with curate" in text
+    extra = next(p for p in TOKENIZER_PACKAGES.values() if p.pip == package)
+    text = import_fineweb2(next(p for p in fineweb2_more_configs if p.stem == code))
+    assert f"# Word tokenizer: datatrove's assignment for {code}: {tokenizer}.\n" in text
+    assert f"# It needs the {package} package, not installed with curate (`pip install 'curate-corpus[{extra.extra}]'`)" in text
     croatian = import_fineweb2(next(p for p in fineweb2_more_configs if p.stem == "hrv_Latn"))
     assert "# Word tokenizer: datatrove's assignment for hrv_Latn: SpaCyTokenizer(hr).\n" in croatian
-    try:
-        import indicnlp  # noqa: F401
-    except ImportError:
-        with pytest.raises(UserError, match=r"the word tokenizer for kan_Knda needs a package: .*indic"):
-            WordTokens(validate_text(text, "kan_Knda")).check()
+    monkeypatch.setenv("STANZA_RESOURCES_DIR", str(tmp_path / "stanza_resources"))  # empty: no model to be had
+    if importlib.util.find_spec(extra.module) is None:
+        message = (rf"^the word tokenizer for {code} needs a package curate does not install: datatrove's "
+                   rf"{re.escape(tokenizer)} imports {extra.module}; pip install 'curate-corpus\[{extra.extra}\]'")
+    elif package == "stanza":
+        message = rf"^the word tokenizer for {code}: Stanza's tokenize model for 'bxr' is not in .*stanza_resources"
+    else:
+        assert WordTokens(validate_text(text, code)).check() is None  # installed: datatrove's tokenizer runs
+        return
+    with pytest.raises(UserError, match=message) as stopped:
+        WordTokens(validate_text(text, code)).check()
+    assert "\n" not in str(stopped.value)
+    if code == "bxr_Cyrl":  # the run's own check, before any work: the same line
+        folder = tmp_path / "configs"
+        folder.mkdir()
+        (folder / f"{code}.yaml").write_text(text, encoding="utf-8")
+        monkeypatch.setenv("CURATE_LANGUAGE_CONFIGS", str(folder))
+        load_language_config.cache_clear()
+        try:
+            with pytest.raises(UserError, match=message):
+                build_graph([code], lid="ft176").check()
+        finally:
+            monkeypatch.delenv("CURATE_LANGUAGE_CONFIGS")
+            load_language_config.cache_clear()
+
+
+def test_stanza_model_is_looked_up_never_downloaded(tmp_path, monkeypatch):
+    from curate.blocks.words import stanza_model
+    from curate.errors import UserError
+
+    monkeypatch.setenv("STANZA_RESOURCES_DIR", str(tmp_path))
+    with pytest.raises(UserError, match=r"^here: Stanza's tokenize model for 'be' is not in .*; fetch it once where "
+                                        r"there is network: python -c \"import stanza; stanza.download\('be', "
+                                        r"processors='tokenize'\)\""):
+        stanza_model("be", "here")
+    (tmp_path / "resources.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "be" / "tokenize").mkdir(parents=True)
+    (tmp_path / "be" / "tokenize" / "hse.pt").write_bytes(b"model")
+    assert stanza_model("be", "here") == tmp_path / "be" / "tokenize"
+
+
+def test_every_tokenizer_package_is_an_extra():
+    import tomllib
+
+    from curate.blocks.words import TOKENIZER_PACKAGES
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for package in TOKENIZER_PACKAGES.values():
+        assert [re.split(r"[<>=]", r)[0] for r in extras[package.extra]] == [package.pip]
