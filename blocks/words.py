@@ -161,9 +161,11 @@ def _stanza_pipeline(language: str, key: str):
         return stanza.Pipeline(language, dir=str(stanza_resources_dir()), processors="tokenize",
                                download_method=None, logging_level="WARN")
     except Exception as error:  # noqa: BLE001 - a missing or broken model file becomes one line
+        from curate.blocks.model_files import first_line
+
         raise UserError(f"the word tokenizer for {key}: Stanza cannot load its {language!r} tokenize model from "
-                        f"{stanza_resources_dir()} ({type(error).__name__}: {error}); fetch it again with "
-                        f"stanza.download('{language}', processors='tokenize')") from None
+                        f"{stanza_resources_dir()} ({type(error).__name__}: {first_line(error)}); fetch it again "
+                        f"with stanza.download('{language}', processors='tokenize')") from None
 
 
 def _spacy_tokens(tokenizer, texts: list[str]) -> list[list[str]]:
@@ -223,8 +225,13 @@ class WordTokens(Block):
         key = tokenizer_key(self.config)
         versions = {f"word_tokenizer:{self.config.code}": key}
         if key != FAST_TOKENIZER:
-            kind = (datatrove_assignment(key) or ("", ""))[0]
+            kind, language = datatrove_assignment(key) or ("", "")
             extra = (TOKENIZER_PACKAGES[kind].pip,) if kind in TOKENIZER_PACKAGES else ()
+            if kind == "StanzaTokenizer":  # the model files the run reads, by content
+                from curate.blocks.lid import file_sha256
+
+                models = sorted(stanza_model(language, f"the word tokenizer for {key}").glob("*.pt"))
+                versions[f"stanza_model:{language}"] = ",".join(f"{m.name}:{file_sha256(str(m))}" for m in models)
             for package in ("datatrove", "spacy", *extra):
                 try:
                     versions[f"{package}_version"] = version(package)

@@ -192,19 +192,26 @@ def test_the_imported_config_names_its_real_tokenizer(fineweb2_more_configs, tmp
             load_language_config.cache_clear()
 
 
-def test_stanza_model_is_looked_up_never_downloaded(tmp_path, monkeypatch):
-    from curate.blocks.words import stanza_model
+def test_stanza_model_is_looked_up_never_downloaded(tmp_path, monkeypatch, fineweb2_more_configs):
+    """Stanza's model is found in its resources folder or named in one line; a run records its digest."""
+    import hashlib
+
+    from curate.blocks.words import WordTokens, stanza_model
     from curate.errors import UserError
 
     monkeypatch.setenv("STANZA_RESOURCES_DIR", str(tmp_path))
-    with pytest.raises(UserError, match=r"^here: Stanza's tokenize model for 'be' is not in .*; fetch it once where "
-                                        r"there is network: python -c \"import stanza; stanza.download\('be', "
+    with pytest.raises(UserError, match=r"^here: Stanza's tokenize model for 'bxr' is not in .*; fetch it once where "
+                                        r"there is network: python -c \"import stanza; stanza.download\('bxr', "
                                         r"processors='tokenize'\)\""):
-        stanza_model("be", "here")
+        stanza_model("bxr", "here")
     (tmp_path / "resources.json").write_text("{}", encoding="utf-8")
-    (tmp_path / "be" / "tokenize").mkdir(parents=True)
-    (tmp_path / "be" / "tokenize" / "hse.pt").write_bytes(b"model")
-    assert stanza_model("be", "here") == tmp_path / "be" / "tokenize"
+    (tmp_path / "bxr" / "tokenize").mkdir(parents=True)
+    (tmp_path / "bxr" / "tokenize" / "bdt.pt").write_bytes(b"model")
+    assert stanza_model("bxr", "here") == tmp_path / "bxr" / "tokenize"
+    config = validate_text(import_fineweb2(next(p for p in fineweb2_more_configs if p.stem == "bxr_Cyrl")), "bxr")
+    provenance = WordTokens(config).provenance()
+    assert provenance["stanza_model:bxr"] == f"bdt.pt:{hashlib.sha256(b'model').hexdigest()}"
+    assert provenance["word_tokenizer:bxr_Cyrl"] == "bxr_Cyrl"
 
 
 def test_every_tokenizer_package_is_an_extra():
