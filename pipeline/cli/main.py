@@ -238,6 +238,8 @@ def calibrate(
     """Write a language config whose thresholds come from the statistics of known-good documents (or, with
     --lid, the LID threshold from the score distribution of web-like documents of the language)."""
     if lid is not None:
+        if out is not None:
+            raise UserError("--lid prints the threshold (and --write records it); --out is for a calibrated config")
         _calibrate_lid(lang, reference, lid, write)
         return
     if write:
