@@ -240,6 +240,14 @@ def _represent_str(representer: Any, value: str) -> Any:
 
 def _yaml() -> YAML:
     emitter = YAML()  # round-trip mode: comments and key order are kept
+
+    class Emitter(emitter.Emitter):  # type: ignore[name-defined,misc]
+        def write_double_quoted(self, text: str, split: bool = True) -> None:
+            # never wrap inside a quoted string: ruamel may break between two escapes without the `\` that keeps
+            # the break out of the value, and the line break then reads back as a space
+            super().write_double_quoted(text, split=False)
+
+    emitter.Emitter = Emitter
     emitter.representer.add_representer(str, _represent_str)
     emitter.representer.add_representer(
         type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null"))

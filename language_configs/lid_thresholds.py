@@ -130,8 +130,8 @@ def ft176_threshold(code: str) -> tuple[float, str]:
     derived = derived_thresholds().get((code, "ft176"))
     if derived is not None:
         return derived.min_score, derived.comment()
-    return FT176_DEFAULT_SCORE, (f"ft176: the documented default (datatrove's), no known text of {code} was "
-                                 "scored to derive one (docs/configs.md)")
+    return FT176_DEFAULT_SCORE, (f"ft176: the documented default, datatrove's LanguageFilter one: no known text "
+                                 f"of {code} was scored to derive one (docs/configs.md)")
 
 
 def record(calibration: LidCalibration) -> None:

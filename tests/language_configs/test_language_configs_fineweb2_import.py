@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from curate.language_configs.fineweb2 import convert_fineweb2, import_fineweb2, render_config, validate_text
@@ -141,6 +141,7 @@ STOPWORD_CHARACTERS = st.one_of(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.text(STOPWORD_CHARACTERS, min_size=1, max_size=12), min_size=1, max_size=8))
+@example(["V\U000b7419\x14åT\U00044a5c"] + ["00000\x1f\x1f\x1f 0"] * 4)  # ruamel wrapped between two escapes
 def test_any_stopword_round_trips(stopwords):
     """Commas, quotes, colons, `#`, leading dashes, YAML 1.1 booleans, control and non-BMP characters: every
     string is written so that it reads back as it was."""

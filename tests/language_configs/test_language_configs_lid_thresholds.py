@@ -83,7 +83,8 @@ def test_import_writes_the_derived_value_or_the_default_with_why(fineweb2_more_c
             "docs/configs.md)") in text
     pashto = import_fineweb2(next(p for p in fineweb2_more_configs if p.stem == "pbt_Arab"))
     assert validate_text(pashto, "pbt").lid.min_score["ft176"] == FT176_DEFAULT_SCORE
-    assert "# ft176: the documented default (datatrove's), no known text of pbt_Arab was scored" in pashto
+    assert ("# ft176: the documented default, datatrove's LanguageFilter one: no known text of pbt_Arab was scored "
+            "to derive one (docs/configs.md)") in pashto
 
 
 def test_cli_derives_and_writes_into_the_table_and_the_config(tmp_path, monkeypatch):
