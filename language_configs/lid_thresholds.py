@@ -1,6 +1,6 @@
 """Per-language LID thresholds for lid.176 (`lid.min_score.ft176`), derived the way FineWeb2 derived its GlotLID
 ones: from the score distribution of the language's documents, `max(0.3, min(0.9, median − σ))` (FineWeb2,
-Penedo et al. 2025, arXiv:2506.20920, §LID; docs/configs.md).
+Penedo et al. 2025, arXiv:2506.20920; docs/configs.md says where the formula was read).
 
 The documents are known text of the language made to look like what reaches LID on the web
 (`reference.web_documents`: FLORES-200 sentences in web-length windows, boilerplate around them), scored by the
