@@ -12,7 +12,7 @@ prefilter) against trafilatura alone on the same pages, in-process on one core (
   after it (the workers still import our blocks and load their models inside the run).
 - datatrove: FineWeb2's recipe (huggingface/fineweb-2, fineweb-2-pipeline.py) with `LocalPipelineExecutor`
   (tasks = workers = W; MinHash stage 2 always has 14 tasks, one per bucket, on W workers; stage 3 one task):
-    1. WarcReader → URLFilter → Trafilatura(favour_precision=True) → LanguageFilter(fi, lid.176.ftz, > 0.65)
+    1. WarcReader → URLFilter → Trafilatura(favour_precision=True) → LanguageFilter(fi, lid.176.ftz, > the fin_Latn config's lid.min_score.ft176)
        → JsonlWriter;
     2. MinhashDedupSignature(fin_Latn) → 3. MinhashDedupBuckets → 4. MinhashDedupCluster(save_cluster_size);
     5. JsonlReader → MinhashDedupFilter(load_cluster_sizes) → GopherRepetitionFilter → FineWebQualityFilter →

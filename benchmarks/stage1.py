@@ -6,7 +6,8 @@ documents per second per core, the ratio, and each side's one-time start-up cost
   fastText lid.176.ftz → Finnish rows: spaCy word tokens + filter statistics → Parquet);
 - datatrove: `WarcReader → URLFilter → Trafilatura(favour_precision=True) → LanguageFilter(languages=["fi"])
   → JsonlWriter`, its steps chained as its executor chains them (one task), with the same lid.176.ftz (from the
-  curate's package data: datatrove's own FT176LID would download lid.176.bin).
+  curate's package data: datatrove's own FT176LID would download lid.176.bin) and the threshold ours applies
+  (the fin_Latn config's `lid.min_score.ft176`).
 
 Each side runs in its own fresh interpreter, pinned to the same single core (the extraction subprocess of either
 side inherits the pin, so "per core" is literal). One-time costs (imports, URL blocklists, LID model, tokenizer,
@@ -347,7 +348,10 @@ class DatatroveSide:
             # the suffix-list snapshot inside the tldextract wheel, as ours uses: no network fetch on first use
             self.url.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
             self.traf = KeptSandboxTrafilatura(favour_precision=True, timeout=options.dt_extract_timeout)
-            self.lang = LanguageFilter(languages=["fi"])
+            from curate.language_configs.schema import load_language_config
+
+            threshold = load_language_config("fin").lid.min_score["ft176"]  # the threshold ours applies
+            self.lang = LanguageFilter(languages=["fi"], language_threshold=threshold)
             self.lang.model = LocalFT176LID(["fi"])
         with common.stopwatch(startup, "URL blocklists + tldextract"):
             self.url.download_data()
@@ -465,7 +469,7 @@ def explain_differences(ours: dict, theirs: dict, urls: dict[str, str], limit: i
         reached = theirs["seen"].get(doc_id, {}).get("reached")
         if doc_id in predictions:
             label, score, fi = predictions[doc_id]
-            return f"datatrove: LID {label} {score:.3f} (fi {fi:.3f}) <= 0.65" if reached != "lid" else "datatrove: kept"
+            return f"datatrove: LID {label} {score:.3f} (fi {fi:.3f}) <= threshold" if reached != "lid" else "datatrove: kept"
         return {None: "datatrove: not read", "read": "datatrove: URL filter dropped it",
                 "url": "datatrove: extraction empty, timed out or failed"}.get(reached, f"datatrove: stopped after {reached}")
 
@@ -474,7 +478,7 @@ def explain_differences(ours: dict, theirs: dict, urls: dict[str, str], limit: i
         if "dropped" in info:
             return f"ours: {info['dropped']}"
         if "label" in info:
-            return f"ours: LID {info['label']} {info['score']:.3f}" + (" < 0.65" if info["label"] == "fin_Latn" else "")
+            return f"ours: LID {info['label']} {info['score']:.3f}" + (" < threshold" if info["label"] == "fin_Latn" else "")
         return "ours: not read"
 
     for title, only in (("Finnish on ours only", ours_kept - theirs_kept), ("Finnish on datatrove only",

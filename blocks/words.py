@@ -8,6 +8,12 @@ The tokenizer follows the config's `word_tokenizer`:
   datatrove's filters.
 - `datatrove:<code>`: datatrove's assignment for another variety (a proxy, e.g. `datatrove:fin_Latn` for a
   Finnic language datatrove has no tokenizer for).
+- Some of datatrove's tokenizers need a package curate does not install (`TOKENIZER_PACKAGES`: Stanza,
+  IndicNLP, Kiwi, Khmer, Lao, Tibetan, Burmese): each is an optional extra (`pip install
+  'curate-corpus[stanza]'`), and `check()` stops the run with one line naming it when it is missing. Stanza's
+  model is a model reference like any other: looked up in Stanza's resources folder (`stanza_model`), never
+  downloaded during a run; `check()` says in one line how to fetch it when it is not there. No language is ever
+  switched to another tokenizer: a related variety's (`datatrove:<code>`) is the user's documented choice.
 - `unicode_words`: one regular expression that imitates spaCy's tokens on space-separated scripts (see
   `_UNICODE_WORD`). Over 100× faster than spaCy; on Finnish it gives 0.1 % fewer tokens and the same
   keep/drop decision for 99.6 % of documents (`benchmarks/filters.py` measures both), so a few documents near
@@ -17,10 +23,14 @@ The tokenizer follows the config's `word_tokenizer`:
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 from dataclasses import dataclass
 from collections.abc import Callable
 from functools import cache, partial
+from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -36,6 +46,67 @@ UNSPACED_SCRIPTS = frozenset({"Hani", "Hans", "Hant", "Jpan", "Thai", "Laoo", "K
 # marks, connectors) with inner - ' ’ : . , / joins (`e-mail`, `2,5`, `29.03`, `km/h`), an optional leading
 # hyphen (`-yhtiön`) and trailing hyphen (`kulku-`); a run of dots or of hyphens; any other single symbol.
 _UNICODE_WORD = re.compile(r"https?://\S+|@\w+|-?\w+(?:[-'’:.,/]\w+)*-?|\.+|-+|[^\w\s]")
+
+
+class Package(NamedTuple):
+    """What a datatrove tokenizer imports, the PyPI package that provides it, and curate's extra that installs it."""
+
+    module: str
+    pip: str
+    extra: str
+
+
+TOKENIZER_PACKAGES = {
+    "StanzaTokenizer": Package("stanza", "stanza", "stanza"),
+    "IndicNLPTokenizer": Package("indicnlp", "indic-nlp-library", "indic"),
+    "KiwiTokenizer": Package("kiwipiepy", "kiwipiepy", "korean"),
+    "KhmerTokenizer": Package("khmernltk", "khmer-nltk", "khmer"),
+    "LaoTokenizer": Package("laonlp", "laonlp", "lao"),
+    "TibetanTokenizer": Package("botok", "botok", "tibetan"),
+    "BurmeseTokenizer": Package("pyidaungsu", "pyidaungsu-numpy2", "burmese"),
+}
+STANZA_DIR_ENV = "STANZA_RESOURCES_DIR"
+
+
+def stanza_resources_dir() -> Path:
+    """Stanza's own model folder: `$STANZA_RESOURCES_DIR`, else `~/stanza_resources` (as Stanza resolves it)."""
+    return Path(os.environ.get(STANZA_DIR_ENV) or Path.home() / "stanza_resources").expanduser()
+
+
+def stanza_model(language: str, where: str) -> Path:
+    """The folder of Stanza's tokenize model for `language` (`be`), looked up, never downloaded: a `UserError`
+    line says how to fetch it once when it is not there."""
+    root = stanza_resources_dir()
+    folder = root / language / "tokenize"
+    if (root / "resources.json").is_file() and any(folder.glob("*.pt")):
+        return folder
+    raise UserError(
+        f"{where}: Stanza's tokenize model for {language!r} is not in {root} (${STANZA_DIR_ENV}); fetch it once "
+        f"where there is network: python -c \"import stanza; stanza.download('{language}', processors='tokenize')\" "
+        f"(and copy {root} to nodes without network)"
+    )
+
+
+def datatrove_assignment(key: str) -> tuple[str, str] | None:
+    """datatrove's tokenizer for a variety (`bel_Cyrl` → (`StanzaTokenizer`, `be`)); None when it assigns none."""
+    from curate.language_configs.fineweb2 import tokenizer_assignment
+
+    row = tokenizer_assignment().get(key)
+    return (row["type"], row["tok_code"]) if row and row["type"] else None
+
+
+def check_requirements(key: str) -> None:
+    """What datatrove's tokenizer for `key` needs beyond curate's install: its package, and Stanza's model."""
+    kind, language = datatrove_assignment(key) or ("", "")
+    package = TOKENIZER_PACKAGES.get(kind)
+    if package and importlib.util.find_spec(package.module) is None:
+        raise UserError(
+            f"the word tokenizer for {key} needs a package curate does not install: datatrove's {kind}({language}) "
+            f"imports {package.module}; pip install 'curate-corpus[{package.extra}]' (the {package.pip} package), "
+            f"or set word_tokenizer: datatrove:<code> to a related variety's tokenizer"
+        )
+    if kind == "StanzaTokenizer":
+        stanza_model(language, f"the word tokenizer for {key}")
 
 
 def unicode_words(text: str) -> list[str]:
@@ -70,13 +141,31 @@ def load_tokenizer(key: str) -> Callable[[list[str]], list[list[str]]]:
             f"datatrove has no word tokenizer for {key!r}: set `word_tokenizer: datatrove:<code>` to a related "
             f"variety's, or `word_tokenizer: {FAST_TOKENIZER}` for a space-separated script"
         )
+    check_requirements(key)
     try:
         tokenizer = load_word_tokenizer(key)
     except ImportError as error:
         raise UserError(f"the word tokenizer for {key} needs a package: {error}") from None
+    if type(tokenizer).__name__ == "StanzaTokenizer":
+        tokenizer._tokenizer = _stanza_pipeline(tokenizer.language, key)  # datatrove's would download a missing model
     if isinstance(tokenizer, SpaCyTokenizer) and tokenizer.language != "ja":  # Japanese is chunked by datatrove
         return partial(_spacy_tokens, tokenizer)
     return lambda texts: [tokenizer.word_tokenize(text) for text in texts]
+
+
+def _stanza_pipeline(language: str, key: str):
+    """Stanza's tokenize pipeline as datatrove builds it, from the resources folder only (no download)."""
+    import stanza
+
+    try:
+        return stanza.Pipeline(language, dir=str(stanza_resources_dir()), processors="tokenize",
+                               download_method=None, logging_level="WARN")
+    except Exception as error:  # noqa: BLE001 - a missing or broken model file becomes one line
+        from curate.blocks.model_files import first_line
+
+        raise UserError(f"the word tokenizer for {key}: Stanza cannot load its {language!r} tokenize model from "
+                        f"{stanza_resources_dir()} ({type(error).__name__}: {first_line(error)}); fetch it again "
+                        f"with stanza.download('{language}', processors='tokenize')") from None
 
 
 def _spacy_tokens(tokenizer, texts: list[str]) -> list[list[str]]:
@@ -136,7 +225,14 @@ class WordTokens(Block):
         key = tokenizer_key(self.config)
         versions = {f"word_tokenizer:{self.config.code}": key}
         if key != FAST_TOKENIZER:
-            for package in ("datatrove", "spacy"):
+            kind, language = datatrove_assignment(key) or ("", "")
+            extra = (TOKENIZER_PACKAGES[kind].pip,) if kind in TOKENIZER_PACKAGES else ()
+            if kind == "StanzaTokenizer":  # the model files the run reads, by content
+                from curate.blocks.lid import file_sha256
+
+                models = sorted(stanza_model(language, f"the word tokenizer for {key}").glob("*.pt"))
+                versions[f"stanza_model:{language}"] = ",".join(f"{m.name}:{file_sha256(str(m))}" for m in models)
+            for package in ("datatrove", "spacy", *extra):
                 try:
                     versions[f"{package}_version"] = version(package)
                 except PackageNotFoundError:

@@ -14,9 +14,10 @@ distributions (`METHOD` says how, key by key):
   doubled, is higher (a language whose clean text repeats more gets more room).
 - FineWeb2's language-independent settings (word-count bounds, symbol, bullet and ellipsis ratios, the
   FineWeb duplicated-line characters at 0.1, paragraph checks off) are copied.
-- The LID threshold needs LID scores, which a reference corpus does not give: an existing config's `lid`
-  section is kept, otherwise FineWeb2's floor (0.3 for GlotLID) is written, to be raised with FineWeb2's rule
-  `max(0.3, min(0.9, median − σ))` of the scores of the language's documents.
+- LID thresholds: an existing config's `lid` section is kept; otherwise GlotLID gets FineWeb2's floor (0.3), to
+  be raised with FineWeb2's rule `max(0.3, min(0.9, median − σ))` of the scores of the language's web documents,
+  and lid.176 its derived threshold or the documented default (`lid_thresholds.py`; derive one with
+  `curate calibrate --lid ft176`).
 
 Distributions are taken over the reference documents with at least 50 words (FineWeb2's word-count minimum):
 shorter ones are dropped anyway, and their n-gram shares (one n-gram is a large share of a short text) would
@@ -33,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from curate.language_configs.fineweb2 import FINEWEB2_FIXED, datatrove_language_names, render_config, validate_text
+from curate.language_configs.labels import ft176_labels
+from curate.language_configs.lid_thresholds import ft176_threshold
 from curate.language_configs.reference import read_reference
 from curate.language_configs.validate import ConfigError
 
@@ -99,6 +102,8 @@ def calibrated_values(code: str, documents: list[str]) -> dict:
     column = {name: stats[name].to_pylist() for name in stats.column_names if name.startswith("stat_")}
 
     lid = {"model": "glotlid", "min_score": {"glotlid": 0.3}}
+    if code in ft176_labels().values():
+        lid["min_score"]["ft176"] = ft176_threshold(code)[0]
     try:
         from curate.language_configs.schema import load_language_config
 

@@ -36,11 +36,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from curate.language_configs.filters import FiltersConfig, FormattersConfig
+from curate.language_configs.lid_thresholds import ft176_threshold
 from curate.language_configs.validate import ConfigError
 
 CODE = re.compile(r"^([a-z]{3})_([A-Z][a-z]{3})$")
-FT176_DEFAULT_SCORE = 0.65
-"""fastText lid.176 threshold written for languages lid.176 knows (its scores are not GlotLID's)."""
 
 REQUIRED = ("language_score", "dup_line_frac", "top_n_grams", "dup_n_grams", "line_punct_thr", "new_line_ratio",
             "min_avg_word_length", "max_avg_word_length", "max_non_alpha_words_ratio", "stopwords")
@@ -57,14 +56,8 @@ FINEWEB2_FIXED = {
 }
 
 
-# Word tokenizers of datatrove's assignment that need a package curate does not install.
-TOKENIZER_PACKAGES = {"StanzaTokenizer": "stanza", "IndicNLPTokenizer": "indic-nlp-library",
-                      "KiwiTokenizer": "kiwipiepy", "KhmerTokenizer": "khmer-nltk", "LaoTokenizer": "laonlp",
-                      "TibetanTokenizer": "botok", "BurmeseTokenizer": "pyidaungsu-numpy2"}
-
-
 @cache
-def _tokenizer_assignment() -> dict[str, dict[str, str]]:
+def tokenizer_assignment() -> dict[str, dict[str, str]]:
     """`fin_Latn` → its row of datatrove's tokenizer assignment table (name, tokenizer type, its language code)."""
     from datatrove.utils._import_utils import ASSETS_PATH
 
@@ -74,22 +67,27 @@ def _tokenizer_assignment() -> dict[str, dict[str, str]]:
 
 def datatrove_language_names() -> dict[str, str]:
     """`fin_Latn` → `Finnish`, from datatrove's tokenizer assignment table."""
-    return {code: row["name"] for code, row in _tokenizer_assignment().items()}
+    return {code: row["name"] for code, row in tokenizer_assignment().items()}
 
 
 def tokenizer_note(code: str) -> str:
     """Which word tokenizer `word_tokenizer: datatrove` really uses for `code`, and what it needs."""
-    row = _tokenizer_assignment().get(code)
+    row = tokenizer_assignment().get(code)
     if row is None or not row["type"]:
         return (f"datatrove assigns no word tokenizer to {code}: set word_tokenizer to datatrove:<code> (a related "
                 "variety's) or unicode_words before running")
+    from curate.blocks.words import TOKENIZER_PACKAGES
+
     note = f"datatrove's assignment for {code}: {row['type']}({row['tok_code']})"
     package = TOKENIZER_PACKAGES.get(row["type"])
     if package:
-        note += (f".\nIt needs the {package} package, not installed with curate (`pip install {package}`); without "
-                 "it a run stops with one line, never with another tokenizer")
+        note += (f".\nIt needs the {package.pip} package, not installed with curate (`pip install "
+                 f"'curate-corpus[{package.extra}]'`); without it a run stops with one line, never with another "
+                 "tokenizer")
     if row["type"] == "StanzaTokenizer":
-        note += ".\nStanza downloads its model for the language on first use"
+        note += (f".\nIts model is Stanza's {row['tok_code']!r} tokenize model, read from Stanza's resources folder "
+                 "($STANZA_RESOURCES_DIR, else ~/stanza_resources), never downloaded by a run: fetch it once with "
+                 f"stanza.download('{row['tok_code']}', processors='tokenize')")
     return note
 
 
@@ -112,9 +110,12 @@ def _line_share(value: Any) -> float | None:
     return None if value is None or value > 1 else value
 
 
-def _notes(raw: dict[str, Any]) -> dict[str, str]:
-    """End-of-line comments for FineWeb2 values that are written differently from how FineWeb2 writes them."""
+def _notes(raw: dict[str, Any], code: str) -> dict[str, str]:
+    """End-of-line comments for FineWeb2 values that are written differently from how FineWeb2 writes them, and for
+    the lid.176 threshold (where it comes from)."""
     notes = {}
+    if _ft176_knows(code):
+        notes["lid.min_score"] = ft176_threshold(code)[1]
     if float(raw["dup_line_frac"]) > 1:
         notes["max_dup_line_share"] = (f"FineWeb2 dup_line_frac {raw['dup_line_frac']}: above 1, which no share "
                                        "of lines exceeds (never drops)")
@@ -140,8 +141,8 @@ def convert_fineweb2(raw: dict[str, Any], code: str, where: str = "FineWeb2 conf
         raise ConfigError(f"{where}: not a FineWeb2 language config, missing {', '.join(missing)}")
     stopwords = [str(w) for w in (raw["stopwords"] or [])]
     min_score = {"glotlid": float(raw["language_score"])}
-    if _ft176_knows(code):
-        min_score["ft176"] = FT176_DEFAULT_SCORE
+    if _ft176_knows(code):  # lid.176's scores are not GlotLID's: its own threshold, derived or the default
+        min_score["ft176"] = ft176_threshold(code)[0]
     line_punct = float(raw["line_punct_thr"])
     return {
         "language": match[1],
@@ -239,6 +240,14 @@ def _represent_str(representer: Any, value: str) -> Any:
 
 def _yaml() -> YAML:
     emitter = YAML()  # round-trip mode: comments and key order are kept
+
+    class Emitter(emitter.Emitter):  # type: ignore[name-defined,misc]
+        def write_double_quoted(self, text: str, split: bool = True) -> None:
+            # never wrap inside a quoted string: ruamel may break between two escapes without the `\` that keeps
+            # the break out of the value, and the line break then reads back as a space
+            super().write_double_quoted(text, split=False)
+
+    emitter.Emitter = Emitter
     emitter.representer.add_representer(str, _represent_str)
     emitter.representer.add_representer(
         type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null"))
@@ -254,6 +263,8 @@ def render_config(data: dict[str, Any], header: str, notes: dict[str, str] | Non
     notes = notes or {}
     document = CommentedMap((key, _plain(data[key])) for key in ("language", "script", "name"))
     document["lid"] = CommentedMap([("model", data["lid"]["model"]), ("min_score", _flow(data["lid"]["min_score"]))])
+    if notes.get("lid.min_score"):
+        document["lid"].yaml_add_eol_comment(notes["lid.min_score"], "min_score")
     document["word_tokenizer"] = data.get("word_tokenizer")
     for section_name in ("filters", "formatters"):
         section = data.get(section_name)
@@ -304,6 +315,6 @@ def import_fineweb2(path: str | Path) -> str:
               "`curate config import-fineweb2`:\nFineWeb2's per-language values, its pipeline's fixed settings, "
               "null where a check is off.\nKey meanings: language_configs/filters.py (and the README).\n"
               f"Word tokenizer: {tokenizer_note(code)}.")
-    text = render_config(data, header, _notes(raw))
+    text = render_config(data, header, _notes(raw, code))
     validate_text(text, f"import of {path}")
     return text

@@ -230,11 +230,45 @@ def calibrate(
     reference: Annotated[list[Path], typer.Argument(help="reference documents: Parquet/JSONL with `text`, or text "
                                                          "files with blank-line-separated documents")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
+    lid: Annotated[Optional[str], typer.Option(help="derive only this LID model's threshold (ft176) from known "
+                                                    "text of the language (its lines are sentences)")] = None,
+    write: Annotated[bool, typer.Option("--write", help="with --lid: record the threshold in language_configs/"
+                                                        "lid_thresholds.tsv and the language's config")] = False,
 ) -> None:
-    """Write a language config whose thresholds come from the statistics of known-good documents."""
+    """Write a language config whose thresholds come from the statistics of known-good documents (or, with
+    --lid, the LID threshold from the score distribution of web-like documents of the language)."""
+    if lid is not None:
+        if out is not None:
+            raise UserError("--lid prints the threshold (and --write records it); --out is for a calibrated config")
+        _calibrate_lid(lang, reference, lid, write)
+        return
+    if write:
+        raise UserError("--write goes with --lid; a calibrated config is written with --out")
     from curate.language_configs.calibration import calibrate as calibrate_config
 
     _write_or_print(calibrate_config(lang, reference), out)
+
+
+def _calibrate_lid(code: str, reference: list[Path], model: str, write: bool) -> None:
+    from curate.language_configs.lid_thresholds import calibrate_lid, describe_reference, record, set_config_threshold
+    from curate.language_configs.reference import read_reference
+    from curate.language_configs.schema import config_path
+    from curate.language_configs.validate import ConfigError
+
+    sentences = [line for document in read_reference(reference) for line in document.splitlines()]
+    calibration = calibrate_lid(code, sentences, describe_reference(reference), model)
+    typer.echo(calibration.summary())
+    if not write:
+        return
+    record(calibration)
+    typer.echo("recorded in language_configs/lid_thresholds.tsv", err=True)
+    try:
+        path = config_path(code)
+    except ConfigError:
+        return
+    text = set_config_threshold(path.read_text(encoding="utf-8"), model, calibration.min_score, calibration.comment())
+    path.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote lid.min_score.{model} into {path}", err=True)
 
 
 @app.command()

@@ -1,0 +1,166 @@
+"""Per-language LID thresholds for lid.176 (`lid.min_score.ft176`), derived the way FineWeb2 derived its GlotLID
+ones: from the score distribution of the language's documents, `max(0.3, min(0.9, median − σ))` (FineWeb2,
+Penedo et al. 2025, arXiv:2506.20920; docs/configs.md says where the formula was read).
+
+The documents are known text of the language made to look like what reaches LID on the web
+(`reference.web_documents`: FLORES-200 sentences in web-length windows, boilerplate around them), scored by the
+pipeline's own `LanguageId` block (same model file, same one-line normalisation). The scores are those of the
+documents lid.176 assigns to the language (a run routes no other document to it). `curate calibrate --lid ft176`
+derives a threshold; `--write` records it in `lid_thresholds.tsv`, which `curate config import-fineweb2` reads,
+and in the language's shipped config. A language without such text gets `FT176_DEFAULT_SCORE`, said so in its
+config.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from curate.language_configs.validate import ConfigError
+
+TABLE = Path(__file__).resolve().parent / "lid_thresholds.tsv"
+RULE = "max(0.3, min(0.9, median − σ))"
+FLOOR, CEILING = 0.3, 0.9
+DOCUMENTS = 1000
+SEED = 0
+MIN_KEPT = 0.8
+"""A derived threshold keeps at least this share of the calibration documents lid.176 assigns to the language
+(FineWeb2's rule does not promise it; the table's languages hold it, a test checks: docs/configs.md)."""
+FT176_DEFAULT_SCORE = 0.65
+"""lid.176 threshold of a language without known text to derive one from: datatrove's `LanguageFilter` default,
+which FineWeb used for English with lid.176."""
+MODELS = ("ft176",)
+_HEADER = (f"# lid.176 thresholds per language: {RULE} of the lid.176 scores of web-like documents built from known "
+           "text of the language (language_configs/lid_thresholds.py, docs/configs.md). Written by `curate "
+           "calibrate --lid ft176 --write`; read by `curate config import-fineweb2`.\n")
+
+
+@dataclass(frozen=True)
+class LidCalibration:
+    """A derived threshold and the distribution it comes from: `assigned` is the share of the documents the model
+    gives the language, `median` and `sigma` are those of their scores, `kept` the share of all documents a run
+    keeps with `min_score` (assigned and scored at or above it)."""
+
+    code: str
+    model: str
+    min_score: float
+    documents: int
+    assigned: float
+    median: float
+    sigma: float
+    kept: float
+    reference: str
+
+    def comment(self) -> str:
+        """The YAML comment beside the threshold in a config: the method and the data."""
+        return (f"{self.model}: {RULE} of {self.documents:,} web-like docs of {self.reference} "
+                f"(keeps {self.kept:.1%}; docs/configs.md)")
+
+    def summary(self) -> str:
+        return (f"{self.code} lid.min_score.{self.model}: {self.min_score:g} — {RULE} over {self.documents:,} web-like "
+                f"documents of {self.reference}: {self.assigned:.1%} assigned to {self.code}, median "
+                f"{self.median:.3f}, σ {self.sigma:.3f}; keeps {self.kept:.1%}")
+
+
+def describe_reference(paths: Iterable[str | Path]) -> str:
+    """File names with their folder (`flores200/fin_Latn.txt`), a folder of several as `fi/*.txt (6 files)`."""
+    by_folder: dict[str, list[str]] = {}
+    for path in map(Path, paths):
+        by_folder.setdefault(path.parent.name, []).append(path.name)
+    parts = []
+    for folder, names in by_folder.items():
+        suffix = Path(names[0]).suffix
+        parts.append(f"{folder}/{names[0]}" if len(names) == 1 else f"{folder}/*{suffix} ({len(names)} files)")
+    return " + ".join(parts)
+
+
+def calibrate_lid(code: str, sentences: list[str], reference: str, model: str = "ft176",
+                  documents: int = DOCUMENTS, seed: int = SEED) -> LidCalibration:
+    """The threshold of `model` for `code` from the sentences of its known text (see the module docstring)."""
+    import pyarrow as pa
+
+    from curate.blocks.lid import LanguageId
+    from curate.language_configs.reference import web_documents
+
+    if not re.fullmatch(r"[a-z]{3}_[A-Z][a-z]{3}", code):
+        raise ConfigError(f"LID calibration needs a code like fin_Latn (iso639-3_Script), got {code!r}")
+    if model not in MODELS:
+        raise ConfigError(f"LID thresholds are derived for {', '.join(MODELS)}, not {model!r} (GlotLID's are "
+                          "FineWeb2's own, imported with its configs)")
+    texts = web_documents(sentences, documents, seed)
+    scored = LanguageId(model=model)(pa.table({"text": pa.array(texts, pa.string())}))
+    labels = np.asarray(scored["lid_label"].to_pylist())
+    scores = scored["language_score"].to_numpy()
+    own = scores[labels == code]
+    if len(own) < documents // 2:
+        found = ", ".join(f"{label} {n}" for label, n in zip(*np.unique(labels, return_counts=True)))
+        raise ConfigError(f"{model} assigns only {len(own)} of {documents} documents of the reference to {code} "
+                          f"({found}): is the reference text of {code}?")
+    median, sigma = float(np.median(own)), float(np.std(own))
+    threshold = round(max(FLOOR, min(CEILING, median - sigma)), 3)
+    return LidCalibration(code=code, model=model, min_score=threshold, documents=documents,
+                          assigned=round(len(own) / documents, 4), median=round(median, 4),
+                          sigma=round(sigma, 4), kept=round(float((own >= threshold).sum()) / documents, 4),
+                          reference=reference)
+
+
+@cache
+def derived_thresholds() -> dict[tuple[str, str], LidCalibration]:
+    """(code, model) → its derived threshold, from `lid_thresholds.tsv`."""
+    if not TABLE.is_file():
+        return {}
+    names = {f.name: f.type for f in fields(LidCalibration)}
+    rows = csv.DictReader((line for line in TABLE.read_text(encoding="utf-8").splitlines()
+                           if not line.startswith("#")), delimiter="\t")
+    table = {}
+    for row in rows:
+        values = {k: (v if names[k] == "str" else int(v) if names[k] == "int" else float(v)) for k, v in row.items()}
+        table[(row["code"], row["model"])] = LidCalibration(**values)
+    return table
+
+
+def ft176_threshold(code: str) -> tuple[float, str]:
+    """lid.176's threshold for `code` and the comment that says where it comes from."""
+    derived = derived_thresholds().get((code, "ft176"))
+    if derived is not None:
+        return derived.min_score, derived.comment()
+    return FT176_DEFAULT_SCORE, (f"ft176: the documented default, datatrove's LanguageFilter one: no known text "
+                                 f"of {code} was scored to derive one (docs/configs.md)")
+
+
+def record(calibration: LidCalibration) -> None:
+    """Write `calibration` into `lid_thresholds.tsv` (replacing the language's row for the model)."""
+    table = dict(derived_thresholds())
+    table[(calibration.code, calibration.model)] = calibration
+    columns = [f.name for f in fields(LidCalibration)]
+    lines = ["\t".join(columns)]
+    for key in sorted(table):
+        lines.append("\t".join(f"{value:g}" if isinstance(value, float) else str(value)
+                               for value in asdict(table[key]).values()))
+    TABLE.write_text(_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    derived_thresholds.cache_clear()
+
+
+_MIN_SCORE_LINE = re.compile(r"^(  min_score: )(\{[^}\n]*\})(?:[ \t]*#.*)?$", re.MULTILINE)
+
+
+def set_config_threshold(text: str, model: str, value: float, comment: str) -> str:
+    """Config YAML `text` with `lid.min_score.<model>` set to `value` and `comment` beside it; nothing else changes."""
+    import yaml
+
+    from curate.language_configs.fineweb2 import validate_text
+
+    match = _MIN_SCORE_LINE.search(text)
+    if match is None:
+        raise ConfigError("the config has no one-line `  min_score: {…}` in its lid section to update")
+    scores = yaml.safe_load(match[2]) | {model: value}
+    flow = "{" + ", ".join(f"{name}: {score:g}" for name, score in scores.items()) + "}"
+    updated = text[:match.start()] + f"{match[1]}{flow}  # {comment}" + text[match.end():]
+    validate_text(updated, "the updated config")
+    return updated
