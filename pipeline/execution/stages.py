@@ -17,7 +17,9 @@ crawls in proportion (`dump` says which).
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH
 from curate.dedup import ClusterResult, apply_dedup
 from curate.pipeline.execution.stage1 import ROW_GROUP_BYTES, _concat, _run_block
 from curate.pipeline.execution.storage import Output
-from curate.pipeline.execution.streams import READ_ROWS, BatchWriter, bucket_batches, conform, file_schemas
+from curate.pipeline.execution.streams import BatchWriter, bucket_batches, conform, file_schemas, row_groups
 from curate.rebalancing import count_filter_outcomes, repetitions_for_cluster_sizes
 
 CLUSTER_SIZE = "minhash_cluster_size"
@@ -44,6 +46,7 @@ STAGE3_BATCH_BYTES = 64 << 20  # rows a stage-3 task holds at once (Arrow bytes;
 FINAL_MEMORY_BYTES = 256 << 20  # rows a final task sorts at once (Arrow bytes): one slice of the shuffle order
 SHARD_ROW_GROUP_ROWS = 2_000
 WEIGHT = "weight"
+_ORDER = "_order"  # a released row's place in the shuffle (final stage, spool files only)
 # Columns only stage 3 needs: not written past it.
 DEDUP_INPUTS = (MINHASH_BANDS, TEXT_HASH)
 # Internal columns kept under _work/ (with every `stat_*` filter statistic) but not released.
@@ -113,12 +116,15 @@ class Stage3Work:
         seen = np.empty(0, np.uint64)  # doc_keys read so far (8 bytes a document): a record's copies share one
         writers: dict[str, BatchWriter] = {}
         try:
-            for rows in bucket_batches(output, unit.inputs, unit.bucket, unit.num_buckets, self.batch_bytes):
+            batches = bucket_batches(output, unit.inputs, unit.bucket, unit.num_buckets, self.batch_bytes)
+            while (rows := next(batches, None)) is not None:
                 result.documents_read += rows.num_rows
                 keys = rows[DOC_KEY].to_numpy()
-                rows = mark_dropped(rows, repeated_keys(keys) | np.isin(keys, seen), SAME_RECORD)
+                repeated = repeated_keys(keys) | np.isin(keys, seen)
                 seen = np.union1d(seen, keys)
-                kept, removed = self._batch(rows, assignments, stores, counts, outcomes, result)
+                batch = [mark_dropped(rows, repeated, SAME_RECORD)]
+                del rows  # `_batch` holds the only reference: each step's input is freed once split
+                kept, removed = self._batch(batch, assignments, stores, counts, outcomes, result)
                 for name, table in (("kept", kept), ("removed", removed)):
                     if table.num_rows:
                         if name not in writers:
@@ -142,16 +148,19 @@ class Stage3Work:
         result.seconds = time.monotonic() - started
         return result
 
-    def _batch(self, rows: pa.Table, assignments: dict | None, stores: dict[str, ScoreStore], counts: Counter,
+    def _batch(self, batch: list[pa.Table], assignments: dict | None, stores: dict[str, ScoreStore], counts: Counter,
                outcomes: dict[int, list[int]], result: BucketResult) -> tuple[pa.Table, pa.Table]:
-        """One batch through dedup and the blocks: (kept rows, removed rows); counts and outcomes accumulate."""
+        """One batch (taken out of `batch`) through dedup and the blocks: (kept rows, removed rows); counts and
+        outcomes accumulate."""
+        rows = batch.pop()
         if assignments is not None:
             rows = apply_dedup(rows, assignments)
         rows, dropped = split_dropped(rows)
         counts.update(dropped[DROP_REASON].to_pylist())
         removed = [dropped]
         rows = rows.drop_columns([c for c in DEDUP_INPUTS if c in rows.column_names])
-        deduplicated, by_rules = rows, []
+        deduplicated = rows.select([c for c in (DOC_KEY, CLUSTER_SIZE) if c in rows.column_names])
+        by_rules = []
         for block in self.blocks:
             if not rows.num_rows:
                 break
@@ -286,15 +295,17 @@ class FinalWork:
             copies = len(order) / max(result.documents_read, 1)
             pieces = int(max(1, min(len(order), -(-release_bytes * copies // self.shard_bytes))))
             step = max(1, int(self.memory_bytes // max(row_bytes, 1)))
-            starts = [int(v) for v in order[::step]]
-            ends = [*starts[1:], None]
-            writer = _ShardWriter(output, unit, np.linspace(0, len(order), pieces + 1).astype(np.int64))
+            starts, released = order[::step], len(order)
+            del order
+            writer = _ShardWriter(output, unit, np.linspace(0, released, pieces + 1).astype(np.int64))
             counts: Counter = Counter()
-            for lo, hi in zip(starts, ends):
-                rows = self._slice(output, unit.inputs, lo, hi)
-                counts.update(rows["dump"].to_pylist())
-                writer.write(rows.drop_columns([c for c in rows.column_names
-                                                if c in RELEASE_DROP or c.startswith("stat_")]))
+            with tempfile.TemporaryDirectory(prefix="curate-final-") as spool:
+                for rows in self._slices(output, unit.inputs, starts, spool):
+                    for value in pc.value_counts(rows["dump"]).to_pylist():
+                        counts[value["values"]] += value["counts"]
+                    writer.write(rows.drop_columns([c for c in rows.column_names
+                                                    if c in RELEASE_DROP or c.startswith("stat_")]))
+                    del rows
             result.files = writer.close()
             result.counts = dict(sorted(counts.items()))
         result.seconds = time.monotonic() - started
@@ -314,37 +325,51 @@ class FinalWork:
     def _order_keys(self, output: Output, paths: tuple[str, ...]) -> tuple[np.ndarray, int]:
         """The sorted order keys of every released row, and the number of input rows."""
         parts, documents = [], 0
-        columns = [DOC_KEY, CLUSTER_SIZE]
-        for batch in _read(output, paths, columns):
+        for batch in _read(output, paths, [DOC_KEY, CLUSTER_SIZE]):
             documents += batch.num_rows
             parts.append(self._expand(batch)[2])
         order = np.concatenate(parts) if parts else np.empty(0, np.uint64)
         order.sort()
         return order, documents
 
-    def _slice(self, output: Output, paths: tuple[str, ...], lo: int, hi: int | None) -> pa.Table:
-        """The released rows whose order key is in [lo, hi), in order, with `weight`."""
+    def _slices(self, output: Output, paths: tuple[str, ...], starts: np.ndarray, spool: str):
+        """The released rows (with `weight`) in order, as one table per slice of the order (slice j: order keys
+        from starts[j] to starts[j + 1]): one pass spools each input batch's rows to their slice's local file,
+        then each slice is read, sorted and handed on (memory: about two slices)."""
         schema = file_schemas(output, paths)
-        parts, keys = [], []
-        for batch in _read(output, paths):
-            index, weights, order = self._expand(batch)
-            inside = (order >= np.uint64(lo)) & ((order < np.uint64(hi)) if hi is not None else True)
-            if inside.any():
-                rows = conform(batch, schema).take(pa.array(index[inside]))
-                parts.append(rows.append_column(WEIGHT, pa.array(weights[inside], pa.int64())))
-                keys.append(order[inside])
-        rows = pa.concat_tables(parts)
-        return rows.take(pa.array(np.argsort(np.concatenate(keys), kind="stable")))
+        schema = schema.append(pa.field(WEIGHT, pa.int64())).append(pa.field(_ORDER, pa.uint64()))
+        writers = [pq.ParquetWriter(f"{spool}/{j:06d}.parquet", schema, compression="lz4",
+                                    use_dictionary=False)  # dictionary builders: ~10 MB a writer (measured)
+                   for j in range(len(starts))]
+        try:
+            for batch in _read(output, paths):
+                index, weights, order = self._expand(batch)
+                slice_of = np.searchsorted(starts, order, side="right") - 1
+                batch = conform(batch, schema.remove(schema.get_field_index(_ORDER))
+                                .remove(schema.get_field_index(WEIGHT)))
+                for j in np.unique(slice_of):
+                    inside = np.flatnonzero(slice_of == j)
+                    rows = batch.take(pa.array(index[inside]))
+                    rows = rows.append_column(WEIGHT, pa.array(weights[inside], pa.int64()))
+                    writers[j].write_table(rows.append_column(_ORDER, pa.array(order[inside], pa.uint64())))
+        finally:
+            for writer in writers:
+                writer.close()
+        for j in range(len(starts)):
+            path = f"{spool}/{j:06d}.parquet"
+            rows = pa.concat_tables(list(row_groups(pq.ParquetFile(path))))  # read_table holds ~2× (measured)
+            os.remove(path)
+            order = np.argsort(rows[_ORDER].to_numpy(), kind="stable")
+            yield rows.drop_columns([_ORDER]).take(pa.array(order))
 
 
 def _read(output: Output, paths: tuple[str, ...], columns: list[str] | None = None):
-    """Tables of up to `READ_ROWS` rows from each file in turn (only `columns` that exist, when given)."""
+    """The row groups of each file in turn (only `columns` that exist, when given)."""
     for path in paths:
         with output.fs.open(path, "rb") as handle:
             parquet = pq.ParquetFile(handle)
             names = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
-            for batch in parquet.iter_batches(READ_ROWS, columns=names, use_threads=False):
-                yield pa.Table.from_batches([batch])
+            yield from row_groups(parquet, columns=names)
 
 
 def _input_sizes(output: Output, paths: tuple[str, ...]) -> tuple[float, int]:

@@ -25,7 +25,6 @@ from curate.blocks import faults
 from curate.blocks.keys import DOC_KEY, bucket_bounds, buckets_of
 from curate.pipeline.execution.storage import Output
 
-READ_ROWS = 1_024  # rows decoded at a time from a row group
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -67,6 +66,13 @@ def _overlapping_groups(metadata: pq.FileMetaData, lo: int, hi: int) -> list[int
     return groups
 
 
+def row_groups(parquet: pq.ParquetFile, groups: list[int] | None = None,
+               columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """The row groups one at a time (a whole group is decoded at once: `iter_batches` holds far more, measured)."""
+    for group in range(parquet.num_row_groups) if groups is None else groups:
+        yield parquet.read_row_group(group, columns=columns, use_threads=False)
+
+
 def bucket_batches(output: Output, paths: tuple[str, ...], bucket: int, num_buckets: int, batch_bytes: int,
                    columns: list[str] | None = None) -> Iterator[pa.Table]:
     """The rows of `bucket` from `paths` (in file order, each file's rows in its order), as tables of about
@@ -85,19 +91,26 @@ def bucket_batches(output: Output, paths: tuple[str, ...], bucket: int, num_buck
             groups = _overlapping_groups(parquet.metadata, lo, hi)
             if not groups:
                 continue
-            for batch in parquet.iter_batches(READ_ROWS, row_groups=groups, columns=columns, use_threads=False):
-                keys = batch.column(DOC_KEY).to_numpy(zero_copy_only=False)
+            for batch in row_groups(parquet, groups, columns):
+                keys = batch[DOC_KEY].to_numpy()
                 inside = buckets_of(keys, num_buckets) == bucket
                 if not inside.any():
                     continue
-                rows = pa.Table.from_batches([batch]).filter(pa.array(inside))
+                rows = batch.filter(pa.array(inside))
                 pending.append(conform(rows, schema))
                 size += rows.nbytes
                 if size >= batch_bytes:
-                    yield pa.concat_tables(pending).combine_chunks()
-                    pending, size = [], 0
+                    size = 0
+                    yield _drain(pending)
     if pending:
-        yield pa.concat_tables(pending).combine_chunks()
+        yield _drain(pending)
+
+
+def _drain(tables: list[pa.Table]) -> pa.Table:
+    """The tables as one, emptying the list (so only the caller holds the rows)."""
+    table = pa.concat_tables(tables)
+    tables.clear()
+    return table
 
 
 class BatchWriter:
@@ -131,12 +144,13 @@ class BatchWriter:
     def _flush(self, everything: bool) -> None:
         if not self._buffer:
             return
-        table = pa.concat_tables(self._buffer)
+        table, self._buffer = pa.concat_tables(self._buffer), []
         cut = table.num_rows if everything else table.num_rows - table.num_rows % self.row_group_rows
-        head, rest = table.slice(0, cut), table.slice(cut)
-        if head.num_rows:  # contiguous columns: page boundaries then do not depend on how rows came in
-            self._spool(head.combine_chunks())
-        self._buffer = [rest] if rest.num_rows else []
+        for start in range(0, cut, self.row_group_rows):  # contiguous columns: pages do not depend on batching
+            self._spool(table.slice(start, min(self.row_group_rows, cut - start)).combine_chunks())
+        rest = table.slice(cut)
+        if rest.num_rows:  # a copy: a slice would keep the whole batch alive
+            self._buffer = [rest.take(np.arange(rest.num_rows))]
         self._buffered = rest.num_rows
 
     def _spool(self, table: pa.Table) -> None:
