@@ -55,7 +55,8 @@ def file_schemas(output: Output, paths: tuple[str, ...] | list[str]) -> pa.Schem
 
 def _overlapping_groups(metadata: pq.FileMetaData, lo: int, hi: int) -> list[int]:
     """Row groups whose doc_key statistics overlap [lo, hi) (a group without statistics is read)."""
-    index = metadata.schema.to_arrow_schema().get_field_index(DOC_KEY)
+    leaves = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    index = leaves.index(DOC_KEY) if DOC_KEY in leaves else -1  # a leaf's index, not the field's (nested columns)
     groups = []
     for group in range(metadata.num_row_groups):
         statistics = metadata.row_group(group).column(index).statistics if index >= 0 else None

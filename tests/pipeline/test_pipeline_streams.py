@@ -107,3 +107,13 @@ def test_batches_of_several_schemas_land_in_one_file(tmp_path):
     assert table.to_pydict() == {"a": [1, 2, 3, 4, 5, 6, 7], "b": [None, None, "x", None, None, None, None],
                                  "c": [None, None, 1.5, None, None, None, None]}
     assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_a_key_range_reads_only_the_row_groups_it_overlaps(tmp_path):
+    """doc_key statistics found by leaf path: a nested column before it shifts the leaf index."""
+    from curate.pipeline.execution.streams import _overlapping_groups
+
+    table = pa.table({"top_langs": pa.array([[1, 2], [3]] * 50),
+                      "doc_key": pa.array(np.arange(100, dtype=np.uint64) * 1000)})
+    pq.write_table(table, tmp_path / "n.parquet", row_group_size=10)
+    assert _overlapping_groups(pq.ParquetFile(tmp_path / "n.parquet").metadata, 25_000, 45_000) == [2, 3, 4]
