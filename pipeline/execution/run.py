@@ -83,7 +83,8 @@ class RunOptions:
         """Bad values end with one line, before anything runs."""
         at_least = {"--files-per-unit": (self.files_per_unit, 1), "--buckets": (self.buckets, 1),
                     "--max-files": (self.max_files, 1), "--limit": (self.limit, 1), "--cpus": (self.num_cpus, 1),
-                    "--bucket-bytes": (self.bucket_bytes, 1), "--max-repetitions": (self.max_repetitions, 1), "--max-retries": (self.resources.max_retries, 0),
+                    "--bucket-bytes": (self.bucket_bytes, 1), "--max-repetitions": (self.max_repetitions, 1),
+                    "--max-retries": (self.resources.max_retries, 0),
                     "--max-quarantined": (self.max_quarantined, 0),
                     "--memory-per-task": (self.resources.memory_per_task, 1)}
         for option, (value, minimum) in at_least.items():

@@ -275,8 +275,9 @@ class FinalWork:
     interleaved with other documents rather than adjacent. `result.counts` holds the released rows per crawl.
 
     Memory: a first pass reads only doc_key and cluster size and keeps the sorted order keys (8 bytes a released
-    row); then each slice of the order holding about `memory_bytes` of rows is read from the inputs, sorted and
-    appended to the shards. The shards' bytes do not depend on `memory_bytes`."""
+    row) to cut the order into slices of about `memory_bytes` of rows; a second pass spools each input row group's
+    rows to their slice's local file; then each slice is read, sorted and appended to the shards (about twice
+    `memory_bytes` at once). The shards' bytes do not depend on `memory_bytes`."""
 
     output: str
     table: dict[int, int] = field(default_factory=lambda: {1: 1})
@@ -299,14 +300,18 @@ class FinalWork:
             del order
             writer = _ShardWriter(output, unit, np.linspace(0, released, pieces + 1).astype(np.int64))
             counts: Counter = Counter()
-            with tempfile.TemporaryDirectory(prefix="curate-final-") as spool:
-                for rows in self._slices(output, unit.inputs, starts, spool):
-                    for value in pc.value_counts(rows["dump"]).to_pylist():
-                        counts[value["values"]] += value["counts"]
-                    writer.write(rows.drop_columns([c for c in rows.column_names
-                                                    if c in RELEASE_DROP or c.startswith("stat_")]))
-                    del rows
-            result.files = writer.close()
+            try:
+                with tempfile.TemporaryDirectory(prefix="curate-final-") as spool:
+                    for rows in self._slices(output, unit.inputs, starts, spool):
+                        for value in pc.value_counts(rows["dump"]).to_pylist():
+                            counts[value["values"]] += value["counts"]
+                        writer.write(rows.drop_columns([c for c in rows.column_names
+                                                        if c in RELEASE_DROP or c.startswith("stat_")]))
+                        del rows
+                result.files = writer.close()
+            except BaseException:
+                writer.abort()
+                raise
             result.counts = dict(sorted(counts.items()))
         result.seconds = time.monotonic() - started
         return result
@@ -425,6 +430,10 @@ class _ShardWriter:
         if self.writer is not None:
             self._finish()
         return self.files
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
 
 
 def shuffled(rows: pa.Table, seed: int, materialize: bool = False) -> pa.Table:
