@@ -314,7 +314,7 @@ def stage1_floor(root: Path, manifest: dict, files: int, work: Path) -> dict:
     result = {}
     for name, prefilter in (("stage 1", True), ("stage 1 --no-prefilter", False)):
         work_unit = Stage1Work(build_graph(["fin"], lid="ft176", prefilter=prefilter), str(root),
-                               str(work / f"floor-{prefilter}"), WarcReader(), 16)
+                               str(work / f"floor-{prefilter}"), WarcReader())
         work_unit.run(Unit("warmup", (WarcFile(crawl, manifest["warmup"]),)))
         cpu = common.tree_cpu_seconds()
         done = work_unit.run(unit)

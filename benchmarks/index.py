@@ -98,9 +98,9 @@ def stage1(source: str, files: tuple, out: Path, label: str) -> dict:
 
     graph = build_graph(["fin"], lid="ft176")
     graph.check()
-    work = Stage1Work(graph, source, str(out / label), WarcReader(), 4)
+    work = Stage1Work(graph, source, str(out / label), WarcReader())
     warmup = Unit("warmup", files[:1])  # LID model, tokenizer, URL lists: loaded before the timing
-    Stage1Work(graph, source, str(out / "warmup"), WarcReader(limit=2), 4).run(warmup)
+    Stage1Work(graph, source, str(out / "warmup"), WarcReader(limit=2)).run(warmup)
     # a fresh extractor subprocess, started outside the timing: trafilatura's `deduplicate` cache drops a text
     # segment seen more than twice in one process, so pages seen by an earlier pass would come out shorter
     block = next(b for b in graph.shared if b.name == "extract")

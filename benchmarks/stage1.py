@@ -1,7 +1,7 @@
 """Stage 1 against datatrove, on the same WARCs, one core each: documents in, Finnish documents out, seconds,
 documents per second per core, the ratio, and each side's one-time start-up cost.
 
-- ours: `Stage1Work(build_graph(["fin"], lid="ft176"), source, output, WarcReader(), 16).run(unit)` in-process, the
+- ours: `Stage1Work(build_graph(["fin"], lid="ft176"), source, output, WarcReader()).run(unit)` in-process, the
   unit holding every WARC of the corpus (read → URL filter → trafilatura in the worker's extractor subprocess →
   fastText lid.176.ftz → Finnish rows: spaCy word tokens + filter statistics → Parquet);
 - datatrove: `WarcReader → URLFilter → Trafilatura(favour_precision=True) → LanguageFilter(languages=["fi"])
@@ -106,7 +106,7 @@ class OursSide:
         self.result = None
 
     def work(self, name: str):
-        return self.Stage1Work(self.graph, str(self.root), str(self.out / name), self.reader, 16)
+        return self.Stage1Work(self.graph, str(self.root), str(self.out / name), self.reader)
 
     def run_pass(self) -> dict:
         self.times.clear()

@@ -22,9 +22,23 @@ def document_keys(ids: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
 
 
 def buckets_of(keys: pa.Array | pa.ChunkedArray | np.ndarray, num_buckets: int) -> np.ndarray:
-    """The bucket (0..num_buckets-1) of each key; stage outputs are partitioned by it."""
+    """The bucket (0..num_buckets-1) of each key: `num_buckets` equal, contiguous ranges of the key space (the
+    key's high 32 bits scaled), so a bucket is a key range (`bucket_bounds`) and sorted files can be read by
+    range. doc_key is a uniform hash, so equal ranges hold about equal numbers of documents."""
+    if not 1 <= num_buckets <= 1 << 32:
+        raise ValueError(f"num_buckets must be in 1..2**32, got {num_buckets}")
     array = keys if isinstance(keys, np.ndarray) else np.asarray(keys.to_numpy(zero_copy_only=False))
-    return (array >> np.uint64(7)) % np.uint64(num_buckets)
+    high = array.astype(np.uint64, copy=False) >> np.uint64(32)
+    return (high * np.uint64(num_buckets)) >> np.uint64(32)
+
+
+def bucket_bounds(bucket: int, num_buckets: int) -> tuple[int, int]:
+    """The keys [lo, hi) of `bucket` (Python ints; `hi` is 2**64 for the last bucket)."""
+
+    def start(b: int) -> int:  # the smallest key whose bucket is >= b: high bits >= ceil(b * 2**32 / n)
+        return -(-(b << 32) // num_buckets) << 32
+
+    return start(bucket), start(bucket + 1)
 
 
 def repeated_keys(keys: np.ndarray) -> np.ndarray:

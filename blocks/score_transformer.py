@@ -9,7 +9,7 @@
 Inference: a document is tokenized once per tokenizer (scorers whose checkpoints ship the same tokenizer files
 share the ids), truncated per scorer to its `max_tokens` (the first tokens, or the first and last halves),
 sorted by length and cut into batches of at most `batch_tokens` padded tokens. Batches depend only on the
-documents of the bucket, so reruns give identical shards. fp32 on CPU, where a score does not depend on its
+documents of the stage-3 batch (cut the same way on every run), so reruns give identical shards. fp32 on CPU, where a score does not depend on its
 batch beyond 1e-4 (padding is masked; only summation order differs); bf16 on GPU, which cannot promise that.
 
 Models are references (`hf://owner/repo[@revision]` or a folder that exists on every node), resolved in the

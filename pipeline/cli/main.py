@@ -41,7 +41,10 @@ def run(
     no_prefilter: Annotated[bool, typer.Option("--no-prefilter", help="extract every page (no cheap LID pass "
                                                                        "before extraction)")] = False,
     files_per_unit: Annotated[int, typer.Option(help="WARCs per unit of work")] = 8,
-    buckets: Annotated[int, typer.Option(help="hash buckets per language for stage files and shards")] = 16,
+    buckets: Annotated[Optional[int], typer.Option(help="buckets (doc_key ranges) per language for stage 3 and the "
+                                                   "shards (default: one per --bucket-bytes of stage-1 files)")] = None,
+    bucket_bytes: Annotated[int, typer.Option(help="stage-1 Parquet bytes per bucket when --buckets is not given")]
+    = 1_000_000_000,
     cpus: Annotated[Optional[int], typer.Option(help="CPUs of the local Ray (default: all)")] = None,
     cpus_per_task: Annotated[float, typer.Option(help="CPUs Ray reserves per unit")] = 1.0,
     memory_per_task: Annotated[Optional[int], typer.Option(help="memory (MB) Ray reserves per unit")] = None,
@@ -82,7 +85,8 @@ def run(
     options = RunOptions(
         languages=_languages(lang), snapshots=snapshots, source=source, output=output, max_files=max_files,
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
-        files_per_unit=files_per_unit, buckets=buckets, num_cpus=cpus, rehydration=rehydration,
+        files_per_unit=files_per_unit, buckets=buckets, bucket_bytes=bucket_bytes, num_cpus=cpus,
+        rehydration=rehydration,
         max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
         prefilter=not no_prefilter, select=select, index_primary_only=index_primary_only,
         skip_quarantined=skip_quarantined, max_quarantined=max_quarantined, scorer_gpus=scorer_gpus,

@@ -37,6 +37,10 @@ from curate.rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json,
 
 log = logging.getLogger("curate")
 
+# Stage-1 Parquet bytes per bucket: at FineWeb2-like keep rates a bucket releases about one shard of SHARD_BYTES.
+# A bucket task's memory does not grow with it (stage 3 and the final stage stream); it sets the task count.
+BUCKET_BYTES = 1_000_000_000
+
 # Measured on this project's benchmark machine (README, performance): what a plan's cost estimate uses.
 RESPONSES_PER_COMPRESSED_MB = 32.0
 DOCS_PER_CORE_SECOND = 26.0  # whole pipeline on ~100 KB pages (benchmarks/e2e.py, 16×)
@@ -58,7 +62,8 @@ class RunOptions:
     extractor: str = "trafilatura"
     prefilter: bool = True  # the LID-first cascade: extract only pages a cheap LID pass finds possibly the language
     files_per_unit: int = 8
-    buckets: int = 16
+    buckets: int | None = None  # buckets per language for stage 3 and the final stage (None: from bucket_bytes)
+    bucket_bytes: int = BUCKET_BYTES  # stage-1 Parquet bytes per bucket when `buckets` is not given
     num_cpus: int | None = None
     resources: Resources = field(default_factory=Resources)
     rehydration: str = "removal_rates"
@@ -79,7 +84,8 @@ class RunOptions:
         """Bad values end with one line, before anything runs."""
         at_least = {"--files-per-unit": (self.files_per_unit, 1), "--buckets": (self.buckets, 1),
                     "--max-files": (self.max_files, 1), "--limit": (self.limit, 1), "--cpus": (self.num_cpus, 1),
-                    "--max-repetitions": (self.max_repetitions, 1), "--max-retries": (self.resources.max_retries, 0),
+                    "--bucket-bytes": (self.bucket_bytes, 1), "--max-repetitions": (self.max_repetitions, 1),
+                    "--max-retries": (self.resources.max_retries, 0),
                     "--max-quarantined": (self.max_quarantined, 0),
                     "--memory-per-task": (self.resources.memory_per_task, 1)}
         for option, (value, minimum) in at_least.items():
@@ -251,11 +257,13 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     seconds = dict(seconds)
     started = time.monotonic()
     kept_files = sorted(p for m in stage1.values() for p in m["result"]["kept_files"].get(code, []))
-    clusters = _run_dedup(code, language, kept_files, options, output)
+    num_buckets = choose_buckets(code, stage1, options)
+    log.info("%s: %d buckets", code, num_buckets)
+    clusters = _run_dedup(code, language, kept_files, num_buckets, options, output)
     seconds["dedup"] = time.monotonic() - started
     started = time.monotonic()
     stage3 = _run_bucket_stage(
-        "stage3", code, options, output, manifests,
+        "stage3", code, num_buckets, options, output, manifests,
         NodeChecked(Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules),
                     language.stage3, manifests.provenance["models"]),
         inputs=lambda b: tuple(kept_files),
@@ -264,10 +272,11 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
         + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)],
     )
     seconds["stage3"] = time.monotonic() - started
+    _remove_unlisted(output, code, stage3)
     rehydration = _rehydration(code, stage3, options, output)
     started = time.monotonic()
     final = _run_bucket_stage(
-        "final", code, options, output, manifests,
+        "final", code, num_buckets, options, output, manifests,
         FinalWork(options.output, rehydration["table"], options.seed, options.materialize, options.shard_bytes),
         inputs=lambda b: tuple(p for p in [stage3[b]["result"]["kept_file"]] if p),
         upstream=sorted(m["fingerprint"] for m in stage3.values()),
@@ -276,13 +285,23 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     _remove_stale_shards(output, code, final)
     seconds["final"] = time.monotonic() - started
     stats = _language_stats(code, stage1, stage3, final, seconds)
+    stats["input"]["buckets"] = num_buckets
     if clusters:
         stats["dedup"] = _dedup_stats(clusters)
     stats["rehydration"] = rehydration
     return stats
 
 
-def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], options: RunOptions,
+def choose_buckets(code: str, stage1: dict[str, dict], options: RunOptions) -> int:
+    """The language's bucket count: `options.buckets`, else one per `bucket_bytes` of the Parquet its stage-1
+    units wrote (their manifests' `kept_bytes`), at least 1. Chosen after stage 1, so it never changes stage 1."""
+    if options.buckets:
+        return options.buckets
+    written = sum(m["result"].get("kept_bytes", {}).get(code, 0) for m in stage1.values())
+    return max(1, -(-written // options.bucket_bytes))
+
+
+def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_buckets: int, options: RunOptions,
                output: Output) -> dedup.ClusterResult | None:
     """Global dedup of the language over every stage-1 file (resumable: see `dedup.cluster`)."""
     config = language.config.dedup
@@ -297,7 +316,7 @@ def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], option
     log.info("dedup %s: %d stage-1 files", code, len(kept_files))
     with _status(f"dedup {code}: clustering the documents of {len(kept_files):,} stage-1 files"):
         result = dedup.cluster([output.url(p) for p in kept_files], output.url(code, "_work", "dedup"),
-                               options.buckets, config, map_fn=map_fn)
+                               num_buckets, config, map_fn=map_fn)
     for earlier in output.fs.ls(output.language(code, "_work", "dedup"), detail=False):
         if earlier.rstrip("/").rsplit("/", 1)[-1] != result.fingerprint[:16]:  # a run over other inputs
             output.fs.rm(earlier, recursive=True)
@@ -347,8 +366,8 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
                 models: dict[str, str]) -> dict[str, dict]:
     reader = WarcReader(limit=options.limit)
     blocks = [*graph.shared, graph.lid, *(b for g in graph.languages.values() for b in g.stage1)]
-    work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader, options.buckets), blocks, models)
-    settings = [code_version(*_modules(work)), graph_signature(graph), repr(reader), options.buckets]
+    work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader), blocks, models)
+    settings = [code_version(*_modules(work)), graph_signature(graph), repr(reader)]
     done: dict[str, dict] = {}
     todo: list[Unit] = []
     fingerprints = {}
@@ -403,14 +422,15 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
     return {u.id: done[u.id] for u in plan.units}
 
 
-def _run_bucket_stage(stage: str, code: str, options: RunOptions, output: Output, manifests: Manifests, work,
-                      inputs, upstream: list[str], settings: list) -> dict[int, dict]:
+def _run_bucket_stage(stage: str, code: str, num_buckets: int, options: RunOptions, output: Output,
+                      manifests: Manifests, work, inputs, upstream: list[str], settings: list) -> dict[int, dict]:
     done: dict[int, dict] = {}
     todo: list[BucketUnit] = []
     fingerprints: dict[str, str] = {}
-    for bucket in range(options.buckets):
-        unit = BucketUnit(f"{code}-{bucket:05d}", code, bucket, inputs(bucket))
-        fingerprints[unit.id] = fingerprint(code_version(*_modules(work)), stage, code, bucket, upstream, settings)
+    for bucket in range(num_buckets):
+        unit = BucketUnit(f"{code}-{bucket:05d}", code, bucket, inputs(bucket), num_buckets)
+        fingerprints[unit.id] = fingerprint(code_version(*_modules(work)), stage, code, bucket, num_buckets, upstream,
+                                            settings)
         manifest = manifests.committed(stage, unit.id, fingerprints[unit.id])
         if manifest:
             done[bucket] = manifest
@@ -422,6 +442,10 @@ def _run_bucket_stage(stage: str, code: str, options: RunOptions, output: Output
 
     run_units(work, todo, f"{stage} {code}", on_result, resources=options.resources,
               docs_of=lambda r: r.documents_read)
+    for path in output.fs.glob(output.path("_work", "manifests", stage, f"{code}-*.json")):
+        bucket = path.rsplit("-", 1)[-1].removesuffix(".json")
+        if bucket.isdigit() and int(bucket) >= num_buckets:  # a bucket of an earlier, wider bucketing
+            output.fs.rm(path)
     return done
 
 
@@ -439,6 +463,17 @@ def _check_quarantined(stage1: dict[str, dict], files: int, limit: int | None) -
         shown = "; ".join(quarantined[:3]) + ("; …" if len(quarantined) > 3 else "")
         raise UserError(f"{len(quarantined)} of {files} files quarantined, more than --max-quarantined {limit}: "
                         f"{shown}; a rerun retries them (--skip-quarantined leaves them out)")
+
+
+def _remove_unlisted(output: Output, code: str, stage3: dict[int, dict]) -> None:
+    """Delete stage-3 files (kept and removed) that no current stage-3 manifest lists (left by an earlier run with
+    other thresholds or another bucket count), so readers of those folders see each document once."""
+    current = {p.lstrip("/") for m in stage3.values() for p in (m["result"]["kept_file"], m["result"]["removed_file"])
+               if p}
+    for folder in (("_work", "stage3"), ("_work", "removed", "stage3")):
+        for path in output.fs.glob(output.language(code, *folder, "*.parquet")):
+            if path.lstrip("/") not in current:
+                output.fs.rm(path)
 
 
 def _remove_stale_shards(output: Output, code: str, final: dict[int, dict]) -> None:

@@ -2,7 +2,8 @@
 
 The shared blocks run in `Graph.shared`'s order: URL filter → opt-outs → cheap parse and LID-first prefilter
 → extraction (`curate.pipeline.execution.graph.build_graph`). Writes, per language, one Parquet file of kept
-documents (with `bucket`, one row group per bucket, so later stages read only their bucket) and one file of
+documents (sorted by `doc_key` in row groups of ~4 MB, so a later bucket, a key range, reads only the row groups
+it overlaps; the bucket count is chosen after stage 1 from the bytes written) and one file of
 removed documents with `drop_reason`; documents of other languages (`prefilter.other_language`,
 `lid.other_language`) are only counted. Returns small stats; the caller commits the manifest.
 """
@@ -14,13 +15,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.blocks import faults
 from curate.blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
-from curate.blocks.keys import DOC_KEY, buckets_of, document_keys
+from curate.blocks.keys import DOC_KEY, document_keys
 from curate.blocks.prefilter import Prefilter
 from curate.blocks.warc import WarcReader
 from curate.pipeline.execution.graph import Graph
@@ -28,7 +28,7 @@ from curate.pipeline.sources.crawls import Source, WarcFile
 from curate.pipeline.execution.storage import Output
 
 TRANSIENT_COLUMNS = ("html", "words")
-BUCKET = "bucket"
+ROW_GROUP_BYTES = 4 << 20  # kept rows per row group (Arrow bytes): the granularity later buckets read at
 AUDIT_COLUMNS = ("id", "url", "dump", "file_path", DROP_REASON)
 
 
@@ -48,6 +48,7 @@ class UnitResult:
     files: list[str] = field(default_factory=list)
     kept_files: dict[str, list[str]] = field(default_factory=dict)
     removed_files: dict[str, list[str]] = field(default_factory=dict)
+    kept_bytes: dict[str, int] = field(default_factory=dict)  # Parquet bytes of kept rows: what sizes the buckets
     counts: dict[str, int] = field(default_factory=dict)
     language_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     language_mix: dict[str, int] = field(default_factory=dict)
@@ -66,7 +67,6 @@ class Stage1Work:
     source: str
     output: str
     reader: WarcReader
-    num_buckets: int
 
     def run(self, unit: Unit) -> UnitResult:
         started = time.monotonic()
@@ -103,8 +103,9 @@ class Stage1Work:
                             language_mix=dict(mix), documents_read=documents, bytes_read=bytes_read,
                             warc_bytes=warc_bytes, language_counts={c: dict(v) for c, v in per_language.items()})
         for code in self.graph.languages:
-            path = self._write_kept(output, code, unit.id, kept[code])
+            path, size = self._write_kept(output, code, unit.id, kept[code])
             result.kept_files[code] = [path] if path else []
+            result.kept_bytes[code] = size
             faults.kill_point("mid_unit_write")
             if removed[code]:
                 path = output.unique(output.language(code, "_work", "removed", "stage1"), unit.id)
@@ -147,22 +148,18 @@ class Stage1Work:
             kept[code].append(_drop_transient(rows))
             removed[code].extend(_drop_transient(p) for p in parts if p.num_rows)
 
-    def _write_kept(self, output: Output, code: str, unit_id: str, tables: list[pa.Table]) -> str:
-        """One file with every bucket's rows as its own row group(s), sorted by (bucket, doc_key)."""
+    def _write_kept(self, output: Output, code: str, unit_id: str, tables: list[pa.Table]) -> tuple[str, int]:
+        """One file of the kept rows sorted by doc_key, in row groups of about `ROW_GROUP_BYTES`, so a later
+        bucket (a key range) reads only the row groups its range overlaps; returns its path and bytes."""
         table = _concat(tables)
         if not table.num_rows:
-            return ""
-        buckets = buckets_of(table[DOC_KEY], self.num_buckets).astype(np.int32)
-        table = table.append_column(BUCKET, pa.array(buckets, pa.int32()))
-        table = table.sort_by([(BUCKET, "ascending"), (DOC_KEY, "ascending")])
+            return "", 0
+        table = table.sort_by([(DOC_KEY, "ascending")])
         if DROP_REASON in table.column_names:
             table = table.drop_columns([DROP_REASON])
-        values = table[BUCKET].to_numpy()
-        bounds = np.flatnonzero(np.diff(values)) + 1
-        slices = [table.slice(s, e - s) for s, e in zip([0, *bounds], [*bounds, table.num_rows])]
+        rows = max(64, ROW_GROUP_BYTES * table.num_rows // max(table.nbytes, 1))
         path = output.unique(output.language(code, "_work", "stage1"), unit_id)
-        output.write_parquet(path, slices)
-        return path
+        return path, output.write_parquet(path, table, row_group_rows=rows)
 
 
 def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
@@ -177,6 +174,8 @@ def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
         for target, source in ((merged.kept_files, part.kept_files), (merged.removed_files, part.removed_files)):
             for code, paths in source.items():
                 target.setdefault(code, []).extend(paths)
+        for code, size in part.kept_bytes.items():
+            merged.kept_bytes[code] = merged.kept_bytes.get(code, 0) + size
         counts.update(part.counts)
         mix.update(part.language_mix)
         for code, values in part.language_counts.items():

@@ -1,9 +1,11 @@
 """Statistics once, thresholds later: editing a filter threshold reruns stage 3 and the final stage only (no
 stage-1 unit is recomputed, no document scored again), and the shards are byte for byte those of a fresh run
-with the edited config (run on one CPU where the others use two)."""
+with the edited config (run on one CPU where the others use two). The bucket count, chosen after stage 1 from
+its bytes, changes no stage-1 unit either."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def edited(mirror, tmp_path_factory, monkeypatch_module):
     fresh = run(_options(mirror, fresh_output, cpus=1))["fin_Latn"]
     load_language_config.cache_clear()
     return {"output": output, "fresh_output": fresh_output, "before": before, "after": after, "fresh": fresh,
-            "stage1": stage1, "stage3": stage3}
+            "stage1": stage1, "stage3": stage3, "mirror": mirror}
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,32 @@ def test_the_edit_changes_the_release_as_a_fresh_run_does(edited):
     assert edited["after"]["released"]["documents"] < edited["before"]["released"]["documents"]
     shards = _shards(edited["output"])
     assert shards and shards == _shards(edited["fresh_output"])
+
+
+def _ids(output: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return sorted(i for p in sorted((output / "fin_Latn" / "data").rglob("*.parquet"))
+                  for i in pq.read_table(p, columns=["id"])["id"].to_pylist())
+
+
+@pytest.fixture(scope="module")
+def rebucketed(edited):
+    """The edited output rerun with the bucket count chosen from the bytes (three buckets' worth)."""
+    output = edited["output"]
+    stage1 = _manifests(output, "stage1")
+    written = sum(m["result"]["kept_bytes"].get("fin_Latn", 0) for m in stage1.values())
+    ids = _ids(output)
+    options = dataclasses.replace(_options(edited["mirror"], output), buckets=None, bucket_bytes=-(-written // 3))
+    stats = run(options)["fin_Latn"]
+    return {"stage1": stage1, "written": written, "ids": ids, "stats": stats}
+
+
+def test_the_bucket_count_follows_the_stage1_bytes_and_keeps_stage1(rebucketed, edited):
+    output = edited["output"]
+    assert rebucketed["written"] > 0 and rebucketed["stats"]["input"]["buckets"] == 3
+    assert sorted(_manifests(output, "stage3")) == [f"fin_Latn-{b:05d}.json" for b in range(3)]
+    assert _manifests(output, "stage1") == rebucketed["stage1"]  # no stage-1 unit recomputed
+    assert _ids(output) == rebucketed["ids"]  # the same documents released, from three buckets
+    scores = [m["result"]["scores"] for m in _manifests(output, "stage3").values()]
+    assert all(scored == 0 for s in scores for _, scored in s.values())  # stored scores follow key ranges

@@ -1,0 +1,205 @@
+"""Bounded-memory Parquet I/O of the bucket stages: read a key range of sorted files in batches, write batches.
+
+Stage-1 files are sorted by `doc_key` in row groups of about `stage1.ROW_GROUP_BYTES`, so a bucket (a key range,
+`blocks.keys.bucket_bounds`) reads from each file only the row groups whose `doc_key` statistics overlap its
+range, one row group at a time. `BatchWriter` appends batches to one Parquet file without holding them: batches
+of one schema stream into a spool file; a batch with other columns (a block's column all-null in one batch, a
+column only removed rows of a later block carry) starts another spool file, and `close` rewrites the spools
+under their unified schema, a batch at a time. The finished file appears at once (a rename on a local disk, one
+upload on an object store), so a reader never sees half of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.blocks import faults
+from curate.blocks.keys import DOC_KEY, bucket_bounds, buckets_of
+from curate.pipeline.execution.storage import Output
+
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly `schema`'s columns, in its order and types (missing columns as nulls)."""
+    columns = []
+    for column in schema:
+        if column.name in table.column_names:
+            values = table[column.name]
+            columns.append(values if values.type == column.type else values.cast(column.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, column.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def unified_schema(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for tables of several files or batches (columns in first-seen order, types promoted)."""
+    return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+
+
+def file_schemas(output: Output, paths: tuple[str, ...] | list[str]) -> pa.Schema | None:
+    """The unified schema of Parquet files (their footers only); None without files."""
+    schemas = []
+    for path in paths:
+        with output.fs.open(path, "rb") as handle:
+            schemas.append(pq.ParquetFile(handle).schema_arrow)
+    return unified_schema(schemas) if schemas else None
+
+
+def _overlapping_groups(metadata: pq.FileMetaData, lo: int, hi: int) -> list[int]:
+    """Row groups whose doc_key statistics overlap [lo, hi) (a group without statistics is read)."""
+    leaves = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    index = leaves.index(DOC_KEY) if DOC_KEY in leaves else -1  # a leaf's index, not the field's (nested columns)
+    groups = []
+    for group in range(metadata.num_row_groups):
+        statistics = metadata.row_group(group).column(index).statistics if index >= 0 else None
+        if statistics is None or not statistics.has_min_max:
+            groups.append(group)
+        elif int(statistics.max) >= lo and int(statistics.min) < hi:
+            groups.append(group)
+    return groups
+
+
+def row_groups(parquet: pq.ParquetFile, groups: list[int] | None = None,
+               columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """The row groups one at a time (a whole group is decoded at once: `iter_batches` holds far more, measured)."""
+    for group in range(parquet.num_row_groups) if groups is None else groups:
+        yield parquet.read_row_group(group, columns=columns, use_threads=False)
+
+
+def bucket_batches(output: Output, paths: tuple[str, ...], bucket: int, num_buckets: int, batch_bytes: int,
+                   columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """The rows of `bucket` from `paths` (in file order, each file's rows in its order), as tables of about
+    `batch_bytes` (Arrow bytes) under the files' unified schema: memory holds one batch and one row group."""
+    schema = file_schemas(output, paths)
+    if schema is None:
+        return
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns if c in schema.names])
+    lo, hi = bucket_bounds(bucket, num_buckets)
+    pending: list[pa.Table] = []
+    size = 0
+    for path in paths:
+        with output.fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            groups = _overlapping_groups(parquet.metadata, lo, hi)
+            if not groups:
+                continue
+            for batch in row_groups(parquet, groups, columns):
+                keys = batch[DOC_KEY].to_numpy()
+                inside = buckets_of(keys, num_buckets) == bucket
+                if not inside.any():
+                    continue
+                rows = batch.filter(pa.array(inside))
+                pending.append(conform(rows, schema))
+                size += rows.nbytes
+                if size >= batch_bytes:
+                    size = 0
+                    yield _drain(pending)
+    if pending:
+        yield _drain(pending)
+
+
+def _drain(tables: list[pa.Table]) -> pa.Table:
+    """The tables as one, emptying the list (so only the caller holds the rows)."""
+    table = pa.concat_tables(tables)
+    tables.clear()
+    return table
+
+
+class BatchWriter:
+    """Appends tables to one Parquet file at `path` (zstd), holding none of them; `close` publishes the file.
+
+    `row_group_rows` cuts row groups at fixed row counts across `write` calls (rows are buffered up to one row
+    group), so the bytes do not depend on how the rows were batched. Returns nothing until `close`, which
+    returns the bytes written (0, and no file, when no row was written)."""
+
+    def __init__(self, output: Output, path: str, row_group_rows: int = 10_000):
+        self.output, self.path, self.row_group_rows = output, path, row_group_rows
+        self.directory = tempfile.mkdtemp(prefix="curate-spool-")
+        self.spools: list[tuple[str, pa.Schema]] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        table = table.replace_schema_metadata(None)
+        if self._buffer and table.schema != self._buffer[0].schema:
+            self._flush(everything=True)
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        self.rows += table.num_rows
+        if self._buffered >= self.row_group_rows:
+            self._flush(everything=False)
+
+    def _flush(self, everything: bool) -> None:
+        if not self._buffer:
+            return
+        table, self._buffer = pa.concat_tables(self._buffer), []
+        cut = table.num_rows if everything else table.num_rows - table.num_rows % self.row_group_rows
+        for start in range(0, cut, self.row_group_rows):  # contiguous columns: pages do not depend on batching
+            self._spool(table.slice(start, min(self.row_group_rows, cut - start)).combine_chunks())
+        rest = table.slice(cut)
+        if rest.num_rows:  # a copy: a slice would keep the whole batch alive
+            self._buffer = [rest.take(np.arange(rest.num_rows))]
+        self._buffered = rest.num_rows
+
+    def _spool(self, table: pa.Table) -> None:
+        if self._writer is None or self.spools[-1][1] != table.schema:
+            if self._writer is not None:
+                self._writer.close()
+            path = os.path.join(self.directory, f"{len(self.spools):05d}.parquet")
+            self._writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            self.spools.append((path, table.schema))
+        self._writer.write_table(table, row_group_size=self.row_group_rows)
+
+    def close(self) -> int:
+        """Publish the file (atomically); returns its size in bytes."""
+        try:
+            self._flush(everything=True)
+            if self._writer is not None:
+                self._writer.close()
+            if not self.spools:
+                return 0
+            schema = unified_schema([s for _, s in self.spools])
+            if len(self.spools) == 1 and self.spools[0][1] == schema:
+                local = self.spools[0][0]
+            else:  # batches of several schemas: one file under their union, a row group at a time
+                local = os.path.join(self.directory, "unified.parquet")
+                with pq.ParquetWriter(local, schema, compression="zstd") as writer:
+                    for spool, _ in self.spools:
+                        parquet = pq.ParquetFile(spool)
+                        for group in range(parquet.num_row_groups):
+                            writer.write_table(conform(parquet.read_row_group(group), schema),
+                                               row_group_size=self.row_group_rows)
+            size = os.path.getsize(local)
+            self._publish(local)
+            return size
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _publish(self, local: str) -> None:
+        faults.disk_full_point(self.path)
+        output = self.output
+        output.fs.makedirs(self.path.rsplit("/", 1)[0], exist_ok=True)
+        if output.is_local:
+            temporary = f"{self.path}.tmp-{uuid.uuid4().hex[:8]}"
+            shutil.move(local, temporary)
+            os.replace(temporary, self.path)
+        else:
+            output.fs.put_file(local, self.path)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
