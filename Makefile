@@ -42,9 +42,11 @@ $(BIN)/lmplz $(BIN)/build_binary &:
 	cp $(KENLM_BUILD)/build/bin/lmplz $(KENLM_BUILD)/build/bin/build_binary $(BIN)/
 	rm -rf $(KENLM_BUILD)
 
-# -P: the checkout's root is not on sys.path, so a stale top-level import cannot hide behind it.
+# -P: the checkout's root is not on sys.path, so a stale top-level import cannot hide behind it. Two pytest
+# workers, a test file each at a time (`--dist loadfile`: a module's shared run or cluster stays in one process):
+# most of a Ray test's wall time is start-up and waiting, which the other worker fills.
 test: lmplz
-	$(BIN)/python -P -m pytest -q -p no:cacheprovider
+	$(BIN)/python -P -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 bench:
 	$(BIN)/python benchmarks/stage1.py
