@@ -1,0 +1,293 @@
+"""The robots.txt host table of a run: the newest robots.txt Common Crawl fetched for each host, by host hash.
+
+Common Crawl lists, per crawl, the WARCs of the robots.txt responses it fetched in
+`crawl-data/<crawl>/robotstxt.paths.gz`. The table is built in three rounds of Ray tasks under
+`_work/robots/<fingerprint>/`:
+
+1. `captures`: each robots.txt WARC → its captures (host, date, HTTP status, redirect target, body), written
+   split by host hash into `captures/<file>/part-NNNNN.parquet`;
+2. `newest`: each host-hash partition → the newest capture per host among every crawl read;
+3. `part-NNNNN.parquet`: each partition → its hosts' rules, redirects followed (RFC 9309 2.3.1.2: up to five
+   hops, across hosts, looked up in the partitions of the targets), sorted by host; columns `host`, `status`
+   (HTTP status that decided), `kind` (`rules`, `allow`, `disallow`), `digest`, `rules`.
+
+RFC 9309 2.3.1.3-4: a host without a capture, a 4xx (or a redirect chain that ends nowhere) allows every
+page (`allow`); a 5xx, or a record that cannot be read, disallows every page (`disallow`). Hosts are keyed
+`scheme://host:port` (default port written out), as pages are in `curate.blocks.optout`. A `_SUCCESS.json`
+holds the table's summary (counts, crawls read); the table is reused while the fingerprint (the robots.txt
+WARCs read and the code) matches.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import urljoin, urlsplit
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.pipeline.execution.storage import Output
+from curate.pipeline.sources.crawls import Source
+
+log = logging.getLogger("curate")
+
+MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2
+MAX_ROBOTS_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least 500 KiB; more is cut there
+ALLOW, DISALLOW, RULES = "allow", "disallow", "rules"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ROW_GROUP_ROWS = 1_000  # small row groups: a page batch's host filter reads few of them
+CAPTURE_SCHEMA = pa.schema([("host", pa.string()), ("date", pa.string()), ("crawl", pa.string()),
+                            ("status", pa.int32()), ("location", pa.string()), ("body", pa.string())])
+TABLE_SCHEMA = pa.schema([("host", pa.string()), ("status", pa.int32()), ("kind", pa.string()),
+                          ("digest", pa.string()), ("rules", pa.string())])
+
+
+def host_key(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL, lowercased, the default port written out; None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except (ValueError, AttributeError):
+        return None
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    return f"{scheme}://{host.rstrip('.')}:{port or DEFAULT_PORTS[scheme]}"
+
+
+def partition_of(hosts: list[str], partitions: int) -> np.ndarray:
+    """The host-hash partition of each host key (stable across processes and machines)."""
+    return np.fromiter((int.from_bytes(hashlib.blake2b(h.encode(), digest_size=8).digest(), "little") % partitions
+                        for h in hosts), dtype=np.int64, count=len(hosts))
+
+
+def partition_name(partition: int) -> str:
+    return f"part-{partition:05d}.parquet"
+
+
+def rules_digest(rules: str) -> str:
+    return hashlib.sha256(rules.encode("utf-8")).hexdigest()[:16]
+
+
+def robots_files(source: Source, crawl: str) -> list[str] | None:
+    """The robots.txt WARCs of `crawl` (paths relative to the source root); None without `robotstxt.paths.gz`."""
+    try:
+        data = gzip.decompress(source.read_small(f"crawl-data/{crawl}/robotstxt.paths.gz"))
+    except (FileNotFoundError, OSError, EOFError):
+        return None
+    return [line.strip() for line in data.decode().splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class RobotsFile:
+    crawl: str
+    path: str
+    index: int
+
+
+@dataclass
+class RobotsTable:
+    """A built host table: where it is (relative to the output root), how it is split, what went into it."""
+
+    directory: str
+    partitions: int
+    fingerprint: str
+    summary: dict
+
+    @property
+    def hosts(self) -> int:
+        return int(self.summary.get("hosts", 0))
+
+
+def read_captures(location: str, output_root: str, directory: str, partitions: int, item: RobotsFile) -> dict:
+    """One robots.txt WARC → its captures, split by host hash into `captures/<index>/part-NNNNN.parquet`."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from curate.blocks.warc import decode_html, gzip_members
+
+    source, output = Source(location), Output(output_root)
+    counts: Counter = Counter()
+    rows: list[dict] = []
+    stream = source.open(item.path)
+    try:
+        for member in gzip_members(stream, MAX_ROBOTS_BYTES * 4 + 65536, counts):
+            try:
+                for record in ArchiveIterator(io.BytesIO(member), ensure_http_headers=False):
+                    if record.rec_type != "response":
+                        continue
+                    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    host = host_key(url)
+                    if host is None:
+                        counts["robots.bad_url"] += 1
+                        continue
+                    row = {"host": host, "date": record.rec_headers.get_header("WARC-Date") or "",
+                           "crawl": item.crawl, "status": -1, "location": None, "body": None}
+                    try:
+                        http = record.http_headers
+                        row["status"] = int(http.get_statuscode())
+                        location = http.get_header("Location")
+                        row["location"] = urljoin(url, location) if location else None
+                        body = record.content_stream().read(MAX_ROBOTS_BYTES)
+                        row["body"] = decode_html(body, http.get_header("Content-Type") or "") or ""
+                    except Exception:  # noqa: BLE001 - an unreadable capture stays, as status -1: a disallow
+                        row["status"] = -1
+                        counts["robots.unreadable"] += 1
+                    rows.append(row)
+            except Exception:  # noqa: BLE001 - warcio raises many types on a malformed record
+                counts["robots.malformed_record"] += 1
+    finally:
+        stream.close()
+    table = pa.Table.from_pylist(rows, schema=CAPTURE_SCHEMA)
+    parts = partition_of(table["host"].to_pylist(), partitions)
+    for partition in np.unique(parts):
+        chosen = table.filter(pa.array(parts == partition))
+        output.write_parquet(output.path(directory, "captures", f"{item.index:06d}", partition_name(int(partition))),
+                             chosen)
+    counts["robots.captures"] += len(rows)
+    return dict(counts)
+
+
+def newest_per_host(output_root: str, directory: str, files: int, partition: int) -> int:
+    """Partition `partition`: the newest capture of each host over every file (ties: the later crawl)."""
+    output = Output(output_root)
+    paths = [output.path(directory, "captures", f"{i:06d}", partition_name(partition)) for i in range(files)]
+    table = output.read_parquet([p for p in paths if output.fs.exists(p)])
+    if not table.num_rows:
+        table = CAPTURE_SCHEMA.empty_table()
+    table = table.sort_by([("host", "ascending"), ("date", "descending"), ("crawl", "descending")])
+    hosts = table["host"].to_numpy(zero_copy_only=False)
+    first = np.ones(len(hosts), bool)
+    first[1:] = hosts[1:] != hosts[:-1]
+    table = table.filter(pa.array(first))
+    output.write_parquet(output.path(directory, "newest", partition_name(partition)), table)
+    return table.num_rows
+
+
+def lookup(output: Output, directory: str, hosts: list[str], partitions: int,
+           columns: list[str] | None = None) -> dict[str, dict]:
+    """Rows of `hosts` in a partitioned host table under `directory` (reads only their partitions, filtered)."""
+    found: dict[str, dict] = {}
+    parts = partition_of(hosts, partitions)
+    for partition in np.unique(parts):
+        wanted = [h for h, p in zip(hosts, parts) if p == partition]
+        path = output.path(directory, partition_name(int(partition)))
+        if not output.fs.exists(path):
+            continue
+        rows = pq.read_table(path, filesystem=output.fs, columns=columns, filters=[("host", "in", wanted)])
+        for row in rows.to_pylist():
+            found[row["host"]] = row
+    return found
+
+
+def resolve(output_root: str, directory: str, partitions: int, partition: int) -> dict:
+    """Partition `partition` of the table: each host's rules, redirects followed, as `part-NNNNN.parquet`."""
+    output = Output(output_root)
+    newest = output.read_parquet([output.path(directory, "newest", partition_name(partition))])
+    counts: Counter = Counter()
+    outcome: dict[str, tuple[int, str, str]] = {}
+    pending: dict[str, dict] = {}  # host → its current capture in the chain
+    hops: dict[str, int] = {}
+    for row in newest.to_pylist():
+        pending[row["host"]] = row
+        hops[row["host"]] = 0
+    while pending:
+        targets: dict[str, str] = {}
+        for host, capture in list(pending.items()):
+            status = capture["status"]
+            if 200 <= status < 300:
+                outcome[host] = (status, RULES, capture["body"] or "")
+            elif 300 <= status < 400 and capture["location"]:
+                if hops[host] >= MAX_REDIRECTS:
+                    outcome[host] = (status, ALLOW, "")  # 2.3.1.2: MAY assume unavailable
+                    counts["robots.too_many_redirects"] += 1
+                else:
+                    target = host_key(capture["location"])
+                    if target is None:
+                        outcome[host] = (status, ALLOW, "")
+                    else:
+                        targets[host] = target
+                        continue
+            elif 500 <= status < 600 or status < 0:
+                outcome[host] = (status, DISALLOW, "")
+            else:
+                outcome[host] = (status, ALLOW, "")  # 4xx, other codes, a redirect without a target
+            del pending[host]
+        if not targets:
+            break
+        found = lookup(output, f"{directory}/newest", sorted(set(targets.values())), partitions)
+        for host, target in targets.items():
+            hops[host] += 1
+            if target in found:
+                pending[host] = found[target]
+            else:  # the crawl has no capture of the target: nothing says no
+                outcome[host] = (pending[host]["status"], ALLOW, "")
+                counts["robots.redirect_without_capture"] += 1
+                del pending[host]
+    hosts = sorted(outcome)
+    rules = [outcome[h][2] for h in hosts]
+    table = pa.table({"host": pa.array(hosts, pa.string()),
+                      "status": pa.array([outcome[h][0] for h in hosts], pa.int32()),
+                      "kind": pa.array([outcome[h][1] for h in hosts], pa.string()),
+                      "digest": pa.array([rules_digest(r) if r else "" for r in rules], pa.string()),
+                      "rules": pa.array(rules, pa.string())}, schema=TABLE_SCHEMA)
+    output.write_parquet(output.path(directory, partition_name(partition)), table, row_group_rows=ROW_GROUP_ROWS)
+    kinds = Counter(outcome[h][1] for h in hosts)
+    counts.update({f"robots.hosts_{kind}": n for kind, n in kinds.items()})
+    counts["robots.hosts"] = len(hosts)
+    return dict(counts)
+
+
+def partitions_for(files: int) -> int:
+    """How many host-hash partitions: about one per robots.txt WARC (a few hundred thousand hosts each in a real
+    crawl), at least 1, at most 1024."""
+    return max(1, min(1024, files))
+
+
+def build_robots_table(source: Source, crawls: list[str], output: Output, map_fn, settings: object,
+                       fingerprint_fn) -> tuple[RobotsTable | None, list[str]]:
+    """The host table from the robots.txt WARCs of `crawls` (built with `map_fn`, or reused when its
+    fingerprint matches); also the crawls that have no `robotstxt.paths.gz`. None when no crawl has one."""
+    files: list[RobotsFile] = []
+    missing: list[str] = []
+    for crawl in crawls:
+        listed = robots_files(source, crawl)
+        if listed is None:
+            missing.append(crawl)
+            continue
+        files += [RobotsFile(crawl, path, len(files) + i) for i, path in enumerate(listed)]
+    if not files:
+        return None, missing
+    partitions = partitions_for(len(files))
+    digest = fingerprint_fn(settings, partitions, [(f.crawl, f.path) for f in files])
+    directory = f"_work/robots/{digest[:16]}"
+    done = output.read_json(output.path(directory, "_SUCCESS.json"))
+    if done and done.get("fingerprint") == digest:
+        return RobotsTable(directory, partitions, digest, done), missing
+    if output.fs.exists(output.path(directory)):
+        output.fs.rm(output.path(directory), recursive=True)  # a torn earlier attempt
+    counts: Counter = Counter()
+    root = output.root
+    for part in map_fn(partial(read_captures, source.location, root, directory, partitions), files):
+        counts.update(part)
+    map_fn(partial(newest_per_host, root, directory, len(files)), list(range(partitions)))
+    for part in map_fn(partial(resolve, root, directory, partitions), list(range(partitions))):
+        counts.update(part)
+    output.fs.rm(output.path(directory, "captures"), recursive=True)
+    summary = {"fingerprint": digest, "crawls": sorted({f.crawl for f in files}), "files": len(files),
+               "partitions": partitions, "hosts": counts.pop("robots.hosts", 0), "counts": dict(sorted(counts.items()))}
+    output.write_json(output.path(directory, "_SUCCESS.json"), summary)
+    for earlier in output.fs.ls(output.path("_work", "robots"), detail=False):
+        if earlier.rstrip("/").rsplit("/", 1)[-1] != digest[:16]:
+            output.fs.rm(earlier, recursive=True)
+    return RobotsTable(directory, partitions, digest, summary), missing
+
+
+__all__ = ["ALLOW", "DISALLOW", "RULES", "RobotsTable", "build_robots_table", "host_key", "lookup", "partition_of",
+           "robots_files"]

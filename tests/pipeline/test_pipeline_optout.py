@@ -1,0 +1,270 @@
+"""Opt-outs in `curate run`: robots.txt of the crawl, TDM reservations, takedown lists (`curate optout`).
+
+One small mirror (two crawls: 2024-22 with robots.txt WARCs in Common Crawl's layout, 2024-18 without) and one
+run. Every expected outcome below is written by hand from RFC 9309 and the TDMRep report; `protego` decides in
+the pipeline. The default agents include GPTBot and CCBot (and not `Dummybot`, the agent of one `*`-only test).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.blocks.optout import ListOptOut, RobotsOptOut, TdmOptOut, parse_list, tdm_meta
+from curate.pipeline.execution.run import RunOptions, run
+from curate.pipeline.execution.storage import Output
+from curate.pipeline.publishing.takedown import apply_takedown
+from curate.pipeline.sources.robots import build_robots_table, host_key
+from curate.pipeline.execution.provenance import fingerprint
+from curate.pipeline.sources.crawls import Source
+from mirror import Record, documents, page, released, write_warc
+
+ROBOTS = "CC-MAIN-2024-22"  # has robotstxt.paths.gz
+NO_ROBOTS = "CC-MAIN-2024-18"  # has none
+
+# host → (robots.txt status, body, extra headers, WARC date); hosts with no entry have no robots.txt capture
+ROBOTS_FILES = {
+    "https://gpt.fi": ("200 OK", "User-agent: GPTBot\nDisallow: /\n", (), "2024-05-20T00:00:00Z"),
+    "https://ccbot.fi": ("200 OK", "User-agent: CCBot\nDisallow: /uutiset/\n", (), "2024-05-20T00:00:00Z"),
+    "https://wild.fi": ("200 OK", "User-agent: *\nDisallow: /*.php$\nDisallow: /haku\n", (), "2024-05-20T00:00:00Z"),
+    "https://longest.fi": ("200 OK", "User-agent: *\nDisallow: /arkisto/\nAllow: /arkisto/avoin/\n", (),
+                           "2024-05-20T00:00:00Z"),
+    "https://down.fi": ("503 Service Unavailable", "busy", (), "2024-05-20T00:00:00Z"),
+    "https://gone.fi": ("404 Not Found", "not here", (), "2024-05-20T00:00:00Z"),
+    "http://moved.fi": ("301 Moved Permanently", "", (("Location", "https://target.fi/robots.txt"),),
+                        "2024-05-20T00:00:00Z"),
+    "https://target.fi": ("200 OK", "User-agent: *\nDisallow: /\n", (), "2024-05-20T00:00:00Z"),
+}
+# an older capture of a host, in the same crawl: the newest capture (allow all) decides
+OLD_ROBOTS = {"https://renewed.fi": ("200 OK", "User-agent: *\nDisallow: /\n", (), "2024-01-01T00:00:00Z")}
+NEW_ROBOTS = {"https://renewed.fi": ("200 OK", "User-agent: *\nDisallow:\n", (), "2024-05-21T00:00:00Z")}
+
+# page URL → expected reason (None: kept by the opt-outs), by hand from RFC 9309
+PAGES = {
+    "https://gpt.fi/uutiset/1": "optout.robots",  # GPTBot's own group disallows /
+    "https://gpt.fi/": "optout.robots",
+    "https://ccbot.fi/uutiset/2": "optout.robots",  # CCBot's group: /uutiset/ prefix
+    "https://ccbot.fi/muut/2": None,  # other path; no other agent has a group, no `*` group: allowed
+    "https://wild.fi/sivu.php": "optout.robots",  # `*` applies to every default agent; `$` anchors the end
+    "https://wild.fi/sivu.php?id=4": None,  # `$`: the path+query does not end in .php
+    "https://wild.fi/hakutulos": "optout.robots",  # /haku is a prefix of /hakutulos
+    "https://wild.fi/artikkeli": None,
+    "https://longest.fi/arkisto/avoin/3": None,  # the longer Allow wins over Disallow /arkisto/
+    "https://longest.fi/arkisto/suljettu/3": "optout.robots",
+    "https://down.fi/a": "optout.robots_unreachable",  # 5xx: complete disallow
+    "https://gone.fi/a": None,  # 4xx: allow all
+    "https://none.fi/a": None,  # no robots.txt captured
+    "http://moved.fi/a": "optout.robots",  # redirect → target.fi's rules apply to moved.fi
+    "https://renewed.fi/a": None,  # the newest robots.txt allows
+    "https://tdm.fi/header": "optout.tdm",  # tdm-reservation: 1 header
+    "https://tdm.fi/meta": "optout.tdm",  # <meta name="tdm-reservation" content="1">
+    "https://tdm.fi/zero": None,  # content="0": not reserved
+}
+TDM_HEADERS = {"https://tdm.fi/header": (("TDM-Reservation", " 1 "), ("tdm-policy", "https://tdm.fi/policy.json"))}
+TDM_META = {"https://tdm.fi/meta": '<meta content="1" NAME="TDM-Reservation"><meta name="tdm-policy" '
+                                   'content="https://tdm.fi/p.json">',
+            "https://tdm.fi/zero": '<meta name="tdm-reservation" content="0">'}
+# 2024-18 has no robotstxt.paths.gz: the newest robots.txt among the crawls read (2024-22's) still applies
+OLDER_PAGES = {"https://gpt.fi/vanha/1": "optout.robots", "https://none.fi/vanha/1": None,
+               "https://takedown.fi/vanha/1": None}
+
+
+def robots_record(host: str, status: str, body: str, headers, date: str) -> Record:
+    return Record(f"{host}/robots.txt", body.encode(), "text/plain", status, headers=headers, date=date)
+
+
+def finnish_pages(urls: list[str], seed: int) -> list[Record]:
+    records = []
+    for i, (url, text) in enumerate(zip(urls, documents("fin", len(urls), seed))):
+        html = page(text, "fi", f"Uutinen {i}")
+        if url in TDM_META:
+            html = html.replace("<meta charset=\"utf-8\">", "<meta charset=\"utf-8\">" + TDM_META[url])
+        records.append(Record(url, html.encode(), record_id=f"<urn:uuid:optout-{seed}-{i:03d}>",
+                              headers=TDM_HEADERS.get(url, ())))
+    return records
+
+
+@pytest.fixture(scope="module")
+def optout_mirror(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("optout-mirror")
+    current = list(PAGES) + ["https://takedown.fi/a", "https://sub.takedown.fi/b", "https://keep.fi/x/1"]
+    listings = {ROBOTS: ["crawl-data/CC-MAIN-2024-22/segments/1/warc/pages.warc.gz"],
+                NO_ROBOTS: ["crawl-data/CC-MAIN-2024-18/segments/1/warc/pages.warc.gz"]}
+    write_warc(root / listings[ROBOTS][0], finnish_pages(current, 1))
+    write_warc(root / listings[NO_ROBOTS][0], finnish_pages(list(OLDER_PAGES), 2))
+    robots = [f"crawl-data/{ROBOTS}/segments/1/robotstxt/robots-{n}.warc.gz" for n in (0, 1)]
+    write_warc(root / robots[0], [robots_record(h, *v) for h, v in {**ROBOTS_FILES, **NEW_ROBOTS}.items()])
+    write_warc(root / robots[1], [robots_record(h, *v) for h, v in OLD_ROBOTS.items()])
+    for crawl, paths in listings.items():
+        (root / "crawl-data" / crawl / "warc.paths.gz").write_bytes(gzip.compress("\n".join(paths).encode()))
+    (root / "crawl-data" / ROBOTS / "robotstxt.paths.gz").write_bytes(gzip.compress("\n".join(robots).encode()))
+    (root / "collinfo.json").write_text(json.dumps([{"id": ROBOTS}, {"id": NO_ROBOTS}]))
+    return root
+
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def finished(optout_mirror, tmp_path_factory):
+    output = tmp_path_factory.mktemp("optout-run")
+    handler = Lines()
+    logging.getLogger("curate").addHandler(handler)
+    try:
+        stats = run(RunOptions(languages=["fin"], snapshots="2024-*", source=str(optout_mirror), output=str(output),
+                               lid="ft176", files_per_unit=1, buckets=2, num_cpus=2))
+    finally:
+        logging.getLogger("curate").removeHandler(handler)
+    return output, stats["fin_Latn"], handler.lines
+
+
+def shared_removed(output: Path) -> dict[str, str]:
+    table = pq.read_table(output / "_work" / "removed" / "stage1")
+    return dict(zip(table["url"].to_pylist(), table["drop_reason"].to_pylist()))
+
+
+def test_run_drops_exactly_the_opted_out_pages(finished):
+    output, stats, _ = finished
+    expected = {url: reason for url, reason in {**PAGES, **OLDER_PAGES}.items() if reason}
+    removed = {url: reason for url, reason in shared_removed(output).items() if reason.startswith("optout.")}
+    assert removed == expected
+    assert stats["shared"]["optout.robots"] == 8 and stats["shared"]["optout.robots_unreachable"] == 1
+    assert stats["shared"]["optout.tdm"] == 2
+    kept = {d["url"] for d in released(output).values()}
+    assert not kept & set(expected)
+    assert stats["stage1"]["kept"] == len(PAGES) + 3 + len(OLDER_PAGES) - len(expected)
+
+
+def test_stats_state_per_crawl_counts_agents_and_availability(finished):
+    _, stats, lines = finished
+    optout = stats["optout"]
+    assert optout["applied"] == ["robots", "tdm"]
+    assert "GPTBot" in optout["agents"] and "CCBot" in optout["agents"]
+    assert optout["robots_crawls"] == {ROBOTS: True, NO_ROBOTS: False}
+    assert optout["per_crawl"] == {ROBOTS: {"robots": 7, "robots_unreachable": 1, "tdm": 2},
+                                   NO_ROBOTS: {"robots": 1}}
+    assert optout["robots_table"]["hosts"] == 9
+    missing = [line for line in lines if "robotstxt.paths.gz" in line]
+    assert missing == [f"robots.txt: {NO_ROBOTS} has no robotstxt.paths.gz: its pages are not checked against "
+                       "its robots.txt files"]
+
+
+def test_card_and_report_state_the_optouts(finished):
+    output, _, _ = finished
+    card = (output / "fin_Latn" / "README.md").read_text()
+    assert "## Opt-outs" in card
+    assert f"| {ROBOTS} | yes | 7 | 1 | 2 | 0 |" in card
+    assert f"| {NO_ROBOTS} | not available | 1 | 0 | 0 | 0 |" in card
+    assert "GPTBot" in card
+    assert "Opt-outs" in (output / "report.html").read_text()
+
+
+def test_host_table_is_reused_and_keyed_by_scheme_host_port(optout_mirror, tmp_path):
+    output = tmp_path
+    calls = []
+
+    def counting_map(fn, items):
+        calls.append(len(items))
+        return [fn(i) for i in items]
+
+    table, missing = build_robots_table(Source(str(optout_mirror)), [ROBOTS, NO_ROBOTS], Output(str(output)),
+                                        counting_map, ["x"], fingerprint)
+    assert missing == [NO_ROBOTS] and calls == [2, 2, 2]  # 2 robots.txt WARCs, 2 host-hash partitions
+    again, _ = build_robots_table(Source(str(optout_mirror)), [ROBOTS, NO_ROBOTS], Output(str(output)),
+                                  counting_map, ["x"], fingerprint)
+    assert calls == [2, 2, 2] and again.fingerprint == table.fingerprint  # reused
+    rows = []
+    for partition in range(table.partitions):
+        part = pq.read_table(output / table.directory / f"part-{partition:05d}.parquet").to_pylist()
+        assert [r["host"] for r in part] == sorted(r["host"] for r in part)
+        rows += part
+    kinds = {r["host"]: (r["status"], r["kind"]) for r in rows}
+    assert kinds["https://down.fi:443"] == (503, "disallow")
+    assert kinds["https://gone.fi:443"] == (404, "allow")
+    assert kinds["http://moved.fi:80"] == (200, "rules")
+    assert len(rows) == 9 and not (output / table.directory / "captures").exists()
+    assert host_key("HTTPS://Example.FI/x") == "https://example.fi:443" and host_key("http://a.fi:8080/") == \
+        "http://a.fi:8080" and host_key("ftp://a.fi/") is None
+
+
+def test_robots_block_any_agent_and_own_group_on_a_table(finished):
+    output, stats, _ = finished
+    directory = next((output / "_work" / "robots").iterdir())
+    summary = json.loads((directory / "_SUCCESS.json").read_text())
+    block = RobotsOptOut(str(output), f"_work/robots/{directory.name}", summary["partitions"],
+                         summary["fingerprint"], ("Dummybot",))
+    urls = ["https://gpt.fi/x", "https://ccbot.fi/uutiset/9", "https://wild.fi/a.php", "https://down.fi/b", "bad"]
+    out = block(pa.table({"url": urls}))
+    # Dummybot has no group on gpt.fi or ccbot.fi and neither host has a `*` group: allowed; on wild.fi `*` applies
+    assert out["drop_reason"].to_pylist() == [None, None, "optout.robots", "optout.robots_unreachable", None]
+
+
+def test_tdm_header_and_meta_variants():
+    html = '<html><head>{}</head><body><meta name="tdm-reservation" content="1"></body></html>'
+    cases = [
+        (None, '<meta name="tdm-reservation" content="1">', "optout.tdm"),
+        (None, "<META NAME='TDM-RESERVATION' CONTENT='1'>", "optout.tdm"),
+        (None, '<meta  content = "1"  name = "tdm-reservation" >', "optout.tdm"),
+        (None, '<meta name="tdm-reservation" content="0">', None),
+        (None, '', None),  # a tag in the body is not the head's
+        ("1", '', "optout.tdm"),
+        (" 1 ", '', "optout.tdm"),
+        ("0", '<meta name="tdm-reservation" content="1">', None),  # the header, when sent, decides
+    ]
+    table = pa.table({"html": [html.format(meta) for _, meta, _ in cases],
+                      "http_tdm_reservation": pa.array([h for h, _, _ in cases], pa.string()),
+                      "http_tdm_policy": pa.array(["https://p.fi/policy"] + [None] * (len(cases) - 1), pa.string())})
+    out = TdmOptOut()(table)
+    assert out["drop_reason"].to_pylist() == [reason for _, _, reason in cases]
+    assert out["tdm_policy"].to_pylist()[0] == "https://p.fi/policy"
+    assert tdm_meta('<head><meta name="tdm-policy" content="https://x.fi/p"><meta name="tdm-reservation" '
+                    'content="1"></head>') == ("1", "https://x.fi/p")
+
+
+def test_list_matches_domains_hosts_and_url_prefixes():
+    listed = parse_list("test", "# takedowns\ntakedown.fi\nHTTPS://Keep.fi/x/\nwww.only-host.fi\n\n")
+    block = ListOptOut.from_lists([listed])
+    urls = ["https://takedown.fi/a", "https://sub.takedown.fi/b", "https://nottakedown.fi/",
+            "https://keep.fi/x/1", "https://keep.fi/y", "http://keep.fi/x/1", "https://www.only-host.fi/",
+            "https://only-host.fi/"]
+    assert [block.listed(u) for u in urls] == [True, True, False, True, False, False, True, False]
+    assert "takedown.fi" not in repr(block) and block.digest in repr(block)
+
+
+def test_optout_command_rewrites_only_affected_shards(finished, tmp_path):
+    output = tmp_path / "out"
+    shutil.copytree(finished[0], output)
+    before = {p.name: p.read_bytes() for p in (output / "fin_Latn" / "data").glob("*.parquet")}
+    documents = released(output)
+    listed = {i for i, d in documents.items() if "takedown.fi" in d["url"]}
+    assert len(listed) == 3
+    card_before = (output / "fin_Latn" / "README.md").read_text()
+    (tmp_path / "list.txt").write_text("takedown.fi\n")
+    results = apply_takedown(str(output), [str(tmp_path / "list.txt")])
+    result = results["fin_Latn"]
+    assert result.removed == 3
+    after = released(output)
+    assert set(after) == set(documents) - listed
+    touched = {documents[i]["_shard"].rsplit("/", 1)[-1] for i in listed}
+    for name, data in before.items():
+        if name not in touched:
+            assert (output / "fin_Latn" / "data" / name).read_bytes() == data, name
+    stats = json.loads((output / "fin_Latn" / "stats.json").read_text())
+    assert stats["released"]["documents"] == len(documents) - 3
+    assert stats["optout"]["per_crawl"][ROBOTS]["list"] == 2 and stats["optout"]["per_crawl"][NO_ROBOTS]["list"] == 1
+    card = (output / "fin_Latn" / "README.md").read_text()
+    assert card != card_before and f"| {ROBOTS} | yes | 7 | 1 | 2 | 2 |" in card
+    assert json.loads((output / "_work" / "optout" / "lists" / "index.json").read_text())[0]["entries"] == 1
