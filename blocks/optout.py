@@ -147,7 +147,7 @@ def tdm_meta(html: str) -> tuple[str | None, str | None]:
         return None, None
     found: dict[str, str] = {}
     for tag in META_TAG.findall(head):
-        attributes = {m[0].lower(): next(v for v in m[1:] if v is not None) for m in ATTRIBUTE.findall(tag)}
+        attributes = {m[0].lower(): next((v for v in m[1:] if v), "") for m in ATTRIBUTE.findall(tag)}
         name = attributes.get("name", "").strip().lower()
         if name in ("tdm-reservation", "tdm-policy") and "content" in attributes:
             found.setdefault(name, attributes["content"].strip())
