@@ -272,6 +272,9 @@ def release(
     revision: Annotated[Optional[str], typer.Option(help="branch to commit to (created if missing)")] = None,
     force: Annotated[bool, typer.Option("--force", help="release into a repo that already has files")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be uploaded; touch no network")] = False,
+    squash: Annotated[bool, typer.Option("--squash", help="then squash the branch's history into one commit, so a "
+                                                          "takedown leaves no old copy on the Hub (cannot be "
+                                                          "undone)")] = False,
 ) -> None:
     """Publish the released shards, the dataset card and its images to the Hugging Face Hub."""
     from curate.pipeline.publishing.card import write_card
@@ -281,7 +284,7 @@ def release(
     if dry_run:
         typer.echo(describe_files(release_files(output, lang)))
         return
-    paths = release_language(output, lang, repo, private=private, revision=revision, force=force)
+    paths = release_language(output, lang, repo, private=private, revision=revision, force=force, squash=squash)
     typer.echo(f"uploaded {len(paths):,} files to {repo_url(repo, revision)}")
 
 
