@@ -22,8 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curate.blocks.base import Block, mark_dropped, set_column
+from curate.dedup.storage import FileRoot
 
 # Crawlers whose robots.txt groups sites use to refuse AI training or dataset collection (see docs/optout.md).
 DEFAULT_AGENTS = ("CCBot", "GPTBot", "Google-Extended", "ClaudeBot", "anthropic-ai", "Claude-Web", "Applebot-Extended",
@@ -40,6 +42,49 @@ PARSER_CACHE = 4_096  # parsed robots.txt files (by digest) a worker keeps
 
 
 # --- robots.txt --------------------------------------------------------------------------------------------------
+
+ALLOW, DISALLOW, RULES = "allow", "disallow", "rules"  # a host's kind in the table
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_key(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL, lowercased, the default port written out; None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except (ValueError, AttributeError):
+        return None
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    return f"{scheme}://{host.rstrip('.')}:{port or DEFAULT_PORTS[scheme]}"
+
+
+def partition_of(hosts: list[str], partitions: int) -> np.ndarray:
+    """The host-hash partition of each host key (stable across processes and machines)."""
+    return np.fromiter((int.from_bytes(hashlib.blake2b(h.encode(), digest_size=8).digest(), "little") % partitions
+                        for h in hosts), dtype=np.int64, count=len(hosts))
+
+
+def partition_name(partition: int) -> str:
+    return f"part-{partition:05d}.parquet"
+
+
+def lookup(output: FileRoot, directory: str, hosts: list[str], partitions: int,
+           columns: list[str] | None = None) -> dict[str, dict]:
+    """Rows of `hosts` in a partitioned host table under `directory` (reads only their partitions, filtered)."""
+    found: dict[str, dict] = {}
+    parts = partition_of(hosts, partitions)
+    for partition in np.unique(parts):
+        wanted = [h for h, p in zip(hosts, parts) if p == partition]
+        path = output.path(directory, partition_name(int(partition)))
+        if not output.fs.exists(path):
+            continue
+        rows = pq.read_table(path, filesystem=output.fs, columns=columns, filters=[("host", "in", wanted)])
+        for row in rows.to_pylist():
+            found[row["host"]] = row
+    return found
+
+
 
 class _Lru(OrderedDict):
     """A bounded dict: the least recently used entry leaves first."""
@@ -59,13 +104,32 @@ class _Lru(OrderedDict):
 
 
 _HOSTS: dict[str, _Lru] = {}  # table fingerprint → host → (kind, digest); per worker process
-_PARSERS = _Lru(PARSER_CACHE)  # rules digest → protego parser
+_PARSERS = _Lru(PARSER_CACHE)  # rules digest → Robots
+USER_AGENT_LINE = re.compile(r"^\s*user-agent\s*:\s*([^#\s]+)", re.IGNORECASE | re.MULTILINE)
 
 
-def _parser(digest: str, rules: str):
-    from protego import Protego
+@dataclass(frozen=True)
+class Robots:
+    """One robots.txt parsed by protego, and the product tokens it has groups for (lowercase)."""
 
-    return _PARSERS.get_or(digest, lambda: Protego.parse(rules))
+    parser: object
+    groups: frozenset[str]
+
+    @classmethod
+    def parse(cls, rules: str) -> Robots:
+        from protego import Protego
+
+        return cls(Protego.parse(rules), frozenset(m.lower() for m in USER_AGENT_LINE.findall(rules)))
+
+    def allowed(self, url: str, agent: str) -> bool:
+        """RFC 9309 2.2.1: the group whose product token equals `agent` (case-insensitive), else the `*` group,
+        else allow. protego picks the group by its longest token found inside the agent string (a `Google`
+        group would apply to `Google-Extended`), so an agent without a group of its own asks as `*`."""
+        return self.parser.can_fetch(url, agent if agent.lower() in self.groups else "*")
+
+
+def _parser(digest: str, rules: str) -> Robots:
+    return _PARSERS.get_or(digest, lambda: Robots.parse(rules))
 
 
 @dataclass
@@ -90,13 +154,10 @@ class RobotsOptOut(Block):
 
     def _rules(self, hosts: list[str]) -> dict[str, tuple[str, str]]:
         """host → (kind, digest), from the worker's cache or the table; the parsers of new digests are cached."""
-        from curate.pipeline.execution.storage import Output
-        from curate.pipeline.sources.robots import lookup
-
         cache = _HOSTS.setdefault(self.table_fingerprint, _Lru(HOST_CACHE))
         missing = sorted({h for h in hosts if h not in cache})
         if missing:
-            found = lookup(Output(self.output), self.directory, missing, self.partitions)
+            found = lookup(FileRoot(self.output), self.directory, missing, self.partitions)
             for host in missing:
                 row = found.get(host)
                 entry = ("allow", "") if row is None else (row["kind"], row["digest"])
@@ -106,8 +167,6 @@ class RobotsOptOut(Block):
         return {h: cache.get_or(h, lambda: ("allow", "")) for h in set(hosts)}
 
     def apply(self, batch: pa.Table) -> pa.Table:
-        from curate.pipeline.sources.robots import DISALLOW, RULES, host_key
-
         urls = [u or "" for u in batch["url"].to_pylist()]
         hosts = [host_key(u) for u in urls]
         rules = self._rules([h for h in hosts if h])
@@ -125,7 +184,7 @@ class RobotsOptOut(Block):
                     _HOSTS[self.table_fingerprint].pop(host, None)
                     kind, digest = self._rules([host])[host]
                     parser = _PARSERS[digest]
-                disallowed[i] = any(not parser.can_fetch(url, agent) for agent in self.agents)
+                disallowed[i] = any(not parser.allowed(url, agent) for agent in self.agents)
         batch = mark_dropped(batch, unreachable, f"{self.name}.robots_unreachable")
         return mark_dropped(batch, disallowed, f"{self.name}.robots")
 

@@ -27,13 +27,13 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.blocks.optout import ALLOW, DISALLOW, RULES, host_key, lookup, partition_name, partition_of
 from curate.pipeline.execution.storage import Output
 from curate.pipeline.sources.crawls import Source
 
@@ -41,35 +41,11 @@ log = logging.getLogger("curate")
 
 MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2
 MAX_ROBOTS_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least 500 KiB; more is cut there
-ALLOW, DISALLOW, RULES = "allow", "disallow", "rules"
-DEFAULT_PORTS = {"http": 80, "https": 443}
 ROW_GROUP_ROWS = 1_000  # small row groups: a page batch's host filter reads few of them
 CAPTURE_SCHEMA = pa.schema([("host", pa.string()), ("date", pa.string()), ("crawl", pa.string()),
                             ("status", pa.int32()), ("location", pa.string()), ("body", pa.string())])
 TABLE_SCHEMA = pa.schema([("host", pa.string()), ("status", pa.int32()), ("kind", pa.string()),
                           ("digest", pa.string()), ("rules", pa.string())])
-
-
-def host_key(url: str) -> str | None:
-    """`scheme://host:port` of an http(s) URL, lowercased, the default port written out; None if it has none."""
-    try:
-        parts = urlsplit(url.strip())
-        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
-    except (ValueError, AttributeError):
-        return None
-    if scheme not in DEFAULT_PORTS or not host:
-        return None
-    return f"{scheme}://{host.rstrip('.')}:{port or DEFAULT_PORTS[scheme]}"
-
-
-def partition_of(hosts: list[str], partitions: int) -> np.ndarray:
-    """The host-hash partition of each host key (stable across processes and machines)."""
-    return np.fromiter((int.from_bytes(hashlib.blake2b(h.encode(), digest_size=8).digest(), "little") % partitions
-                        for h in hosts), dtype=np.int64, count=len(hosts))
-
-
-def partition_name(partition: int) -> str:
-    return f"part-{partition:05d}.parquet"
 
 
 def rules_digest(rules: str) -> str:
@@ -168,22 +144,6 @@ def newest_per_host(output_root: str, directory: str, files: int, partition: int
     table = table.filter(pa.array(first))
     output.write_parquet(output.path(directory, "newest", partition_name(partition)), table)
     return table.num_rows
-
-
-def lookup(output: Output, directory: str, hosts: list[str], partitions: int,
-           columns: list[str] | None = None) -> dict[str, dict]:
-    """Rows of `hosts` in a partitioned host table under `directory` (reads only their partitions, filtered)."""
-    found: dict[str, dict] = {}
-    parts = partition_of(hosts, partitions)
-    for partition in np.unique(parts):
-        wanted = [h for h, p in zip(hosts, parts) if p == partition]
-        path = output.path(directory, partition_name(int(partition)))
-        if not output.fs.exists(path):
-            continue
-        rows = pq.read_table(path, filesystem=output.fs, columns=columns, filters=[("host", "in", wanted)])
-        for row in rows.to_pylist():
-            found[row["host"]] = row
-    return found
 
 
 def resolve(output_root: str, directory: str, partitions: int, partition: int) -> dict:

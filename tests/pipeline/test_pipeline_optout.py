@@ -268,3 +268,18 @@ def test_optout_command_rewrites_only_affected_shards(finished, tmp_path):
     card = (output / "fin_Latn" / "README.md").read_text()
     assert card != card_before and f"| {ROBOTS} | yes | 7 | 1 | 2 | 2 |" in card
     assert json.loads((output / "_work" / "optout" / "lists" / "index.json").read_text())[0]["entries"] == 1
+
+
+def test_group_selection_follows_rfc9309_exact_product_tokens():
+    from curate.blocks.optout import Robots
+
+    robots = Robots.parse("User-agent: Google\nAllow: /\n\nUser-agent: *\nDisallow: /\n\n"
+                          "user-agent: gptbot\nDisallow: /private\n")
+    url = "https://a.fi/page"
+    # Google-Extended has no group of its own: the `*` group applies (not the `Google` group)
+    assert robots.allowed(url, "Google-Extended") is False
+    assert robots.allowed(url, "Google") is True
+    assert robots.allowed(url, "GPTBot") is True  # its own group (case-insensitive), which allows /page
+    assert robots.allowed("https://a.fi/private/x", "GPTBot") is False
+    assert robots.allowed(url, "CCBot") is False  # no own group: `*`
+    assert Robots.parse("User-agent: CCBot\nDisallow: /\n").allowed(url, "GPTBot") is True  # no `*` group: allow
