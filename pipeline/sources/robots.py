@@ -41,6 +41,7 @@ log = logging.getLogger("curate")
 
 MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2
 MAX_ROBOTS_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least 500 KiB; more is cut there
+MAX_CAPTURE_BYTES = 16 << 20  # a larger WARC record is skipped (counted as warc.too_large)
 ROW_GROUP_ROWS = 1_000  # small row groups: a page batch's host filter reads few of them
 CAPTURE_SCHEMA = pa.schema([("host", pa.string()), ("date", pa.string()), ("crawl", pa.string()),
                             ("status", pa.int32()), ("location", pa.string()), ("body", pa.string())])
@@ -93,7 +94,7 @@ def read_captures(location: str, output_root: str, directory: str, partitions: i
     rows: list[dict] = []
     stream = source.open(item.path)
     try:
-        for member in gzip_members(stream, MAX_ROBOTS_BYTES * 4 + 65536, counts):
+        for member in gzip_members(stream, MAX_CAPTURE_BYTES, counts):
             try:
                 for record in ArchiveIterator(io.BytesIO(member), ensure_http_headers=False):
                     if record.rec_type != "response":

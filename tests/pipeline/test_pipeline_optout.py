@@ -18,6 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.blocks.optout import ListOptOut, RobotsOptOut, TdmOptOut, parse_list, tdm_meta
+from typer.testing import CliRunner
+
+from curate.pipeline.cli.main import app
+from curate.pipeline.execution.graph import build_graph
+from curate.pipeline.execution.optout import prepare
 from curate.pipeline.execution.run import RunOptions, run
 from curate.pipeline.execution.storage import Output
 from curate.pipeline.publishing.takedown import apply_takedown
@@ -131,9 +136,14 @@ def finished(optout_mirror, tmp_path_factory):
     return output, stats["fin_Latn"], handler.lines
 
 
+def shared_audit(output: Path) -> list[dict]:
+    """The rows stage 1 removed before LID (one file per unit; only some have `tdm_policy`)."""
+    return [row for path in sorted((output / "_work" / "removed" / "stage1").glob("*.parquet"))
+            for row in pq.read_table(path).to_pylist()]
+
+
 def shared_removed(output: Path) -> dict[str, str]:
-    table = pq.read_table(output / "_work" / "removed" / "stage1")
-    return dict(zip(table["url"].to_pylist(), table["drop_reason"].to_pylist()))
+    return {row["url"]: row["drop_reason"] for row in shared_audit(output)}
 
 
 def test_run_drops_exactly_the_opted_out_pages(finished):
@@ -145,6 +155,9 @@ def test_run_drops_exactly_the_opted_out_pages(finished):
     assert stats["shared"]["optout.tdm"] == 2
     kept = {d["url"] for d in released(output).values()}
     assert not kept & set(expected)
+    audit = shared_audit(output)
+    policies = {row["url"]: row["tdm_policy"] for row in audit if row["drop_reason"] == "optout.tdm"}
+    assert policies == {"https://tdm.fi/header": "https://tdm.fi/policy.json", "https://tdm.fi/meta": "https://tdm.fi/p.json"}
     assert stats["stage1"]["kept"] == len(PAGES) + 3 + len(OLDER_PAGES) - len(expected)
 
 
@@ -268,6 +281,26 @@ def test_optout_command_rewrites_only_affected_shards(finished, tmp_path):
     card = (output / "fin_Latn" / "README.md").read_text()
     assert card != card_before and f"| {ROBOTS} | yes | 7 | 1 | 2 | 2 |" in card
     assert json.loads((output / "_work" / "optout" / "lists" / "index.json").read_text())[0]["entries"] == 1
+
+    # the command line: a second list, a URL prefix; the first list stays recorded and applied
+    (tmp_path / "prefix.txt").write_text("https://keep.fi/x/\n")
+    result = CliRunner().invoke(app, ["optout", str(output), "--list", str(tmp_path / "prefix.txt")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["fin_Latn: removed 1 documents, rewrote 1 of "
+                                          f"{len(list((output / 'fin_Latn' / 'data').glob('*.parquet')))} shards "
+                                          "(the others are unchanged)"]
+    assert not [d for d in released(output).values() if d["url"].startswith("https://keep.fi/x/")]
+    recorded = json.loads((output / "_work" / "optout" / "lists" / "index.json").read_text())
+    assert [entry["entries"] for entry in recorded] == [1, 1]
+
+    # a rerun applies the recorded lists in stage 3 (and nothing of them in stage 1)
+    graph = build_graph(["fin"], lid="ft176")
+    plan = prepare(RunOptions(languages=["fin"], snapshots="2024-*", output=str(output), optout="list"), None, graph,
+                   Output(str(output)), map_fn=None)
+    assert plan.applied == ["list"] and len(plan.lists) == 2
+    first = graph.languages["fin_Latn"].stage3[0]
+    assert isinstance(first, ListOptOut) and first.listed("https://takedown.fi/z") and first.listed("https://keep.fi/x/2")
+    assert not [b for b in graph.shared if isinstance(b, (ListOptOut, RobotsOptOut, TdmOptOut))]
 
 
 def test_group_selection_follows_rfc9309_exact_product_tokens():
