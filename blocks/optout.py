@@ -145,6 +145,15 @@ class RobotsOptOut(Block):
     table_fingerprint: str = ""
     agents: tuple[str, ...] = DEFAULT_AGENTS
 
+    def check(self) -> None:
+        """The table must be readable where the block runs (the output is shared by every node)."""
+        from curate.errors import UserError
+
+        root = FileRoot(self.output)
+        if not root.fs.exists(root.path(self.directory, "_SUCCESS.json")):
+            raise UserError(f"the robots.txt host table {self.output}/{self.directory} cannot be read here: the "
+                            "output must be reachable from every node")
+
     def fingerprint(self) -> object:
         """The agents and the table's contents, not where the output is."""
         return ("robots", self.agents, self.table_fingerprint, self.partitions)

@@ -8,7 +8,7 @@ Common Crawl lists, per crawl, the WARCs of the robots.txt responses it fetched 
    split by host hash into `captures/<file>/part-NNNNN.parquet`;
 2. `newest`: each host-hash partition → the newest capture per host among every crawl read;
 3. `part-NNNNN.parquet`: each partition → its hosts' rules, redirects followed (RFC 9309 2.3.1.2: up to five
-   hops, across hosts, looked up in the partitions of the targets), sorted by host; columns `host`, `status`
+   hops, across hosts, looked up in the `newest` partitions of the targets), sorted by host; columns `host`, `status`
    (HTTP status that decided), `kind` (`rules`, `allow`, `disallow`), `digest`, `rules`.
 
 RFC 9309 2.3.1.3-4: a host without a capture, a 4xx (or a redirect chain that ends nowhere) allows every
@@ -240,7 +240,8 @@ def build_robots_table(source: Source, crawls: list[str], output: Output, map_fn
     map_fn(partial(newest_per_host, root, directory, len(files)), list(range(partitions)))
     for part in map_fn(partial(resolve, root, directory, partitions), list(range(partitions))):
         counts.update(part)
-    output.fs.rm(output.path(directory, "captures"), recursive=True)
+    for scratch in ("captures", "newest"):
+        output.fs.rm(output.path(directory, scratch), recursive=True)
     summary = {"fingerprint": digest, "crawls": sorted({f.crawl for f in files}), "files": len(files),
                "partitions": partitions, "hosts": counts.pop("robots.hosts", 0), "counts": dict(sorted(counts.items()))}
     output.write_json(output.path(directory, "_SUCCESS.json"), summary)
