@@ -4,8 +4,8 @@ Common Crawl lists, per crawl, the WARCs of the robots.txt responses it fetched 
 `crawl-data/<crawl>/robotstxt.paths.gz`. The table is built in three rounds of Ray tasks under
 `_work/robots/<fingerprint>/`:
 
-1. `captures`: each robots.txt WARC → its captures (host, date, HTTP status, redirect target, body), written
-   split by host hash into `captures/<file>/part-NNNNN.parquet`;
+1. `captures`: each group of robots.txt WARCs (at most 1,024 groups) → their captures (host, date, HTTP
+   status, redirect target, body), written split by host hash into `captures/<group>/part-NNNNN.parquet`;
 2. `newest`: each host-hash partition → the newest capture per host among every crawl read;
 3. `part-NNNNN.parquet`: each partition → its hosts' rules, redirects followed (RFC 9309 2.3.1.2: up to five
    hops, across hosts, looked up in the `newest` partitions of the targets), sorted by host; columns `host`, `status`
@@ -63,10 +63,11 @@ def robots_files(source: Source, crawl: str) -> list[str] | None:
 
 
 @dataclass(frozen=True)
-class RobotsFile:
-    crawl: str
-    path: str
+class CaptureTask:
+    """A group of robots.txt WARCs read by one task: `files` holds (crawl, path) pairs."""
+
     index: int
+    files: tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -83,16 +84,31 @@ class RobotsTable:
         return int(self.summary.get("hosts", 0))
 
 
-def read_captures(location: str, output_root: str, directory: str, partitions: int, item: RobotsFile) -> dict:
-    """One robots.txt WARC → its captures, split by host hash into `captures/<index>/part-NNNNN.parquet`."""
+def read_captures(location: str, output_root: str, directory: str, partitions: int, task: CaptureTask) -> dict:
+    """A group of robots.txt WARCs → their captures, split by host hash into `captures/<task>/part-NNNNN.parquet`."""
+    source, output = Source(location), Output(output_root)
+    counts: Counter = Counter()
+    rows: list[dict] = []
+    for crawl, path in task.files:
+        rows += _captures(source, crawl, path, counts)
+    table = pa.Table.from_pylist(rows, schema=CAPTURE_SCHEMA)
+    parts = partition_of(table["host"].to_pylist(), partitions)
+    for partition in np.unique(parts):
+        chosen = table.filter(pa.array(parts == partition))
+        output.write_parquet(output.path(directory, "captures", f"{task.index:06d}", partition_name(int(partition))),
+                             chosen)
+    counts["robots.captures"] += len(rows)
+    return dict(counts)
+
+
+def _captures(source: Source, crawl: str, path: str, counts: Counter) -> list[dict]:
+    """The robots.txt responses of one WARC as capture rows."""
     from warcio.archiveiterator import ArchiveIterator
 
     from curate.blocks.warc import decode_html, gzip_members
 
-    source, output = Source(location), Output(output_root)
-    counts: Counter = Counter()
     rows: list[dict] = []
-    stream = source.open(item.path)
+    stream = source.open(path)
     try:
         for member in gzip_members(stream, MAX_CAPTURE_BYTES, counts):
             try:
@@ -105,7 +121,7 @@ def read_captures(location: str, output_root: str, directory: str, partitions: i
                         counts["robots.bad_url"] += 1
                         continue
                     row = {"host": host, "date": record.rec_headers.get_header("WARC-Date") or "",
-                           "crawl": item.crawl, "status": -1, "location": None, "body": None}
+                           "crawl": crawl, "status": -1, "location": None, "body": None}
                     try:
                         http = record.http_headers
                         row["status"] = int(http.get_statuscode())
@@ -121,20 +137,13 @@ def read_captures(location: str, output_root: str, directory: str, partitions: i
                 counts["robots.malformed_record"] += 1
     finally:
         stream.close()
-    table = pa.Table.from_pylist(rows, schema=CAPTURE_SCHEMA)
-    parts = partition_of(table["host"].to_pylist(), partitions)
-    for partition in np.unique(parts):
-        chosen = table.filter(pa.array(parts == partition))
-        output.write_parquet(output.path(directory, "captures", f"{item.index:06d}", partition_name(int(partition))),
-                             chosen)
-    counts["robots.captures"] += len(rows)
-    return dict(counts)
+    return rows
 
 
-def newest_per_host(output_root: str, directory: str, files: int, partition: int) -> int:
+def newest_per_host(output_root: str, directory: str, tasks: int, partition: int) -> int:
     """Partition `partition`: the newest capture of each host over every file (ties: the later crawl)."""
     output = Output(output_root)
-    paths = [output.path(directory, "captures", f"{i:06d}", partition_name(partition)) for i in range(files)]
+    paths = [output.path(directory, "captures", f"{i:06d}", partition_name(partition)) for i in range(tasks)]
     table = output.read_parquet([p for p in paths if output.fs.exists(p)])
     if not table.num_rows:
         table = CAPTURE_SCHEMA.empty_table()
@@ -205,28 +214,38 @@ def resolve(output_root: str, directory: str, partitions: int, partition: int) -
     return dict(counts)
 
 
+MAX_CAPTURE_TASKS = 1_024  # the first round's tasks (each writes one file per partition: at most 1,024 × 256)
+MAX_PARTITIONS = 256
+
+
 def partitions_for(files: int) -> int:
-    """How many host-hash partitions: about one per robots.txt WARC (a few hundred thousand hosts each in a real
-    crawl), at least 1, at most 1024."""
-    return max(1, min(1024, files))
+    """How many host-hash partitions: one per robots.txt WARC, at most 256 (a crawl's ~100,000 robots.txt WARCs
+    hold a few tens of millions of hosts: ~100,000 hosts a partition)."""
+    return max(1, min(MAX_PARTITIONS, files))
+
+
+def capture_tasks(files: list[tuple[str, str]]) -> list[CaptureTask]:
+    """`files` in at most `MAX_CAPTURE_TASKS` groups of consecutive files."""
+    size = -(-len(files) // MAX_CAPTURE_TASKS)
+    return [CaptureTask(n, tuple(files[start:start + size])) for n, start in enumerate(range(0, len(files), size))]
 
 
 def build_robots_table(source: Source, crawls: list[str], output: Output, map_fn, settings: object,
                        fingerprint_fn) -> tuple[RobotsTable | None, list[str]]:
     """The host table from the robots.txt WARCs of `crawls` (built with `map_fn`, or reused when its
     fingerprint matches); also the crawls that have no `robotstxt.paths.gz`. None when no crawl has one."""
-    files: list[RobotsFile] = []
+    files: list[tuple[str, str]] = []
     missing: list[str] = []
     for crawl in crawls:
         listed = robots_files(source, crawl)
         if listed is None:
             missing.append(crawl)
             continue
-        files += [RobotsFile(crawl, path, len(files) + i) for i, path in enumerate(listed)]
+        files += [(crawl, path) for path in listed]
     if not files:
         return None, missing
     partitions = partitions_for(len(files))
-    digest = fingerprint_fn(settings, partitions, [(f.crawl, f.path) for f in files])
+    digest = fingerprint_fn(settings, partitions, files)
     directory = f"_work/robots/{digest[:16]}"
     done = output.read_json(output.path(directory, "_SUCCESS.json"))
     if done and done.get("fingerprint") == digest:
@@ -235,14 +254,15 @@ def build_robots_table(source: Source, crawls: list[str], output: Output, map_fn
         output.fs.rm(output.path(directory), recursive=True)  # a torn earlier attempt
     counts: Counter = Counter()
     root = output.root
-    for part in map_fn(partial(read_captures, source.location, root, directory, partitions), files):
+    tasks = capture_tasks(files)
+    for part in map_fn(partial(read_captures, source.location, root, directory, partitions), tasks):
         counts.update(part)
-    map_fn(partial(newest_per_host, root, directory, len(files)), list(range(partitions)))
+    map_fn(partial(newest_per_host, root, directory, len(tasks)), list(range(partitions)))
     for part in map_fn(partial(resolve, root, directory, partitions), list(range(partitions))):
         counts.update(part)
     for scratch in ("captures", "newest"):
         output.fs.rm(output.path(directory, scratch), recursive=True)
-    summary = {"fingerprint": digest, "crawls": sorted({f.crawl for f in files}), "files": len(files),
+    summary = {"fingerprint": digest, "crawls": sorted({crawl for crawl, _ in files}), "files": len(files),
                "partitions": partitions, "hosts": counts.pop("robots.hosts", 0), "counts": dict(sorted(counts.items()))}
     output.write_json(output.path(directory, "_SUCCESS.json"), summary)
     for earlier in output.fs.ls(output.path("_work", "robots"), detail=False):
