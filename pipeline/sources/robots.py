@@ -5,7 +5,7 @@ Common Crawl lists, per crawl, the WARCs of the robots.txt responses it fetched 
 `_work/robots/<fingerprint>/`:
 
 1. `captures`: each group of robots.txt WARCs (at most 1,024 groups) → their captures (host, date, HTTP
-   status, redirect target, body), written split by host hash into `captures/<group>/part-NNNNN.parquet`;
+   status, redirect target, body), written split by host hash into `captures/<group>-<chunk>/part-NNNNN.parquet`;
 2. `newest`: each host-hash partition → the newest capture per host among every crawl read;
 3. `part-NNNNN.parquet`: each partition → its hosts' rules, redirects followed (RFC 9309 2.3.1.2: up to five
    hops, across hosts, looked up in the `newest` partitions of the targets), sorted by host; columns `host`, `status`
@@ -85,19 +85,29 @@ class RobotsTable:
 
 
 def read_captures(location: str, output_root: str, directory: str, partitions: int, task: CaptureTask) -> dict:
-    """A group of robots.txt WARCs → their captures, split by host hash into `captures/<task>/part-NNNNN.parquet`."""
+    """A group of robots.txt WARCs → their captures, split by host hash into
+    `captures/<task>-<chunk>/part-NNNNN.parquet` (a chunk every `CHUNK_ROWS` captures: memory stays bounded)."""
     source, output = Source(location), Output(output_root)
     counts: Counter = Counter()
     rows: list[dict] = []
+    chunks = 0
+
+    def flush() -> None:
+        nonlocal rows, chunks
+        table = pa.Table.from_pylist(rows, schema=CAPTURE_SCHEMA)
+        parts = partition_of(table["host"].to_pylist(), partitions)
+        for partition in np.unique(parts):
+            output.write_parquet(output.path(directory, "captures", f"{task.index:06d}-{chunks:04d}",
+                                             partition_name(int(partition))), table.filter(pa.array(parts == partition)))
+        counts["robots.captures"] += len(rows)
+        rows, chunks = [], chunks + 1
+
     for crawl, path in task.files:
         rows += _captures(source, crawl, path, counts)
-    table = pa.Table.from_pylist(rows, schema=CAPTURE_SCHEMA)
-    parts = partition_of(table["host"].to_pylist(), partitions)
-    for partition in np.unique(parts):
-        chosen = table.filter(pa.array(parts == partition))
-        output.write_parquet(output.path(directory, "captures", f"{task.index:06d}", partition_name(int(partition))),
-                             chosen)
-    counts["robots.captures"] += len(rows)
+        if len(rows) >= CHUNK_ROWS:
+            flush()
+    if rows:
+        flush()
     return dict(counts)
 
 
@@ -140,11 +150,11 @@ def _captures(source: Source, crawl: str, path: str, counts: Counter) -> list[di
     return rows
 
 
-def newest_per_host(output_root: str, directory: str, tasks: int, partition: int) -> int:
+def newest_per_host(output_root: str, directory: str, partition: int) -> int:
     """Partition `partition`: the newest capture of each host over every file (ties: the later crawl)."""
     output = Output(output_root)
-    paths = [output.path(directory, "captures", f"{i:06d}", partition_name(partition)) for i in range(tasks)]
-    table = output.read_parquet([p for p in paths if output.fs.exists(p)])
+    table = output.read_parquet(sorted(output.fs.glob(output.path(directory, "captures", "*",
+                                                                  partition_name(partition)))))
     if not table.num_rows:
         table = CAPTURE_SCHEMA.empty_table()
     table = table.sort_by([("host", "ascending"), ("date", "descending"), ("crawl", "descending")])
@@ -214,7 +224,8 @@ def resolve(output_root: str, directory: str, partitions: int, partition: int) -
     return dict(counts)
 
 
-MAX_CAPTURE_TASKS = 1_024  # the first round's tasks (each writes one file per partition: at most 1,024 × 256)
+MAX_CAPTURE_TASKS = 1_024  # the first round's tasks
+CHUNK_ROWS = 200_000  # captures a task holds before writing them out (~200 MB)
 MAX_PARTITIONS = 256
 
 
@@ -257,7 +268,7 @@ def build_robots_table(source: Source, crawls: list[str], output: Output, map_fn
     tasks = capture_tasks(files)
     for part in map_fn(partial(read_captures, source.location, root, directory, partitions), tasks):
         counts.update(part)
-    map_fn(partial(newest_per_host, root, directory, len(tasks)), list(range(partitions)))
+    map_fn(partial(newest_per_host, root, directory), list(range(partitions)))
     for part in map_fn(partial(resolve, root, directory, partitions), list(range(partitions))):
         counts.update(part)
     for scratch in ("captures", "newest"):

@@ -185,7 +185,10 @@ def test_card_and_report_state_the_optouts(finished):
     assert "Opt-outs" in (output / "report.html").read_text()
 
 
-def test_host_table_is_reused_and_keyed_by_scheme_host_port(optout_mirror, tmp_path):
+def test_host_table_is_reused_and_keyed_by_scheme_host_port(optout_mirror, tmp_path, monkeypatch):
+    from curate.pipeline.sources import robots
+
+    monkeypatch.setattr(robots, "CHUNK_ROWS", 4)  # captures written out in several chunks per task
     output = tmp_path
     calls = []
 
