@@ -39,6 +39,7 @@ META_TAG = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
 ATTRIBUTE = re.compile(r"""([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 HOST_CACHE = 65_536  # hosts whose rules a worker keeps between batches
 PARSER_CACHE = 4_096  # parsed robots.txt files (by digest) a worker keeps
+FILE_CACHE = 256  # host-table partition files a worker keeps open
 
 
 # --- robots.txt --------------------------------------------------------------------------------------------------
@@ -85,6 +86,58 @@ def lookup(output: FileRoot, directory: str, hosts: list[str], partitions: int,
     return found
 
 
+def _row_group_bounds(handle: pq.ParquetFile) -> tuple[list, list] | None:
+    """(first host, last host) of each row group from the footer's statistics; None if one has none."""
+    meta = handle.metadata
+    column = handle.schema_arrow.get_field_index("host")
+    firsts, lasts = [], []
+    for index in range(meta.num_row_groups):
+        stats = meta.row_group(index).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        firsts.append(stats.min)
+        lasts.append(stats.max)
+    return firsts, lasts
+
+
+def _open_partition(root: FileRoot, path: str):
+    if not root.fs.exists(path):
+        return None
+    handle = pq.ParquetFile(root.fs.open(path, "rb"))
+    return handle, _row_group_bounds(handle)
+
+
+def lookup_sorted(root: FileRoot, directory: str, hosts: list[str], partitions: int) -> dict[str, dict]:
+    """Like `lookup`, for a table sorted by host: the partition files stay open per worker (their footers read
+    once), and only the row groups whose host range holds a wanted host are read."""
+    import bisect
+
+    import pyarrow.compute as pc
+
+    found: dict[str, dict] = {}
+    parts = partition_of(hosts, partitions)
+    for partition in np.unique(parts):
+        wanted = sorted(h for h, p in zip(hosts, parts) if p == partition)
+        path = root.path(directory, partition_name(int(partition)))
+        entry = _FILES.get_or(path, lambda path=path: _open_partition(root, path))
+        if entry is None:
+            continue
+        handle, bounds = entry
+        if bounds is None:
+            groups = list(range(handle.metadata.num_row_groups))
+        else:
+            firsts, lasts = bounds
+            groups = sorted({i for i in (bisect.bisect_right(firsts, h) - 1 for h in wanted)
+                             if i >= 0 and wanted and firsts[i] is not None})
+            groups = [i for i in groups if any(firsts[i] <= h <= lasts[i] for h in wanted)]
+        if not groups:
+            continue
+        table = handle.read_row_groups(groups)
+        table = table.filter(pc.is_in(table["host"], value_set=pa.array(wanted, pa.string())))
+        for row in table.to_pylist():
+            found[row["host"]] = row
+    return found
+
 
 class _Lru(OrderedDict):
     """A bounded dict: the least recently used entry leaves first."""
@@ -105,6 +158,7 @@ class _Lru(OrderedDict):
 
 _HOSTS: dict[str, _Lru] = {}  # table fingerprint → host → (kind, digest); per worker process
 _PARSERS = _Lru(PARSER_CACHE)  # rules digest → Robots
+_FILES = _Lru(FILE_CACHE)  # partition file → (open ParquetFile, row groups' host ranges)
 USER_AGENT_LINE = re.compile(r"^\s*user-agent\s*:\s*([^#\s]+)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -166,7 +220,7 @@ class RobotsOptOut(Block):
         cache = _HOSTS.setdefault(self.table_fingerprint, _Lru(HOST_CACHE))
         missing = sorted({h for h in hosts if h not in cache})
         if missing:
-            found = lookup(FileRoot(self.output), self.directory, missing, self.partitions)
+            found = lookup_sorted(FileRoot(self.output), self.directory, missing, self.partitions)
             for host in missing:
                 row = found.get(host)
                 entry = ("allow", "") if row is None else (row["kind"], row["digest"])

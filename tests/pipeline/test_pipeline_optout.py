@@ -319,3 +319,20 @@ def test_group_selection_follows_rfc9309_exact_product_tokens():
     assert robots.allowed("https://a.fi/private/x", "GPTBot") is False
     assert robots.allowed(url, "CCBot") is False  # no own group: `*`
     assert Robots.parse("User-agent: CCBot\nDisallow: /\n").allowed(url, "GPTBot") is True  # no `*` group: allow
+
+
+def test_sorted_lookup_reads_only_the_row_groups_of_the_wanted_hosts(tmp_path, monkeypatch):
+    from curate.blocks import optout
+
+    hosts = sorted(f"https://h{n:05d}.fi:443" for n in range(2_500))
+    table = pa.table({"host": hosts, "kind": ["rules"] * len(hosts), "digest": [h[-9:] for h in hosts]})
+    Output(str(tmp_path)).write_parquet(str(tmp_path / "t" / "part-00000.parquet"), table, row_group_rows=1_000)
+    read: list[list[int]] = []
+    original = pq.ParquetFile.read_row_groups
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups",
+                        lambda self, groups, **kw: read.append(list(groups)) or original(self, groups, **kw))
+    wanted = [hosts[5], hosts[2_400], "https://missing.fi:443"]
+    found = optout.lookup_sorted(Output(str(tmp_path)), "t", wanted, 1)
+    assert {h: row["digest"] for h, row in found.items()} == {hosts[5]: hosts[5][-9:], hosts[2_400]: hosts[2_400][-9:]}
+    assert read == [[0, 2]]  # row groups 0 and 2 of 3 (the missing host sorts after every range)
+    assert found == optout.lookup(Output(str(tmp_path)), "t", wanted, 1)
