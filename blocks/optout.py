@@ -70,8 +70,7 @@ def partition_name(partition: int) -> str:
     return f"part-{partition:05d}.parquet"
 
 
-def lookup(output: FileRoot, directory: str, hosts: list[str], partitions: int,
-           columns: list[str] | None = None) -> dict[str, dict]:
+def lookup(output: FileRoot, directory: str, hosts: list[str], partitions: int) -> dict[str, dict]:
     """Rows of `hosts` in a partitioned host table under `directory` (reads only their partitions, filtered)."""
     found: dict[str, dict] = {}
     parts = partition_of(hosts, partitions)
@@ -80,7 +79,7 @@ def lookup(output: FileRoot, directory: str, hosts: list[str], partitions: int,
         path = output.path(directory, partition_name(int(partition)))
         if not output.fs.exists(path):
             continue
-        rows = pq.read_table(path, filesystem=output.fs, columns=columns, filters=[("host", "in", wanted)])
+        rows = pq.read_table(path, filesystem=output.fs, filters=[("host", "in", wanted)])
         for row in rows.to_pylist():
             found[row["host"]] = row
     return found
@@ -126,10 +125,8 @@ def lookup_sorted(root: FileRoot, directory: str, hosts: list[str], partitions: 
         if bounds is None:
             groups = list(range(handle.metadata.num_row_groups))
         else:
-            firsts, lasts = bounds
-            groups = sorted({i for i in (bisect.bisect_right(firsts, h) - 1 for h in wanted)
-                             if i >= 0 and wanted and firsts[i] is not None})
-            groups = [i for i in groups if any(firsts[i] <= h <= lasts[i] for h in wanted)]
+            firsts, lasts = bounds  # row groups are sorted, without overlap: a host is in at most one
+            groups = sorted({i for h in wanted if (i := bisect.bisect_right(firsts, h) - 1) >= 0 and h <= lasts[i]})
         if not groups:
             continue
         table = handle.read_row_groups(groups)
