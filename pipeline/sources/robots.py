@@ -5,11 +5,12 @@ Common Crawl lists, per crawl, the WARCs of the robots.txt responses it fetched 
 `_work/robots/<fingerprint>/`:
 
 1. `captures`: each group of robots.txt WARCs (at most 1,024 groups) → their captures (host, date, HTTP
-   status, redirect target, body), written split by host hash into `captures/<group>-<chunk>/part-NNNNN.parquet`;
+   status, redirect target, body), split by host hash into `captures/<group>-<chunk>/part-NNNNN.parquet`;
 2. `newest`: each host-hash partition → the newest capture per host among every crawl read;
 3. `part-NNNNN.parquet`: each partition → its hosts' rules, redirects followed (RFC 9309 2.3.1.2: up to five
-   hops, across hosts, looked up in the `newest` partitions of the targets), sorted by host; columns `host`, `status`
-   (HTTP status that decided), `kind` (`rules`, `allow`, `disallow`), `digest`, `rules`.
+   hops, across hosts, to a `/robots.txt`, looked up in the `newest` partitions of the targets), sorted by
+   host; columns `host`, `status` (the HTTP status that decided), `kind` (`rules`, `allow`, `disallow`),
+   `digest`, `rules`.
 
 RFC 9309 2.3.1.3-4: a host without a capture, a 4xx (or a redirect chain that ends nowhere) allows every
 page (`allow`); a 5xx, or a record that cannot be read, disallows every page (`disallow`). Hosts are keyed
@@ -27,7 +28,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -189,8 +190,9 @@ def resolve(output_root: str, directory: str, partitions: int, partition: int) -
                     counts["robots.too_many_redirects"] += 1
                 else:
                     target = host_key(capture["location"])
-                    if target is None:
-                        outcome[host] = (status, ALLOW, "")
+                    if target is None or urlsplit(capture["location"]).path != "/robots.txt":
+                        outcome[host] = (status, ALLOW, "")  # not to a robots.txt the crawl could hold
+                        counts["robots.redirect_elsewhere"] += 1
                     else:
                         targets[host] = target
                         continue
