@@ -92,6 +92,7 @@ class RunOptions:
                 raise UserError(f"{option} {value}: give a number of at least {minimum}")
         if self.resources.cpus_per_task <= 0:
             raise UserError(f"--cpus-per-task {self.resources.cpus_per_task}: give a positive number")
+        optout.choose(self.optout)  # an unknown opt-out name ends here, before anything runs
 
 
 @dataclass

@@ -46,6 +46,7 @@ ROBOTS_FILES = {
     "http://moved.fi": ("301 Moved Permanently", "", (("Location", "https://target.fi/robots.txt"),),
                         "2024-05-20T00:00:00Z"),
     "https://target.fi": ("200 OK", "User-agent: *\nDisallow: /\n", (), "2024-05-20T00:00:00Z"),
+    "https://elsewhere.fi": ("302 Found", "", (("Location", "https://target.fi/"),), "2024-05-20T00:00:00Z"),
 }
 # an older capture of a host, in the same crawl: the newest capture (allow all) decides
 OLD_ROBOTS = {"https://renewed.fi": ("200 OK", "User-agent: *\nDisallow: /\n", (), "2024-01-01T00:00:00Z")}
@@ -67,6 +68,7 @@ PAGES = {
     "https://gone.fi/a": None,  # 4xx: allow all
     "https://none.fi/a": None,  # no robots.txt captured
     "http://moved.fi/a": "optout.robots",  # redirect → target.fi's rules apply to moved.fi
+    "https://elsewhere.fi/a": None,  # a redirect to a page, not to a robots.txt: unavailable, allow all
     "https://renewed.fi/a": None,  # the newest robots.txt allows
     "https://tdm.fi/header": "optout.tdm",  # tdm-reservation: 1 header
     "https://tdm.fi/meta": "optout.tdm",  # <meta name="tdm-reservation" content="1">
@@ -169,7 +171,7 @@ def test_stats_state_per_crawl_counts_agents_and_availability(finished):
     assert optout["robots_crawls"] == {ROBOTS: True, NO_ROBOTS: False}
     assert optout["per_crawl"] == {ROBOTS: {"robots": 7, "robots_unreachable": 1, "tdm": 2},
                                    NO_ROBOTS: {"robots": 1}}
-    assert optout["robots_table"]["hosts"] == 9
+    assert optout["robots_table"]["hosts"] == 10
     missing = [line for line in lines if "robotstxt.paths.gz" in line]
     assert missing == [f"robots.txt: {NO_ROBOTS} has no robotstxt.paths.gz: its pages are not checked against "
                        "its robots.txt files"]
@@ -211,7 +213,8 @@ def test_host_table_is_reused_and_keyed_by_scheme_host_port(optout_mirror, tmp_p
     assert kinds["https://down.fi:443"] == (503, "disallow")
     assert kinds["https://gone.fi:443"] == (404, "allow")
     assert kinds["http://moved.fi:80"] == (200, "rules")
-    assert len(rows) == 9 and not (output / table.directory / "captures").exists()
+    assert kinds["https://elsewhere.fi:443"] == (302, "allow")
+    assert len(rows) == 10 and not (output / table.directory / "captures").exists()
     assert host_key("HTTPS://Example.FI/x") == "https://example.fi:443" and host_key("http://a.fi:8080/") == \
         "http://a.fi:8080" and host_key("ftp://a.fi/") is None
 
@@ -336,3 +339,19 @@ def test_sorted_lookup_reads_only_the_row_groups_of_the_wanted_hosts(tmp_path, m
     assert {h: row["digest"] for h, row in found.items()} == {hosts[5]: hosts[5][-9:], hosts[2_400]: hosts[2_400][-9:]}
     assert read == [[0, 2]]  # row groups 0 and 2 of 3 (the missing host sorts after every range)
     assert found == optout.lookup(Output(str(tmp_path)), "t", wanted, 1)
+
+
+def test_optout_mistakes_are_one_line(tmp_path):
+    from curate.errors import UserError
+
+    with pytest.raises(UserError, match=r"^--optout 'robots,cookies': unknown cookies; choose from robots, tdm, list "
+                                        r"or none$"):
+        RunOptions(languages=["fin"], snapshots="2024-*", optout="robots,cookies")
+    graph = build_graph(["fin"], lid="ft176")
+    with pytest.raises(UserError, match=r"^--optout list: give the list\(s\) with --optout-list FILE_OR_URL$"):
+        prepare(RunOptions(languages=["fin"], snapshots="2024-*", output=str(tmp_path), optout="list"), None, graph,
+                Output(str(tmp_path)), map_fn=None)
+    with pytest.raises(UserError, match=r"^cannot read the opt-out list .*no-such-list.txt \(FileNotFoundError"):
+        prepare(RunOptions(languages=["fin"], snapshots="2024-*", output=str(tmp_path),
+                           optout_lists=[str(tmp_path / "no-such-list.txt")], optout="list"), None, graph,
+                Output(str(tmp_path)), map_fn=None)
