@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.blocks.optout import ListOptOut, read_list
+from curate.blocks.optout import ListOptOut, OptOutList, read_list
 from curate.errors import UserError
-from curate.pipeline.execution.storage import Output
+from curate.pipeline.execution.storage import Output, RunLock
 
 AUDIT = ("id", "url", "dump")
 
@@ -69,10 +69,6 @@ def rewrite_shard(output: Output, path: str, block: ListOptOut) -> pa.Table | No
 
 def apply_takedown(output_root: str, lists: list[str], languages: list[str] | None = None) -> dict[str, TakedownResult]:
     """Apply the takedown `lists` (files or URLs) to every language of the output (or `languages`)."""
-    from curate.pipeline.execution.optout import record_lists, recorded_lists
-    from curate.pipeline.publishing.card import write_card
-    from curate.pipeline.publishing.report import write_report
-
     output = Output(output_root)
     read = [read_list(location) for location in lists]
     if not any(item.entries for item in read):
@@ -80,6 +76,15 @@ def apply_takedown(output_root: str, lists: list[str], languages: list[str] | No
     codes = languages or sorted(p.rstrip("/").split("/")[-2] for p in output.fs.glob(output.path("*", "stats.json")))
     if not codes:
         raise UserError(f"{output_root} holds no finished run (no <lang>/stats.json): run `curate run` first")
+    with RunLock(output):  # never while a run writes the output
+        return _apply(output, output_root, codes, read)
+
+
+def _apply(output: Output, output_root: str, codes: list[str], read: list[OptOutList]) -> dict[str, TakedownResult]:
+    from curate.pipeline.execution.optout import record_lists, recorded_lists
+    from curate.pipeline.publishing.card import write_card
+    from curate.pipeline.publishing.report import write_report
+
     index = record_lists(output, read)
     block = ListOptOut.from_lists(recorded_lists(output))
     results = {}
