@@ -87,8 +87,8 @@ def build_graph(
     threshold, which otherwise comes from each config's `lid.min_score[<model>]`. `prefilter=False` extracts
     every page (no LID-first cascade); so does a run where one language has no `lid.prefilter` for the model.
 
-    Shared order: URL filter → opt-outs from URL and headers (`add_optouts`) → cheap parse and LID-first prefilter →
-    extraction; then LID on the extracted text decides.
+    Shared order: URL filter → opt-outs from URL and headers (`add_optouts`) → cheap parse and LID-first
+    prefilter → extraction; then LID on the extracted text decides.
     """
     configs = [load_language_config(code) for code in languages]
     models = {lid or c.lid.model for c in configs}

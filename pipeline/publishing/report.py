@@ -49,7 +49,8 @@ STEP_TABLE_KEYS = ("table", "step_table", "weights", "repetitions")
 DISTRIBUTION_COLUMNS = ("cluster_sizes", "cluster_removal_rates", "cluster_post_filtering_doc_counts")
 KNOWN_KEYS = {"language", "documents_read", "shared", "stage1", "stage3", "released", "language_mix", "quarantined",
               "seconds", "documents_per_second", "dedup", "rehydration", "scores", "ablation", "optout"}
-PRE_LID_RULES = ("url_filter.", "optout.", "prefilter.", "extract.")  # removals in `shared` that happen before language ID
+# removals in `shared` that happen before language ID
+PRE_LID_RULES = ("url_filter.", "optout.", "prefilter.", "extract.")
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?\d*\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
 

@@ -98,8 +98,8 @@ def read_captures(location: str, output_root: str, directory: str, partitions: i
         table = pa.Table.from_pylist(rows, schema=CAPTURE_SCHEMA)
         parts = partition_of(table["host"].to_pylist(), partitions)
         for partition in np.unique(parts):
-            output.write_parquet(output.path(directory, "captures", f"{task.index:06d}-{chunks:04d}",
-                                             partition_name(int(partition))), table.filter(pa.array(parts == partition)))
+            path = output.path(directory, "captures", f"{task.index:06d}-{chunks:04d}", partition_name(int(partition)))
+            output.write_parquet(path, table.filter(pa.array(parts == partition)))
         counts["robots.captures"] += len(rows)
         rows, chunks = [], chunks + 1
 

@@ -159,7 +159,8 @@ def test_run_drops_exactly_the_opted_out_pages(finished):
     assert not kept & set(expected)
     audit = shared_audit(output)
     policies = {row["url"]: row["tdm_policy"] for row in audit if row["drop_reason"] == "optout.tdm"}
-    assert policies == {"https://tdm.fi/header": "https://tdm.fi/policy.json", "https://tdm.fi/meta": "https://tdm.fi/p.json"}
+    assert policies == {"https://tdm.fi/header": "https://tdm.fi/policy.json",
+                        "https://tdm.fi/meta": "https://tdm.fi/p.json"}
     assert stats["stage1"]["kept"] == len(PAGES) + 3 + len(OLDER_PAGES) - len(expected)
 
 
@@ -305,7 +306,8 @@ def test_optout_command_rewrites_only_affected_shards(finished, tmp_path):
                    Output(str(output)), map_fn=None)
     assert plan.applied == ["list"] and len(plan.lists) == 2
     first = graph.languages["fin_Latn"].stage3[0]
-    assert isinstance(first, ListOptOut) and first.listed("https://takedown.fi/z") and first.listed("https://keep.fi/x/2")
+    assert isinstance(first, ListOptOut)
+    assert first.listed("https://takedown.fi/z") and first.listed("https://keep.fi/x/2")
     assert not [b for b in graph.shared if isinstance(b, (ListOptOut, RobotsOptOut, TdmOptOut))]
 
 
