@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import zlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.blocks.optout import ALLOW, DISALLOW, RULES, host_key, lookup, partition_name, partition_of
+from curate.errors import UserError
 from curate.pipeline.execution.storage import Output
 from curate.pipeline.sources.crawls import Source
 
@@ -56,10 +58,14 @@ def rules_digest(rules: str) -> str:
 
 def robots_files(source: Source, crawl: str) -> list[str] | None:
     """The robots.txt WARCs of `crawl` (paths relative to the source root); None without `robotstxt.paths.gz`."""
+    listing = f"crawl-data/{crawl}/robotstxt.paths.gz"
     try:
-        data = gzip.decompress(source.read_small(f"crawl-data/{crawl}/robotstxt.paths.gz"))
-    except (FileNotFoundError, OSError, EOFError):
+        data = gzip.decompress(source.read_small(listing))
+    except FileNotFoundError:
         return None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise UserError(f"{source.location}/{listing} is damaged ({error}); fix or remove it, or use "
+                        "--optout tdm,list") from None
     return [line.strip() for line in data.decode().splitlines() if line.strip()]
 
 
