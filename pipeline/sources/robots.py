@@ -24,8 +24,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import zlib
 import logging
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
