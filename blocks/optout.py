@@ -37,6 +37,7 @@ TDM_POLICY = "tdm_policy"
 HEAD_CHARS = 32_768  # the page head the meta tags are looked for in
 META_TAG = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
 ATTRIBUTE = re.compile(r"""([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+COMMENT = re.compile(r"(?:^|\s)#")  # a list line's comment
 HOST_CACHE = 65_536  # hosts whose rules a worker keeps between batches
 PARSER_CACHE = 4_096  # parsed robots.txt files (by digest) a worker keeps
 FILE_CACHE = 256  # host-table partition files a worker keeps open
@@ -325,8 +326,9 @@ def normal_url(url: str) -> str:
 
 def normalise_entry(line: str) -> str | None:
     """A list line as matched: `domain.tld` / `host.domain.tld` (lowercase, no trailing dot) or an http(s) URL
-    prefix (scheme and host lowercase); None for a blank or `#` comment line."""
-    line = line.split("#", 1)[0].strip() if not line.lstrip().startswith(("http://", "https://")) else line.strip()
+    prefix (scheme and host lowercase); None for a blank or comment line. A comment starts with `#` at the
+    start of the line or after a space (a `#` inside a URL is its fragment)."""
+    line = COMMENT.split(line, maxsplit=1)[0].strip()
     if not line:
         return None
     if line.lower().startswith(("http://", "https://")):

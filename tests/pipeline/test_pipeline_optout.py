@@ -255,12 +255,13 @@ def test_tdm_header_and_meta_variants():
 
 
 def test_list_matches_domains_hosts_and_url_prefixes():
-    listed = parse_list("test", "# takedowns\ntakedown.fi\nHTTPS://Keep.fi/x/\nwww.only-host.fi\n\n")
+    listed = parse_list("test", "# takedowns\ntakedown.fi  # request 12\nHTTPS://Keep.fi/x/\nwww.only-host.fi\n\n")
     block = ListOptOut.from_lists([listed])
     urls = ["https://takedown.fi/a", "https://sub.takedown.fi/b", "https://nottakedown.fi/",
             "https://keep.fi/x/1", "https://keep.fi/y", "http://keep.fi/x/1", "https://www.only-host.fi/",
             "https://only-host.fi/"]
     assert [block.listed(u) for u in urls] == [True, True, False, True, False, False, True, False]
+    assert listed.entries == ("https://keep.fi/x/", "takedown.fi", "www.only-host.fi")
     assert "takedown.fi" not in repr(block) and block.digest in repr(block)
 
 
