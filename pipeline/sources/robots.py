@@ -9,8 +9,8 @@ Common Crawl lists, per crawl, the WARCs of the robots.txt responses it fetched 
 2. `newest`: each host-hash partition → the newest capture per host among every crawl read;
 3. `part-NNNNN.parquet`: each partition → its hosts' rules, redirects followed (RFC 9309 2.3.1.2: up to five
    hops, across hosts, to a `/robots.txt`, looked up in the `newest` partitions of the targets), sorted by
-   host; columns `host`, `status` (the HTTP status that decided), `kind` (`rules`, `allow`, `disallow`),
-   `digest`, `rules`.
+   host; columns `host`, `status` (the HTTP status that decided; -1: unreadable), `kind` (`rules`, `allow`,
+   `disallow`), `digest`, `rules`.
 
 RFC 9309 2.3.1.3-4: a host without a capture, a 4xx (or a redirect chain that ends nowhere) allows every
 page (`allow`); a 5xx, or a record that cannot be read, disallows every page (`disallow`). Hosts are keyed

@@ -42,6 +42,7 @@ ROBOTS_FILES = {
     "https://longest.fi": ("200 OK", "User-agent: *\nDisallow: /arkisto/\nAllow: /arkisto/avoin/\n", (),
                            "2024-05-20T00:00:00Z"),
     "https://down.fi": ("503 Service Unavailable", "busy", (), "2024-05-20T00:00:00Z"),
+    "https://broken.fi": ("???", "User-agent: *\nAllow: /\n", (), "2024-05-20T00:00:00Z"),  # HTTP part unreadable
     "https://gone.fi": ("404 Not Found", "not here", (), "2024-05-20T00:00:00Z"),
     "http://moved.fi": ("301 Moved Permanently", "", (("Location", "https://target.fi/robots.txt"),),
                         "2024-05-20T00:00:00Z"),
@@ -65,6 +66,7 @@ PAGES = {
     "https://longest.fi/arkisto/avoin/3": None,  # the longer Allow wins over Disallow /arkisto/
     "https://longest.fi/arkisto/suljettu/3": "optout.robots",
     "https://down.fi/a": "optout.robots_unreachable",  # 5xx: complete disallow
+    "https://broken.fi/a": "optout.robots_unreachable",  # unreadable: complete disallow
     "https://gone.fi/a": None,  # 4xx: allow all
     "https://none.fi/a": None,  # no robots.txt captured
     "http://moved.fi/a": "optout.robots",  # redirect → target.fi's rules apply to moved.fi
@@ -153,7 +155,7 @@ def test_run_drops_exactly_the_opted_out_pages(finished):
     expected = {url: reason for url, reason in {**PAGES, **OLDER_PAGES}.items() if reason}
     removed = {url: reason for url, reason in shared_removed(output).items() if reason.startswith("optout.")}
     assert removed == expected
-    assert stats["shared"]["optout.robots"] == 8 and stats["shared"]["optout.robots_unreachable"] == 1
+    assert stats["shared"]["optout.robots"] == 8 and stats["shared"]["optout.robots_unreachable"] == 2
     assert stats["shared"]["optout.tdm"] == 2
     kept = {d["url"] for d in released(output).values()}
     assert not kept & set(expected)
@@ -170,9 +172,10 @@ def test_stats_state_per_crawl_counts_agents_and_availability(finished):
     assert optout["applied"] == ["robots", "tdm"]
     assert "GPTBot" in optout["agents"] and "CCBot" in optout["agents"]
     assert optout["robots_crawls"] == {ROBOTS: True, NO_ROBOTS: False}
-    assert optout["per_crawl"] == {ROBOTS: {"robots": 7, "robots_unreachable": 1, "tdm": 2},
+    assert optout["per_crawl"] == {ROBOTS: {"robots": 7, "robots_unreachable": 2, "tdm": 2},
                                    NO_ROBOTS: {"robots": 1}}
-    assert optout["robots_table"]["hosts"] == 10
+    assert optout["robots_table"]["hosts"] == 11
+    assert optout["robots_table"]["counts"]["robots.unreadable"] == 1
     missing = [line for line in lines if "robotstxt.paths.gz" in line]
     assert missing == [f"robots.txt: {NO_ROBOTS} has no robotstxt.paths.gz: its pages are not checked against "
                        "its robots.txt files"]
@@ -182,7 +185,7 @@ def test_card_and_report_state_the_optouts(finished):
     output, _, _ = finished
     card = (output / "fin_Latn" / "README.md").read_text()
     assert "## Opt-outs" in card
-    assert f"| {ROBOTS} | yes | 7 | 1 | 2 | 0 |" in card
+    assert f"| {ROBOTS} | yes | 7 | 2 | 2 | 0 |" in card
     assert f"| {NO_ROBOTS} | not available | 1 | 0 | 0 | 0 |" in card
     assert "GPTBot" in card
     assert "Opt-outs" in (output / "report.html").read_text()
@@ -212,10 +215,11 @@ def test_host_table_is_reused_and_keyed_by_scheme_host_port(optout_mirror, tmp_p
         rows += part
     kinds = {r["host"]: (r["status"], r["kind"]) for r in rows}
     assert kinds["https://down.fi:443"] == (503, "disallow")
+    assert kinds["https://broken.fi:443"] == (-1, "disallow")
     assert kinds["https://gone.fi:443"] == (404, "allow")
     assert kinds["http://moved.fi:80"] == (200, "rules")
     assert kinds["https://elsewhere.fi:443"] == (302, "allow")
-    assert len(rows) == 10 and not (output / table.directory / "captures").exists()
+    assert len(rows) == 11 and not (output / table.directory / "captures").exists()
     assert host_key("HTTPS://Example.FI/x") == "https://example.fi:443" and host_key("http://a.fi:8080/") == \
         "http://a.fi:8080" and host_key("ftp://a.fi/") is None
 
@@ -287,7 +291,7 @@ def test_optout_command_rewrites_only_affected_shards(finished, tmp_path):
     assert stats["released"]["documents"] == len(documents) - 3
     assert stats["optout"]["per_crawl"][ROBOTS]["list"] == 2 and stats["optout"]["per_crawl"][NO_ROBOTS]["list"] == 1
     card = (output / "fin_Latn" / "README.md").read_text()
-    assert card != card_before and f"| {ROBOTS} | yes | 7 | 1 | 2 | 2 |" in card
+    assert card != card_before and f"| {ROBOTS} | yes | 7 | 2 | 2 | 2 |" in card
     assert json.loads((output / "_work" / "optout" / "lists" / "index.json").read_text())[0]["entries"] == 1
 
     # the command line: a second list, a URL prefix; the first list stays recorded and applied
