@@ -362,3 +362,30 @@ def test_optout_mistakes_are_one_line(tmp_path):
         prepare(RunOptions(languages=["fin"], snapshots="2024-*", output=str(tmp_path),
                            optout_lists=[str(tmp_path / "no-such-list.txt")], optout="list"), None, graph,
                 Output(str(tmp_path)), map_fn=None)
+
+
+def test_robots_from_adds_a_crawls_robots_files_and_blocks_take_their_slots(optout_mirror, tmp_path):
+    from types import SimpleNamespace
+
+    from curate.blocks.prefilter import Prefilter
+    from curate.blocks.url_filter import UrlFilter
+
+    def serial(fn, items):
+        return [fn(item) for item in items]
+
+    plan = SimpleNamespace(crawls=[NO_ROBOTS], source=Source(str(optout_mirror)))
+    options = RunOptions(languages=["fin"], snapshots="2024-18", source=str(optout_mirror), output=str(tmp_path),
+                         lid="ft176", robots_from=["2024-22"], robots_agents=("GPTBot",))
+    graph = build_graph(["fin"], lid="ft176")
+    applied = prepare(options, plan, graph, Output(str(tmp_path)), serial)
+    assert applied.applied == ["robots", "tdm"] and applied.agents == ["GPTBot"]
+    assert applied.robots_crawls == {NO_ROBOTS: False, ROBOTS: True}
+    assert [type(b) for b in graph.shared][:4] == [UrlFilter, RobotsOptOut, TdmOptOut, Prefilter]
+    robots = graph.shared[1]
+    assert robots(pa.table({"url": ["https://gpt.fi/vanha/1", "https://ccbot.fi/uutiset/1"]}))[
+        "drop_reason"].to_pylist() == ["optout.robots", None]  # GPTBot only: CCBot's group does not count
+
+    none = build_graph(["fin"], lid="ft176")
+    assert prepare(RunOptions(languages=["fin"], snapshots="2024-18", output=str(tmp_path), optout="none"), plan,
+                   none, Output(str(tmp_path)), serial).applied == []
+    assert [type(b) for b in none.shared][:2] == [UrlFilter, Prefilter]
