@@ -222,10 +222,10 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
 
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
     with RunLock(output):
-        start_ray(options.num_cpus)
-        optouts = optout.prepare(options, plan, graph, output,
-                                 lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
         graph.check()
+        start_ray(options.num_cpus)
+        optouts = optout.prepare(options, plan, graph, output,  # robots.txt table on Ray; blocks into the graph
+                                 lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
         models = graph.models()
         manifests = Manifests(output, models)
         preflight(graph.blocks(), models, plan.source.location, plan.files[0].path if plan.files else None,
