@@ -39,6 +39,9 @@ RAW_SCHEMA = pa.schema(
         ("dump", pa.string()),
         ("file_path", pa.string()),
         ("html", pa.string()),
+        # TDM Reservation Protocol response headers (`curate.blocks.optout.TdmOptOut`); not kept past stage 1
+        ("http_tdm_reservation", pa.string()),
+        ("http_tdm_policy", pa.string()),
     ]
 )
 
@@ -204,7 +207,8 @@ def decode_html(body: bytes, content_type: str) -> str | None:
 
 @dataclass
 class WarcReader:
-    """Reads HTML `response` records into batches with `id, url, date, dump, file_path, html`."""
+    """Reads HTML `response` records into batches with `id, url, date, dump, file_path, html` and the TDMRep
+    response headers `http_tdm_reservation`, `http_tdm_policy` (null when not sent)."""
 
     batch_size: int = 256
     max_page_bytes: int = 4_000_000
@@ -289,6 +293,8 @@ class WarcReader:
             "dump": dump,
             "file_path": file_path,
             "html": html,
+            "http_tdm_reservation": http.get_header("tdm-reservation"),
+            "http_tdm_policy": http.get_header("tdm-policy"),
         }
 
 

@@ -77,6 +77,8 @@ class Record:
     content_type: str = "text/html; charset=utf-8"
     status: str = "200 OK"
     record_id: str | None = None  # None: warcio makes one up; "": the record has no WARC-Record-ID header
+    headers: tuple[tuple[str, str], ...] = ()  # more HTTP response headers (Location, tdm-reservation, …)
+    date: str = "2024-05-18T01:58:10Z"  # WARC-Date
 
 
 def write_warc(path: Path, records: list[Record], corrupt_after: set[int] = frozenset()) -> list[str]:
@@ -87,8 +89,9 @@ def write_warc(path: Path, records: list[Record], corrupt_after: set[int] = froz
         member = io.BytesIO()
         writer = WARCWriter(member, gzip=record.record_id != "")
         headers = StatusAndHeaders(record.status, [("Content-Type", record.content_type),
-                                                   ("Content-Length", str(len(record.body)))], protocol="HTTP/1.1")
-        warc_headers = {"WARC-Date": "2024-05-18T01:58:10Z"}
+                                                   ("Content-Length", str(len(record.body))), *record.headers],
+                                   protocol="HTTP/1.1")
+        warc_headers = {"WARC-Date": record.date}
         if record.record_id:
             warc_headers["WARC-Record-ID"] = record.record_id
         rec = writer.create_warc_record(record.url, "response", payload=io.BytesIO(record.body),

@@ -72,6 +72,18 @@ def run(
     scorer_gpus: Annotated[Optional[int], typer.Option(min=0, help="GPUs for the transformer scorers' actor pool "
                                                                    "(default: every GPU of the cluster; 0: CPUs)")]
     = None,
+    optout: Annotated[Optional[str], typer.Option(help="opt-outs to honour: robots,tdm,list or none (default: each "
+                                                       "that has data; see docs/optout.md)")] = None,
+    robots_agents: Annotated[Optional[str], typer.Option(help="user agents, comma-separated: a page is dropped if "
+                                                              "its host's robots.txt disallows any of them (default: "
+                                                              "CCBot and the AI-training crawlers, docs/optout.md)")]
+    = None,
+    robots_from: Annotated[Optional[list[str]], typer.Option("--robots-from", help="also use the robots.txt files "
+                                                             "of this crawl (e.g. the latest; its WARCs are not "
+                                                             "read); repeatable")] = None,
+    optout_list: Annotated[Optional[list[str]], typer.Option("--optout-list", help="takedown list (file or URL): one "
+                                                             "domain, host or URL prefix a line; repeatable; "
+                                                             "recorded in the output")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
 ) -> None:
@@ -90,6 +102,8 @@ def run(
         max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
         prefilter=not no_prefilter, select=select, index_primary_only=index_primary_only,
         skip_quarantined=skip_quarantined, max_quarantined=max_quarantined, scorer_gpus=scorer_gpus,
+        optout=optout, robots_from=list(robots_from or []), optout_lists=list(optout_list or []),
+        **({"robots_agents": tuple(a.strip() for a in robots_agents.split(",") if a.strip())} if robots_agents else {}),
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
     if dry_run:
@@ -296,6 +310,9 @@ def release(
     revision: Annotated[Optional[str], typer.Option(help="branch to commit to (created if missing)")] = None,
     force: Annotated[bool, typer.Option("--force", help="release into a repo that already has files")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be uploaded; touch no network")] = False,
+    squash: Annotated[bool, typer.Option("--squash", help="then squash the branch's history into one commit, so a "
+                                                          "takedown leaves no old copy on the Hub (cannot be "
+                                                          "undone)")] = False,
 ) -> None:
     """Publish the released shards, the dataset card and its images to the Hugging Face Hub."""
     from curate.pipeline.publishing.card import write_card
@@ -305,8 +322,31 @@ def release(
     if dry_run:
         typer.echo(describe_files(release_files(output, lang)))
         return
-    paths = release_language(output, lang, repo, private=private, revision=revision, force=force)
+    paths = release_language(output, lang, repo, private=private, revision=revision, force=force, squash=squash)
     typer.echo(f"uploaded {len(paths):,} files to {repo_url(repo, revision)}")
+
+
+@app.command()
+def optout(
+    output: Annotated[str, typer.Argument(help="the output folder of a finished run")],
+    list_: Annotated[list[str], typer.Option("--list", help="takedown list (file or URL): one domain, host or URL "
+                                                            "prefix a line; repeatable")],
+    lang: Annotated[Optional[str], typer.Option("--lang", help="only these languages (default: every one)")] = None,
+) -> None:
+    """Take the documents of listed domains, hosts or URL prefixes out of released shards (no rerun); the list is
+    recorded so reruns apply it. Shards mix every crawl: one host may touch most of them (each is streamed)."""
+    from curate.pipeline.publishing.takedown import apply_takedown
+
+    languages = None
+    if lang:
+        from curate.pipeline.publishing.card import language_info
+        from curate.pipeline.execution.storage import Output
+
+        languages = [language_info(Output(output), code).code for code in _languages(lang)]
+    for code, result in apply_takedown(output, list_, languages).items():
+        typer.echo(f"{code}: removed {result.removed:,} documents, rewrote {len(result.rewritten):,} of "
+                   f"{result.shards:,} shards (the others are unchanged)")
+    typer.echo("already released? publish with `curate release --squash` so the Hub keeps no old copy", err=True)
 
 
 def _register_optional_commands() -> None:

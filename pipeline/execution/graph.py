@@ -87,8 +87,8 @@ def build_graph(
     threshold, which otherwise comes from each config's `lid.min_score[<model>]`. `prefilter=False` extracts
     every page (no LID-first cascade); so does a run where one language has no `lid.prefilter` for the model.
 
-    Shared order: URL filter → (opt-outs from URL and headers go here) → cheap parse and LID-first prefilter →
-    extraction; then LID on the extracted text decides.
+    Shared order: URL filter → opt-outs from URL and headers (`add_optouts`) → cheap parse and LID-first
+    prefilter → extraction; then LID on the extracted text decides.
     """
     configs = [load_language_config(code) for code in languages]
     models = {lid or c.lid.model for c in configs}
@@ -116,6 +116,20 @@ def build_graph(
         shared.append(Prefilter(lid=language_id, rules=rules))
     shared.append(Extract(extractor=extractor, timeout_s=extract_timeout_s))
     return Graph(shared=shared, lid=language_id, languages=graphs)
+
+
+def add_optouts(graph: Graph, stage1: list[Block], stage3: list[Block]) -> None:
+    """Put opt-out blocks in their slots: `stage1` (robots.txt, TDM: from URL and headers) right after the URL
+    filter, before the prefilter; `stage3` (takedown lists) first in each language's stage 3, so a list change
+    reruns stage 3 only. Blocks already there (a graph given twice) are replaced."""
+    from curate.blocks.optout import ListOptOut, RobotsOptOut, TdmOptOut
+
+    optout_types = (RobotsOptOut, TdmOptOut, ListOptOut)
+    graph.shared = [b for b in graph.shared if not isinstance(b, optout_types)]
+    slot = next((i + 1 for i, b in enumerate(graph.shared) if isinstance(b, UrlFilter)), 0)
+    graph.shared[slot:slot] = stage1
+    for language in graph.languages.values():
+        language.stage3 = [*stage3, *(b for b in language.stage3 if not isinstance(b, optout_types))]
 
 
 def prefilter_rules(configs: list[LanguageConfig], model: str) -> tuple[PrefilterRule, ...] | None:

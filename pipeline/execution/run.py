@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 import ray
 
 from curate.blocks import faults
+from curate.blocks.optout import DEFAULT_AGENTS
 from curate.blocks.warc import WarcReader
 from curate import dedup
 from curate.pipeline.execution.executor import Resources, ray_map, run_units, start_ray
+from curate.pipeline.execution import optout
 from curate.pipeline.execution.scorer_pool import attach_pool, plan_pool
 from curate.pipeline.execution.graph import Graph, LanguageGraph, build_graph
 from curate.pipeline.execution.nodes import NodeChecked, preflight
@@ -79,6 +81,10 @@ class RunOptions:
     skip_quarantined: bool = False  # keep files quarantined by an earlier run out (default: retry them)
     max_quarantined: int | None = None  # quarantined files that fail the run above (None: 1 % of the files, at least 1)
     scorer_gpus: int | None = None  # GPUs for the transformer scorers' actor pool (None: every GPU of the cluster)
+    optout: str | None = None  # opt-outs to apply: robots,tdm,list or none (None: each that has data)
+    robots_agents: tuple[str, ...] = DEFAULT_AGENTS  # a page is dropped if robots.txt disallows any of them
+    robots_from: list[str] = field(default_factory=list)  # more crawls whose robots.txt files count (newest wins)
+    optout_lists: list[str] = field(default_factory=list)  # takedown lists (files or URLs), applied in stage 3
 
     def __post_init__(self) -> None:
         """Bad values end with one line, before anything runs."""
@@ -93,6 +99,7 @@ class RunOptions:
                 raise UserError(f"{option} {value}: give a number of at least {minimum}")
         if self.resources.cpus_per_task <= 0:
             raise UserError(f"--cpus-per-task {self.resources.cpus_per_task}: give a positive number")
+        optout.choose(self.optout)  # an unknown opt-out name ends here, before anything runs
 
 
 @dataclass
@@ -227,6 +234,8 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
             checked = checks.submit(graph.check)
             start_ray(options.num_cpus)
             checked.result()
+        optouts = optout.prepare(options, plan, graph, output,  # robots.txt table on Ray; blocks into the graph
+                                 lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
         models = graph.models()
         manifests = Manifests(output, models)
         preflight(graph.blocks(), models, plan.source.location, plan.files[0].path if plan.files else None,
@@ -242,6 +251,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         attach_pool(stage3_blocks, options.scorer_gpus)
         for code, language in graph.languages.items():
             stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds)
+            stats[code]["optout"] = optout.summary(optouts, stage1, output, code, options.buckets)
             previous = output.read_json(output.language(code, "stats.json")) or {}
             if "ablation" in previous:  # `curate ablate` results of this output, kept until rerun
                 stats[code]["ablation"] = previous["ablation"]

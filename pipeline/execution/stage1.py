@@ -27,9 +27,9 @@ from curate.pipeline.execution.graph import Graph
 from curate.pipeline.sources.crawls import Source, WarcFile
 from curate.pipeline.execution.storage import Output
 
-TRANSIENT_COLUMNS = ("html", "words")
+TRANSIENT_COLUMNS = ("html", "words", "http_tdm_reservation", "http_tdm_policy", "tdm_policy")
 ROW_GROUP_BYTES = 4 << 20  # kept rows per row group (Arrow bytes): the granularity later buckets read at
-AUDIT_COLUMNS = ("id", "url", "dump", "file_path", DROP_REASON)
+AUDIT_COLUMNS = ("id", "url", "dump", "file_path", DROP_REASON, "tdm_policy")
 
 
 @dataclass(frozen=True)

@@ -374,6 +374,52 @@ def front_matter(info: LanguageInfo, released: Released, license: str) -> dict[s
     }
 
 
+OPTOUT_COLUMNS = ("robots", "robots_unreachable", "tdm", "list")
+
+
+def optout_lines(optout: Any) -> list[str]:
+    """The card's "Opt-outs" section from `stats["optout"]`: what was honoured, with which agents and lists,
+    and per crawl the documents each opt-out removed (none when the run recorded no opt-outs)."""
+    if not isinstance(optout, Mapping):
+        return []
+    applied = list(optout.get("applied") or [])
+    out = ["## Opt-outs", ""]
+    if not applied:
+        return out + ["No machine-readable opt-outs were applied to this data.", ""]
+    said = []
+    if "robots" in applied:
+        agents = ", ".join(f"`{a}`" for a in optout.get("agents") or [])
+        said.append("pages whose host's newest robots.txt among the crawls read (as Common Crawl fetched it) "
+                    f"disallows any of these user agents were removed: {agents} (RFC 9309; a robots.txt that "
+                    "answered 5xx is a complete disallow, `robots_unreachable`)")
+    if "tdm" in applied:
+        said.append("pages reserving text-and-data-mining rights under the W3C TDM Reservation Protocol "
+                    "(`tdm-reservation: 1` header or meta tag) were removed")
+    if "list" in applied:
+        lists = ", ".join(f"`{item.get('source')}` ({int(item.get('entries', 0)):,} entries, sha256 "
+                          f"{item.get('digest')})" for item in optout.get("lists") or [])
+        said.append(f"documents on the takedown / opt-out lists {lists} were removed")
+    sentence = "; ".join(said)
+    out += [sentence[0].upper() + sentence[1:] + ".", ""]
+    crawls = optout.get("robots_crawls") or {}
+    unavailable = [c for c, available in crawls.items() if not available]
+    if "robots" in applied or crawls:
+        if unavailable:
+            out += [f"robots.txt files were not available for {', '.join(unavailable)}: its pages were checked "
+                    "only against the robots.txt files of the other crawls read.", ""]
+    per_crawl = optout.get("per_crawl") or {}
+    rows = []
+    for crawl in sorted(set(per_crawl) | set(crawls)):
+        counts = per_crawl.get(crawl) or {}
+        robots = "yes" if crawls.get(crawl) else ("not available" if crawl in crawls else "not used")
+        rows.append([crawl, robots, *(int(counts.get(c, 0)) for c in OPTOUT_COLUMNS)])
+    if rows:
+        out += ["Documents removed per crawl (robots.txt and TDM before language ID, of every language read; "
+                "lists of this language):", ""]
+        out += _table(["crawl", "robots.txt", *OPTOUT_COLUMNS], rows)
+    return out
+
+
 def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released, provenance: Provenance,
                 images: Mapping[str, str], *, license: str = LICENSE, repo_id: str | None = None,
                 chars_per_token: float = CHARS_PER_TOKEN) -> str:
@@ -441,6 +487,7 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
         out += ["> Note: the shards hold other document counts than the run recorded in `stats.json`; the "
                 "table above counts the shards.", ""]
 
+    out += optout_lines(stats.get("optout"))
     out += ["## How the data was made", ""]
     shared = stats.get("shared")
     if isinstance(shared, Mapping) and shared:

@@ -81,12 +81,14 @@ def describe_files(files: list[ReleaseFile]) -> str:
 
 
 def release(output_root: str, language: str, repo_id: str, private: bool = False, revision: str | None = None,
-            force: bool = False, dry_run: bool = False, api: Any = None) -> list[str]:
+            force: bool = False, dry_run: bool = False, api: Any = None, squash: bool = False) -> list[str]:
     """Upload `<out>/<lang>/{README.md, data/, images/}` to the dataset repo `repo_id`; returns the paths.
 
     `revision`: a branch to commit to (created from `main` if missing). `private` applies when the repo is
     created. `dry_run` returns the paths that would be uploaded and touches no network. `api` is an
     `HfApi` (tests pass one bound to a local endpoint); by default one for `HF_ENDPOINT` with the stored token.
+    `squash` then squashes the branch's history into one commit (`HfApi.super_squash_history`), so files the
+    release removed (a takedown: `curate optout`) leave no copy in older revisions; it cannot be undone.
     """
     _check_repo_id(repo_id)
     files = release_files(output_root, language)
@@ -116,6 +118,12 @@ def release(output_root: str, language: str, repo_id: str, private: bool = False
             allow_patterns=list(RELEASED_PATTERNS), delete_patterns=list(REPLACED_ON_FORCE) if foreign else None,
             commit_message=f"curate release of {code}: {sum(p.startswith('data/') for p in paths)} shards",
         )
+        if squash:
+            target = branch or DEFAULT_BRANCH
+            log.warning("squashing the history of %s (branch %s) into one commit: every earlier revision is deleted "
+                        "for good, with any copy of taken-down files", repo_id, target)
+            api.super_squash_history(repo_id=repo_id, repo_type=REPO_TYPE, branch=target,
+                                     commit_message=f"curate release of {code} (history squashed)")
     return paths
 
 

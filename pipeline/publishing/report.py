@@ -48,8 +48,9 @@ STEP_TABLE_KEYS = ("table", "step_table", "weights", "repetitions")
 # FineWeb2's removal-rate distribution: one value per cluster size (rebalancing/removal_rates.py)
 DISTRIBUTION_COLUMNS = ("cluster_sizes", "cluster_removal_rates", "cluster_post_filtering_doc_counts")
 KNOWN_KEYS = {"language", "documents_read", "shared", "stage1", "stage3", "released", "language_mix", "quarantined",
-              "seconds", "documents_per_second", "dedup", "rehydration", "scores", "ablation"}
-PRE_LID_RULES = ("url_filter.", "prefilter.", "extract.")  # removals in `shared` that happen before language ID
+              "seconds", "documents_per_second", "dedup", "rehydration", "scores", "ablation", "optout"}
+# removals in `shared` that happen before language ID
+PRE_LID_RULES = ("url_filter.", "optout.", "prefilter.", "extract.")
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?\d*\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
 
@@ -114,6 +115,9 @@ def funnel(stats: Mapping[str, Any]) -> list[tuple[str, int]]:
         if shared is not None:
             after_url = int(read) - _sum_prefixed(shared, ("url_filter.",))
             steps.append(("after URL filter", after_url))
+            if _sum_prefixed(shared, ("optout.",)):
+                after_url -= _sum_prefixed(shared, ("optout.",))
+                steps.append(("after opt-outs (robots.txt, TDM)", after_url))
             after_prefilter = after_url - _sum_prefixed(shared, ("prefilter.",))
             if after_prefilter != after_url:  # runs with the LID-first cascade
                 steps.append(("after LID prefilter", after_prefilter))
@@ -347,6 +351,26 @@ def _shared_part(stats: Mapping[str, Any]) -> str:
                  "note") + _values_table(shared, ("reason", "count")))
 
 
+def _optout_part(stats: Mapping[str, Any]) -> str:
+    """What opt-outs the run honoured and, per crawl, what each removed (`stats["optout"]`)."""
+    optout = stats.get("optout")
+    if not isinstance(optout, Mapping):
+        return ""
+    from curate.pipeline.publishing.card import OPTOUT_COLUMNS
+
+    crawls = optout.get("robots_crawls") or {}
+    per_crawl = optout.get("per_crawl") or {}
+    rows = [[crawl, "yes" if crawls.get(crawl) else ("not available" if crawl in crawls else "not used"),
+             *(int((per_crawl.get(crawl) or {}).get(c, 0)) for c in OPTOUT_COLUMNS)]
+            for crawl in sorted(set(per_crawl) | set(crawls))]
+    lists = ", ".join(f"{item.get('source')} ({item.get('entries')} entries)" for item in optout.get("lists") or [])
+    return ("<h3>Opt-outs</h3>"
+            + _p(f"Applied: {', '.join(optout.get('applied') or []) or 'none'}. User agents: "
+                 f"{', '.join(optout.get('agents') or []) or '(robots.txt not applied)'}. Lists: {lists or 'none'}.",
+                 "note")
+            + (_table(["crawl", "robots.txt", *OPTOUT_COLUMNS], rows) if rows else ""))
+
+
 def _mix_part(stats: Mapping[str, Any]) -> str:
     mix = _counts(stats.get("language_mix"))
     if not mix:
@@ -561,7 +585,8 @@ class LanguageReport:
 def render_language(report: LanguageReport) -> str:
     """The `<section>` of one language."""
     stats = report.stats
-    body = (_funnel_part(stats, report.name) + _removal_part(stats) + _shared_part(stats) + _mix_part(stats)
+    body = (_funnel_part(stats, report.name) + _removal_part(stats) + _shared_part(stats) + _optout_part(stats)
+            + _mix_part(stats)
             + _dedup_part(stats) + _rehydration_part(stats) + _scores_part(report.scores, report.scores_source)
             + _ablation_part(stats) + _released_part(stats) + _throughput_part(stats) + _quarantined_part(stats))
     other = {k: v for k, v in stats.items() if k not in KNOWN_KEYS}

@@ -198,6 +198,7 @@ class FakeHub:
         self.lfs_objects: dict[str, bytes] = {}
         self.lfs_batches: list[dict] = []
         self.lfs_uploads: list[str] = []
+        self.squashed: list[dict] = []  # super-squash calls: branch, message
         self.fail_status = fail_status
         hub = self
 
@@ -309,6 +310,11 @@ class FakeHub:
                         return self._send(409, {"error": "Reference already exists"})
                     repo.branches[revision] = dict(repo.branches["main"])
                     return self._send(200, {})
+                if action == "super-squash":
+                    if revision not in repo.branches:
+                        return self._send(404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"})
+                    hub.squashed.append({"revision": revision, "message": json.loads(body or b"{}").get("message")})
+                    return self._send(200, {"commitId": hashlib.sha1(body).hexdigest()})
                 if action == "preupload":
                     files = json.loads(body)["files"]
                     current = repo.branches.get(revision, {})

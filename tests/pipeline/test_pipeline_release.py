@@ -189,3 +189,20 @@ def test_missing_card_or_shards_say_run_first(tmp_path, shared):
 def test_a_bad_repo_id_is_one_line(output):
     with pytest.raises(UserError, match=r"--repo 'org/has space' is not a Hub repo id"):
         release(str(output.root), "fin", "org/has space", dry_run=True)
+
+
+def test_squash_leaves_one_commit_and_says_so(output, online, caplog):
+    """A takedown republished with `squash`: the upload commit, then the branch's history squashed, with a warning."""
+    with FakeHub() as hub:
+        api = HfApi(endpoint=hub.url, token=TOKEN)
+        release(str(output.root), "fin", REPO, api=api)
+        assert hub.squashed == []
+        emptied = output.shards[0]
+        (output.folder / emptied).unlink()  # a shard a takedown emptied
+        with caplog.at_level(logging.WARNING, logger="curate"):
+            release(str(output.root), "fin", REPO, force=True, squash=True, api=api)
+        assert hub.commits[-1]["deleted"] == [emptied]
+        assert hub.squashed == [{"revision": "main", "message": "curate release of fin_Latn (history squashed)"}]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == [f"squashing the history of {REPO} (branch main) into one commit: every earlier revision "
+                            "is deleted for good, with any copy of taken-down files"]
