@@ -28,6 +28,9 @@ class Block(abc.ABC):
     name: ClassVar[str]
     reads: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[tuple[str, ...]] = ()
+    before_dedup: ClassVar[bool] = False
+    """A stage-3 block whose removals are as if never crawled (a takedown list): applied before dedup, and the
+    documents it drops take no part in clustering, so a listed page never stands for its unlisted copies."""
 
     def check(self) -> None:
         """Driver-side, before a run: make sure models and resources can be had; raise `UserError` if not."""

@@ -362,6 +362,7 @@ class ListOptOut(Block):
     name = "optout"
     reads = ("url",)
     writes = ("drop_reason",)
+    before_dedup = True
     domains: frozenset[str] = field(default_factory=frozenset, repr=False)
     prefixes: tuple[str, ...] = field(default=(), repr=False)
     digest: str = ""  # of every list's entries: what the stage-3 fingerprint sees

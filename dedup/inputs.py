@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curate.blocks.base import DROP_REASON
 from curate.blocks.keys import DOC_KEY, document_keys
 from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH, hash_strings
 from curate.dedup.plan import Plan, hash_partition
@@ -63,7 +64,7 @@ def _columns(plan: Plan, schema: pa.Schema, path: str) -> list[str]:
         needed.append(MINHASH_BANDS)
     if plan.exact:
         needed.append(TEXT_HASH)
-    if plan.by_url:
+    if plan.by_url or plan.exclude:
         needed.append(URL)
     missing = [c for c in [*needed, columns[0]] if c not in names]
     if missing:
@@ -72,6 +73,19 @@ def _columns(plan: Plan, schema: pa.Schema, path: str) -> list[str]:
             f"the file has {sorted(names)}"
         )
     return columns + needed
+
+
+def _without_excluded(batch: pa.RecordBatch, exclude: tuple) -> tuple[pa.RecordBatch, int]:
+    """The rows of `batch` that no block of `exclude` drops, and how many were dropped."""
+    table = pa.Table.from_batches([batch])
+    marked = table
+    for block in exclude:
+        marked = block(marked)
+    if DROP_REASON not in marked.column_names:
+        return batch, 0
+    kept = table.filter(pc.is_null(marked[DROP_REASON])).combine_chunks()
+    rows = kept.to_batches()[0] if kept.num_rows else batch.slice(0, 0)
+    return rows, batch.num_rows - kept.num_rows
 
 
 def read_inputs(task: MapTask) -> dict:
@@ -91,13 +105,16 @@ def _read_inputs(task: MapTask) -> dict:
         writers["exact"] = ShuffleWriter(plan.store, plan.step("exact"), task.name, plan.partitions, PAIR, budget)
     if plan.by_url:
         writers["url"] = ShuffleWriter(plan.store, plan.step("url"), task.name, plan.partitions, PAIR, budget)
-    counts = {"documents": 0, "signatures": 0, "text_hashes": 0, "urls": 0}
+    counts = {"documents": 0, "signatures": 0, "text_hashes": 0, "urls": 0, "excluded": 0}
     band_base = np.arange(plan.bands, dtype=np.int64) * plan.partitions
     for path in task.files:
         with open_input(path) as handle:
             parquet = pq.ParquetFile(handle)
             columns = _columns(plan, parquet.schema_arrow, path)
             for batch in parquet.iter_batches(batch_size=plan.rows_per_read, columns=columns, use_threads=False):
+                if plan.exclude:
+                    batch, excluded = _without_excluded(batch, plan.exclude)
+                    counts["excluded"] += excluded
                 keys = _keys(batch)
                 counts["documents"] += len(keys)
                 if plan.minhash:

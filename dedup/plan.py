@@ -29,6 +29,7 @@ class Plan:
     minhash: bool
     exact: bool
     by_url: bool
+    exclude: tuple = ()  # blocks reading `url` whose dropped documents take no part (`cluster`'s `exclude`)
 
     @property
     def rows_per_read(self) -> int:

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import fsspec
 
+from curate.blocks.base import Block
 from curate.dedup import components, exact
 from curate.dedup.clusters import ClusterResult, GatherTask, gather
 from curate.dedup.components import StepTask, merge_histograms, run_step
@@ -76,15 +77,17 @@ def fingerprint(
     config: DedupConfig,
     num_buckets: int,
     identities: Sequence[dict] | None = None,
+    exclude: Sequence[Block] = (),
 ) -> str:
-    """sha256 over the sorted identities of the input files, the dedup config, the bucket count and the code
-    version: what stage-3 units chain into theirs (`identities` from `input_identity`, if already read)."""
+    """sha256 over the sorted identities of the input files, the dedup config, the bucket count, the exclusions
+    and the code version: what stage-3 units chain into theirs (`identities` from `input_identity`, if read)."""
     identities = list(identities) if identities is not None else [input_identity(p) for p in stage1_files]
     payload = {
         "code": CODE_VERSION,
         "config": dataclasses.asdict(config),
         "num_buckets": num_buckets,
         "inputs": sorted(identities, key=lambda i: i["path"]),
+        "exclude": [str(block.fingerprint()) for block in exclude],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -160,6 +163,7 @@ def cluster(
     num_tasks: int | None = None,
     partition_bytes: int = DEFAULT_PARTITION_BYTES,
     keep_intermediate: bool = False,
+    exclude: Sequence[Block] = (),
 ) -> ClusterResult:
     """Deduplicate the documents of `stage1_files` globally; returns where the assignments are.
 
@@ -173,12 +177,14 @@ def cluster(
         exceeds `num_tasks × partition_bytes` (the map step: as many as the input bytes need, up to one per file).
     partition_bytes: memory budget of a task's records (spill buffers, the partitions it sorts).
     keep_intermediate: keep the spill files (they are removed once the result is committed).
+    exclude: blocks reading `url` (takedown lists, `Block.before_dedup`): the documents they drop take no part,
+        as if never crawled, so a listed page is never the one kept for its unlisted copies.
     """
     if num_buckets < 1:
         raise ValueError(f"num_buckets must be at least 1, got {num_buckets}")
     files = sorted(dict.fromkeys(stage1_files))
     identities = [input_identity(p) for p in files]
-    key = fingerprint(files, config, num_buckets, identities)
+    key = fingerprint(files, config, num_buckets, identities, exclude)
     store = Store(f"{work_dir.rstrip('/')}/{key[:16]}")
     result_path = store.path("result.json")
     if store.exists(result_path):
@@ -193,7 +199,8 @@ def cluster(
         partitions = max(1, min(MAX_PARTITIONS, math.ceil(4 * documents * 16 / partition_bytes)))
         store.write_json(plan_path, {"partitions": partitions, "fingerprint": key, "inputs": identities})
     plan = Plan(
-        store, partitions, num_buckets, config.bands, partition_bytes, config.enabled, config.exact, config.by_url
+        store, partitions, num_buckets, config.bands, partition_bytes, config.enabled, config.exact, config.by_url,
+        tuple(exclude),
     )
     steps = _Steps(plan, map_fn, num_tasks or DEFAULT_TASKS, documents)
     stats: dict = {"documents": documents, "methods": {}, "partitions": partitions, "timings": steps.timings}
@@ -202,8 +209,9 @@ def cluster(
     input_bytes = sum(i["size"] for i in identities)
     count = max(1, min(len(files), max(steps.min_tasks, -(-input_bytes // partition_bytes))))
     mapped = steps.run("map", read_inputs, [MapTask(plan, tuple(files[i::count])) for i in range(count)])
-    for name in ("signatures", "text_hashes", "urls"):
-        stats[name] = sum(r["counts"][name] for r in mapped)
+    for name in ("signatures", "text_hashes", "urls", "excluded"):
+        stats[name] = sum(r["counts"].get(name, 0) for r in mapped)
+    stats["documents"] -= stats["excluded"]  # what was clustered (singletons are counted from it)
     if config.enabled:
         stats["methods"]["minhash"] = _minhash(steps, _runs(mapped, "lsh"), stats["signatures"])
     if config.exact:

@@ -326,7 +326,8 @@ def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_bu
     log.info("dedup %s: %d stage-1 files", code, len(kept_files))
     with _status(f"dedup {code}: clustering the documents of {len(kept_files):,} stage-1 files"):
         result = dedup.cluster([output.url(p) for p in kept_files], output.url(code, "_work", "dedup"),
-                               num_buckets, config, map_fn=map_fn)
+                               num_buckets, config, map_fn=map_fn,
+                               exclude=[b for b in language.stage3 if b.before_dedup])
     for earlier in output.fs.ls(output.language(code, "_work", "dedup"), detail=False):
         if earlier.rstrip("/").rsplit("/", 1)[-1] != result.fingerprint[:16]:  # a run over other inputs
             output.fs.rm(earlier, recursive=True)

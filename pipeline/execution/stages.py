@@ -153,15 +153,20 @@ class Stage3Work:
         """One batch (taken out of `batch`) through dedup and the blocks: (kept rows, removed rows); counts and
         outcomes accumulate."""
         rows = batch.pop()
+        removed = []
+        for block in self.blocks:  # as if never crawled: dedup did not see these documents either
+            if block.before_dedup and rows.num_rows:
+                rows, dropped = _run_block(block, rows, counts)
+                removed.append(dropped)
         if assignments is not None:
             rows = apply_dedup(rows, assignments)
         rows, dropped = split_dropped(rows)
         counts.update(dropped[DROP_REASON].to_pylist())
-        removed = [dropped]
+        removed.append(dropped)
         rows = rows.drop_columns([c for c in DEDUP_INPUTS if c in rows.column_names])
         deduplicated = rows.select([c for c in (DOC_KEY, CLUSTER_SIZE) if c in rows.column_names])
         by_rules = []
-        for block in self.blocks:
+        for block in (b for b in self.blocks if not b.before_dedup):
             if not rows.num_rows:
                 break
             if isinstance(block, Scorer):

@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from dedup_helpers import consecutive_documents, share_for, signature_table, variant, write_files
+import pyarrow.parquet as pq
+from dedup_helpers import assignments, consecutive_documents, share_for, signature_table, variant, write_files
 
 from curate import dedup
 from curate.blocks.base import DROP_REASON, split_dropped
@@ -162,3 +163,31 @@ def test_audit_trail_and_statistics(audited):
     assert sum(histogram["documents"].values()) == applied.num_rows
     assert dedup.binned_histogram(histogram["documents"]) == {"1": applied.num_rows - 8, "2": 2, "3-4": 6}
     assert result.stats["methods"]["minhash"]["removed"] == 5  # within MinHash alone: 2 + 2 + 1
+
+
+def test_a_listed_copy_takes_no_part_and_never_stands_for_its_unlisted_copies(tmp_path):
+    """Three exact copies of one text: the one on a listed host (a takedown list, `Block.before_dedup`) is left out
+    of clustering, so whichever representative dedup would have picked, an unlisted copy is kept, with the cluster
+    size of the unlisted copies; stage 3 removes the listed one as `optout.list`."""
+    from curate.blocks.optout import ListOptOut, OptOutList
+    from curate.pipeline.execution.stages import BucketUnit, Stage3Work
+
+    config = DedupConfig(exact=True)
+    text = ("Tämä on sama teksti kolmella eri sivustolla, ja sen kopiot ovat sanasta sanaan samat. " * 30).split()
+    ids = [f"<urn:uuid:copy-{i}>" for i in range(3)]
+    urls = ["https://listed.example/a", "https://kept.example/b", "https://also-kept.example/c"]
+    table = signature_table([text] * 3, ids, config, urls=urls).append_column("text", pa.array([" ".join(text)] * 3))
+    table = table.sort_by("doc_key")
+    listed = ListOptOut.from_lists([OptOutList("takedowns.txt", ("listed.example",))])
+    stage1 = write_files(table, tmp_path / "stage1", 1)
+    result = dedup.cluster(stage1, str(tmp_path / "dedup"), 1, config, exclude=[listed])
+    assert result.stats["documents"] == 2 and result.stats["excluded"] == 1
+    unlisted = {k for k, u in zip(table["doc_key"].to_pylist(), table["url"].to_pylist()) if "listed." not in u}
+    assert set(assignments(result, "exact")["doc_key"].to_pylist()) == unlisted
+    assert result.fingerprint != dedup.cluster(stage1, str(tmp_path / "plain"), 1, config).fingerprint
+
+    work = Stage3Work(str(tmp_path / "out"), [listed], result)
+    outcome = work.run(BucketUnit("fin_Latn-00000", "fin_Latn", 0, tuple(stage1)))
+    assert (outcome.counts["optout.list"], outcome.counts["dedup.exact"], outcome.counts["kept"]) == (1, 1, 1)
+    kept = pq.read_table(outcome.kept_file)
+    assert kept["url"].to_pylist()[0] in urls[1:] and kept["exact_cluster_size"].to_pylist() == [2]
