@@ -80,11 +80,16 @@ def config_path(code: str) -> Path:
     raise ConfigError(f"no config file for {code}")
 
 
-@cache
 def load_language_config(code: str) -> LanguageConfig:
-    """Load and validate the config of `code` (any form `resolve_language` accepts)."""
+    """Load and validate the config of `code` (any form `resolve_language` accepts). Cached by the file found and
+    its modification time, so a changed `$CURATE_LANGUAGE_CONFIGS` or an edited file is read again."""
     code = resolve_language(code)
     path = config_path(code)
+    return _load_config(code, path, path.stat().st_mtime_ns)
+
+
+@cache
+def _load_config(code: str, path: Path, modified: int) -> LanguageConfig:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

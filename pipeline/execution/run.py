@@ -251,7 +251,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         attach_pool(stage3_blocks, options.scorer_gpus)
         for code, language in graph.languages.items():
             stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds)
-            stats[code]["optout"] = optout.summary(optouts, stage1, output, code, options.buckets)
+            stats[code]["optout"] = optout.summary(optouts, stage1, output, code, stats[code]["input"]["buckets"])
             previous = output.read_json(output.language(code, "stats.json")) or {}
             if "ablation" in previous:  # `curate ablate` results of this output, kept until rerun
                 stats[code]["ablation"] = previous["ablation"]

@@ -57,11 +57,7 @@ def test_imported_config_of_a_new_language_loads(tmp_path, monkeypatch, fineweb2
     folder.mkdir()
     (folder / "vro_Latn.yaml").write_text(import_fineweb2(source), encoding="utf-8")
     monkeypatch.setenv("CURATE_LANGUAGE_CONFIGS", str(folder))
-    load_language_config.cache_clear()
-    try:
-        config = load_language_config("vro_Latn")
-    finally:
-        load_language_config.cache_clear()
+    config = load_language_config("vro_Latn")
     assert config.name == "Võro" and "ft176" not in config.lid.min_score  # lid.176 has no Võro
 
 
@@ -184,13 +180,11 @@ def test_the_imported_config_names_its_real_tokenizer(fineweb2_more_configs, tmp
         folder.mkdir()
         (folder / f"{code}.yaml").write_text(text, encoding="utf-8")
         monkeypatch.setenv("CURATE_LANGUAGE_CONFIGS", str(folder))
-        load_language_config.cache_clear()
         try:
             with pytest.raises(UserError, match=message):
                 build_graph([code], lid="ft176").check()
         finally:
             monkeypatch.delenv("CURATE_LANGUAGE_CONFIGS")
-            load_language_config.cache_clear()
 
 
 def test_stanza_model_is_looked_up_never_downloaded(tmp_path, monkeypatch, fineweb2_more_configs):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.language_configs.schema import config_path, load_language_config
+from curate.language_configs.schema import config_path
 from curate.pipeline.execution.run import RunOptions, run
 
 
@@ -39,11 +39,9 @@ def edited(mirror, tmp_path_factory, monkeypatch_module):
     assert "    min_word_count: 50\n" in text
     (configs / "fin_Latn.yaml").write_text(text.replace("    min_word_count: 50\n", "    min_word_count: 150\n"))
     monkeypatch_module.setenv("CURATE_LANGUAGE_CONFIGS", str(configs))
-    load_language_config.cache_clear()
     after = run(_options(mirror, output))["fin_Latn"]
     fresh_output = tmp_path_factory.mktemp("fresh")
     fresh = run(_options(mirror, fresh_output, cpus=1))["fin_Latn"]
-    load_language_config.cache_clear()
     return {"output": output, "fresh_output": fresh_output, "before": before, "after": after, "fresh": fresh,
             "stage1": stage1, "stage3": stage3, "mirror": mirror}
 
