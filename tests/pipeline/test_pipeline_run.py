@@ -1,4 +1,5 @@
-"""`curate run` end to end on a local CC mirror: selection, outputs, bad input, resume, kills, user mistakes."""
+"""`curate run` end to end on a local CC mirror: selection, outputs, bad input, resume, quarantine, user mistakes
+(failures and kills: test_pipeline_recovery.py)."""
 
 from __future__ import annotations
 
@@ -6,47 +7,16 @@ import json
 import os
 import shutil
 from collections import Counter
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from mirror import released
+from run_helpers import FINEWEB2_COLUMNS, cli, cli_run, run_options
 
 import curate
 from curate.errors import UserError
-from curate.pipeline.execution.run import RunOptions, run
-from mirror import released
-
-FINEWEB2_COLUMNS = ["id", "url", "date", "dump", "file_path", "text", "language", "language_script",
-                    "language_score", "top_langs"]
-CURATE = [sys.executable, "-m", "curate"]
-
-
-def run_options(mirror, output: Path, **extra) -> RunOptions:
-    settings = dict(languages=["fin"], snapshots="2024-*", source=str(mirror.root), output=str(output), lid="ft176",
-                    files_per_unit=2, buckets=4, num_cpus=2)
-    return RunOptions(**{**settings, **extra})
-
-
-def cli(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    result = subprocess.run([*CURATE, *args], capture_output=True, text=True, timeout=600,
-                            env={**os.environ, **(env or {})})
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def cli_run(mirror, output: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return cli("run", "--lang", "fin", "--snapshots", "2024-*", "--source", str(mirror.root), "--lid", "ft176",
-               "--output", str(output), "--files-per-unit", "2", "--buckets", "4", "--cpus", "2", *extra, env=env)
-
-
-@pytest.fixture(scope="module")
-def reference(mirror, tmp_path_factory):
-    output = tmp_path_factory.mktemp("reference")
-    stats = run(run_options(mirror, output))
-    return output, stats["fin_Latn"]
+from curate.pipeline.execution.run import run
 
 
 def test_selected_crawls_and_finnish_documents(reference, mirror):
@@ -191,52 +161,6 @@ def test_widening_the_snapshots_reuses_finished_stage1_units(reference, mirror, 
     assert released(tmp_path) == released(reference_output), "the wider dedup and its cluster sizes are fresh"
     assert wide["dedup"]["minhash"]["histogram"] == reference_stats["dedup"]["minhash"]["histogram"]
     assert len(list((tmp_path / "fin_Latn" / "_work" / "dedup").iterdir())) == 1, "the narrower run's is gone"
-
-
-# One output through every failure in turn, each rerun resuming what the earlier ones left; the last completes.
-# during_final_write:1: a bucket writes one shard (crawls mixed), and a worker process may run only one bucket.
-KILL_POINTS = ("after_unit_commit:2", "mid_unit_write:1", "during_dedup:2")
-
-
-def test_failures_at_every_point_then_a_rerun_give_identical_output(reference, mirror, tmp_path):
-    reference_output, _ = reference
-    full = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "disk_full:_work/stage1/"})
-    assert full.returncode == 2, full.stderr[-3000:]
-    *warnings, line = full.stderr.strip().splitlines()  # the mirror has no robots.txt files: a warning per crawl
-    assert line.startswith("error: cannot write the output: No space left on device"), full.stderr[-3000:]
-    assert all(w.startswith("WARNING robots.txt: ") for w in warnings), full.stderr[-3000:]
-    assert "Traceback" not in full.stderr
-    assert not list((tmp_path / "_work" / "manifests").rglob("*.json")), "no unit committed"
-    assert not (tmp_path / ".curate.lock").exists()
-
-    for point in KILL_POINTS:
-        killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": point, "CURATE_FAULT_KILLS": "run"})
-        assert killed.returncode != 0, f"the run was not killed at {point}"
-        assert not (tmp_path / "fin_Latn" / "stats.json").exists()
-
-    failed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "unit_error:fin_Latn-00002"})
-    assert failed.returncode == 2, failed.stderr[-3000:]
-    line = failed.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: stage3 fin_Latn: unit fin_Latn-00002 failed (RuntimeError: fault injected"), line
-    assert "Traceback" not in failed.stderr and not (tmp_path / "fin_Latn" / "stats.json").exists()
-    assert not (tmp_path / "fin_Latn" / "data").exists(), "no release with a bucket missing"
-
-    killed = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "during_final_write:1", "CURATE_FAULT_KILLS": "run"})
-    assert killed.returncode != 0, "the run was not killed while writing the shards"
-
-    resumed = cli_run(mirror, tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert released(tmp_path) == released(reference_output)
-
-
-def test_a_worker_killed_mid_write_is_retried_by_ray(reference, mirror, tmp_path):
-    reference_output, _ = reference
-    sentinel = tmp_path / "fired"
-    result = cli_run(mirror, tmp_path / "out",
-                     env={"CURATE_FAULT": "mid_unit_write", "CURATE_FAULT_SENTINEL": str(sentinel)})
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert sentinel.exists(), "the fault fired"
-    assert released(tmp_path / "out") == released(reference_output)
 
 
 def test_a_file_that_always_kills_its_worker_is_quarantined_and_retried_by_the_rerun(mirror, tmp_path, reference):
