@@ -282,7 +282,10 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
         + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)],
     )
     seconds["stage3"] = time.monotonic() - started
-    _remove_unlisted(output, code, stage3)
+    written = {p for m in stage3.values() for p in (m["result"]["kept_file"], m["result"]["removed_file"])}
+    _remove_unlisted(output, written,
+                     output.language(code, "_work", "stage3", "*.parquet"),
+                     output.language(code, "_work", "removed", "stage3", "*.parquet"))
     rehydration = _rehydration(code, stage3, options, output)
     started = time.monotonic()
     final = _run_bucket_stage(
@@ -292,7 +295,8 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
         upstream=sorted(m["fingerprint"] for m in stage3.values()),
         settings=[sorted(rehydration["table"].items()), options.seed, options.materialize, options.shard_bytes],
     )
-    _remove_stale_shards(output, code, final)
+    _remove_unlisted(output, {p for m in final.values() for p in m["result"]["files"]},
+                     output.language(code, "data", "**", "*.parquet"))
     seconds["final"] = time.monotonic() - started
     stats = _language_stats(code, stage1, stage3, final, seconds)
     stats["input"]["buckets"] = num_buckets
@@ -476,24 +480,14 @@ def _check_quarantined(stage1: dict[str, dict], files: int, limit: int | None) -
                         f"{shown}; a rerun retries them (--skip-quarantined leaves them out)")
 
 
-def _remove_unlisted(output: Output, code: str, stage3: dict[int, dict]) -> None:
-    """Delete stage-3 files (kept and removed) that no current stage-3 manifest lists (left by an earlier run with
-    other thresholds or another bucket count), so readers of those folders see each document once."""
-    current = {p.lstrip("/") for m in stage3.values() for p in (m["result"]["kept_file"], m["result"]["removed_file"])
-               if p}
-    for folder in (("_work", "stage3"), ("_work", "removed", "stage3")):
-        for path in output.fs.glob(output.language(code, *folder, "*.parquet")):
+def _remove_unlisted(output: Output, listed: set[str], *patterns: str) -> None:
+    """Delete the files matching `patterns` that no current manifest lists (`listed`): left by an earlier run with
+    other thresholds, another bucket count or a wider selection, so readers see each document once."""
+    current = {p.lstrip("/") for p in listed if p}
+    for pattern in patterns:
+        for path in output.fs.glob(pattern):
             if path.lstrip("/") not in current:
                 output.fs.rm(path)
-
-
-def _remove_stale_shards(output: Output, code: str, final: dict[int, dict]) -> None:
-    """Delete shards under data/ that no current final manifest lists (left by an earlier, wider run)."""
-    current = {p for m in final.values() for p in m["result"]["files"]}
-    pattern = output.language(code, "data", "**", "*.parquet")
-    for path in output.fs.glob(pattern):
-        if path not in current and f"/{path}" not in current:
-            output.fs.rm(path)
 
 
 def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds: dict) -> dict:
