@@ -3,7 +3,8 @@
 `CURATE_FAULT=point[:arg]` arms one point. For points that kill the process the argument is the
 number of hits before it fires (default 1); `extract_crash` / `extract_hang` fire in the extractor
 subprocess on a page whose HTML contains the argument; `disk_full` makes writes of files whose path contains
-the argument fail with ENOSPC; `unit_error` makes the units whose id contains the argument raise. If `CURATE_FAULT_SENTINEL` names a file, the
+the argument fail with ENOSPC; `block_error:<block>@<url part>` makes a block raise on the documents whose URL
+contains the part; `unit_error` makes the units whose id contains the argument raise. If `CURATE_FAULT_SENTINEL` names a file, the
 fault fires only while that file does not exist and creates it when firing, so it fires once per run.
 A kill point in a Ray worker kills that worker (Ray retries its task); with `CURATE_FAULT_KILLS=run`
 it kills the driver too, as a crash of the whole run would.
@@ -58,6 +59,17 @@ def kill_point(point: str) -> None:
         if os.environ.get("CURATE_FAULT_KILLS") == "run" and driver and int(driver) != os.getpid():
             os.kill(int(driver), signal.SIGKILL)  # the whole run dies, not just this worker
         os._exit(86)
+
+
+def block_error_point(block: str, urls: list[str]) -> None:
+    """Raise in block `block` when `block_error` is armed as `<block>@<url part>` and one of `urls` contains the part
+    (an empty part: every document): a block with a bug that some documents trigger."""
+    arg = armed("block_error")
+    if not arg:
+        return
+    name, _, part = arg.partition("@")
+    if name == block and any(part in url for url in urls):
+        raise ValueError(f"fault injected into block {block}")
 
 
 def unit_error_point(unit_id: str) -> None:

@@ -46,10 +46,6 @@ RAW_SCHEMA = pa.schema(
 )
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def gzip_members(raw: BinaryIO, max_bytes: int, counts: Counter) -> Iterator[bytes]:
     """Decompressed gzip members of `raw`; corrupt ones are counted and skipped by resyncing on the gzip magic.
 

@@ -164,6 +164,7 @@ def cluster(
     partition_bytes: int = DEFAULT_PARTITION_BYTES,
     keep_intermediate: bool = False,
     exclude: Sequence[Block] = (),
+    relative_to: str | None = None,
 ) -> ClusterResult:
     """Deduplicate the documents of `stage1_files` globally; returns where the assignments are.
 
@@ -179,22 +180,32 @@ def cluster(
     keep_intermediate: keep the spill files (they are removed once the result is committed).
     exclude: blocks reading `url` (takedown lists, `Block.before_dedup`): the documents they drop take no part,
         as if never crawled, so a listed page is never the one kept for its unlisted copies.
+    relative_to: a folder above the inputs (the output root): the fingerprint names the inputs relative to it,
+        so a moved or copied output keeps its dedup result.
     """
     if num_buckets < 1:
         raise ValueError(f"num_buckets must be at least 1, got {num_buckets}")
     files = sorted(dict.fromkeys(stage1_files))
     identities = [input_identity(p) for p in files]
+    if relative_to:
+        prefix = relative_to.rstrip("/") + "/"
+        identities = [{**i, "path": i["path"].removeprefix(prefix)} for i in identities]
     key = fingerprint(files, config, num_buckets, identities, exclude)
     store = Store(f"{work_dir.rstrip('/')}/{key[:16]}")
     result_path = store.path("result.json")
-    if store.exists(result_path):
-        return ClusterResult.from_json(store.read_json(result_path))
+    done = store.read_json(result_path)
+    if done is not None:
+        result = dataclasses.replace(ClusterResult.from_json(done), root=store.root)  # wherever the output is now
+        if all(store.exists(result.bucket_file(m, b)) for m in result.methods for b in range(num_buckets)):
+            return result
+        store.remove(store.base)  # an assignment file is gone: cluster again from the start
 
     methods = tuple(m for m, on in (("exact", config.exact), ("minhash", config.enabled), ("url", config.by_url)) if on)
     documents = sum(_row_count(p) for p in files)
     plan_path = store.path("plan.json")
-    if store.exists(plan_path):  # a resumed run keeps the partitioning its spills were written with
-        partitions = int(store.read_json(plan_path)["partitions"])
+    planned = store.read_json(plan_path)
+    if planned is not None:  # a resumed run keeps the partitioning its spills were written with
+        partitions = int(planned["partitions"])
     else:  # a band's records (16 bytes a document) in partitions of about a quarter of the budget
         partitions = max(1, min(MAX_PARTITIONS, math.ceil(4 * documents * 16 / partition_bytes)))
         store.write_json(plan_path, {"partitions": partitions, "fingerprint": key, "inputs": identities})

@@ -55,17 +55,34 @@ class FileRoot:
             parts = (parts[0][len(self.base) + 1:],)
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def read_json(self, path: str) -> Any | None:
+        """The JSON value at `path`; None when the file is missing or torn (no commit): one rule for every stage."""
+        try:
+            with self.fs.open(path, "rb") as handle:
+                return json.loads(handle.read())
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return None
+
+    def write_json(self, path: str, value: Any) -> None:
+        """Write `value` as JSON, atomically: it is the commit of whatever it lists."""
+        self.write_atomic(path, json.dumps(value, indent=1, sort_keys=True, default=str).encode())
+
     def write_atomic(self, path: str, data: bytes) -> None:
         """Write a whole file so that a reader sees either nothing or all of it: a temporary name and a rename
         on a local disk, one PUT (already all-or-nothing) on an object store."""
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         if self.is_local:
             temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
+            try:
+                with open(temporary, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+                raise
         else:
             self.fs.pipe_file(path, data)
 
@@ -91,13 +108,6 @@ class Store(FileRoot):
             return b""
         return self.fs.cat_file(path, start=start, end=end)
 
-    def write_json(self, path: str, value: Any) -> None:
-        """Write `value` as JSON, atomically: it is the commit of whatever it lists."""
-        self.write_atomic(path, json.dumps(value, sort_keys=True).encode())
-
-    def read_json(self, path: str) -> Any:
-        return json.loads(self.read_bytes(path))
-
     def write_parquet(self, path: str, table: pa.Table) -> None:
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
@@ -117,8 +127,8 @@ def committed(store: Store, manifest: str, work: Callable[[], dict]) -> dict:
 
     Returns the result, with `"skipped": True` when it was read back from an earlier attempt.
     """
-    if store.exists(manifest):
-        result = store.read_json(manifest)
+    result = store.read_json(manifest)
+    if result is not None:
         result["skipped"] = True
         return result
     result = work()

@@ -14,6 +14,9 @@ import typer
 
 from curate.errors import UserError
 
+EXIT_USER_ERROR = 2  # one line on stderr: a user mistake or an environment fault; nothing half-written is trusted
+EXIT_INPUTS_MISSING = 3  # the run completed without some missing or empty inputs; a rerun retries them
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Per-language web-data curation: Common Crawl → clean, deduplicated Parquet shards, on Ray.")
 
@@ -120,10 +123,44 @@ def run(
     stats = run_pipeline(options)
     for code, values in stats.items():
         released = values["released"]["documents"]
-        typer.echo(f"{code}: {released:,} documents in {output}/{code}/data "
-                   f"({values['documents_read']:,} pages read, {values['documents_per_second']:,.0f} pages/s)")
+        units = values.get("units", {}).get("stage1", {})
+        if units.get("reused") == units.get("total"):
+            work = f"all {units.get('total', 0):,} stage-1 units reused"
+        else:
+            work = (f"{values['documents_computed']:,} pages read at {values['documents_per_second']:,.0f} pages/s"
+                    + (f"; {units['reused']:,} of {units['total']:,} stage-1 units reused" if units.get("reused")
+                       else ""))
+        typer.echo(f"{code}: {released:,} documents in {output}/{code}/data ({work})")
         if values["quarantined"]:
             typer.echo(f"  quarantined {len(values['quarantined'])} file(s): see {output}/{code}/stats.json", err=True)
+    missing = sorted({m for values in stats.values() for m in values.get("missing", [])})
+    if missing:
+        shown = "; ".join(missing[:3]) + ("; …" if len(missing) > 3 else "")
+        typer.echo(f"error: {len(missing)} input file(s) missing or empty ({shown}); everything else is released: "
+                   f"rerun the same command to retry them (see {output}/<lang>/stats.json)", err=True)
+        sys.exit(EXIT_INPUTS_MISSING)
+
+
+@app.command()
+def verify(
+    output: Annotated[str, typer.Argument(help="the output folder of a run (a path or fsspec URL)")],
+) -> None:
+    """Check that every file a committed unit lists is there, with its recorded size and checksum; changes nothing.
+    Exit 1 when something is missing or damaged (rerunning the same `curate run` recomputes it)."""
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.execution.storage import verify as verify_output
+
+    out = Output(output)
+    if not out.fs.exists(out.path("_work", "manifests")):
+        raise UserError(f"{output} has no committed units (no _work/manifests): run `curate run --output {output}`")
+    units, problems = verify_output(out)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {units:,} units: rerun the same `curate run` to recompute them",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{output}: {units:,} units, every file present and intact")
 
 
 @app.command()
@@ -375,7 +412,7 @@ def main() -> None:
         app()
     except UserError as error:
         typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
     except OSError as error:
         from curate.pipeline.execution.executor import storage_error
 

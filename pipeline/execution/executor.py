@@ -1,8 +1,11 @@
 """Running units of work on Ray: local Ray with no setup, or the cluster in `RAY_ADDRESS` / `ray job submit`.
 
-The driver keeps a bounded number of units in flight, shows progress (units, docs/s, ETA), retries a
-unit whose worker died (Ray's task retries), and when a unit keeps failing, bisects it so one poisonous
-input is quarantined and reported while the rest completes.
+The driver keeps a bounded number of units in flight, shows progress (units, docs/s, ETA), and classifies what
+fails (`classify`): a worker process that dies on a unit is retried (Ray's task retries), and when it keeps
+dying, the unit is bisected so one poisonous input is quarantined and reported while the rest completes; a lost
+node, worker or actor is the cluster's fault and the unit is resubmitted; an exception the unit's code raises is a
+bug (its traceback is saved under `_work/errors/` and the run stops with one line), never a reason to quarantine
+an input; an environment fault (a full disk, a missing model, an unreachable source) stops the run with one line.
 """
 
 from __future__ import annotations
@@ -97,13 +100,15 @@ def run_units(
     resources: Resources | None = None,
     docs_of: Callable[[R], int] = lambda result: 0,
     in_flight: int | None = None,
+    errors_folder: str | None = None,
 ) -> None:
     """Run `work.run(unit)` for every unit on Ray; `on_result` commits each result as it arrives.
 
-    Failures are classified (`classify`): an environment error stops the run with one line; a lost node,
-    memory pressure or a lost object resubmits the unit (up to `max_retries` times more than Ray's own
-    retries); a unit that fails by itself (poison) is split (`split`) and its parts run instead, and a unit
-    that cannot be split goes to `on_quarantine` with the error, or, without `on_quarantine`, stops the run.
+    Failures are classified (`classify`): an environment error stops the run with one line; an exception of the
+    unit's code stops it with one line and its traceback saved under `errors_folder`; a lost node, worker or actor,
+    memory pressure or a lost object resubmits the unit (up to `max_retries` times more than Ray's own retries); a
+    unit whose worker process dies by itself (poison) is split (`split`) and its parts run instead, and a unit that
+    cannot be split goes to `on_quarantine` with the error, or, without `on_quarantine`, stops the run.
     """
     if not units:
         return
@@ -134,6 +139,8 @@ def run_units(
                 name = getattr(unit, "id", unit)
                 if kind == ENVIRONMENT:
                     raise environment_error(error) from None
+                if kind == CODE:
+                    raise code_error(error, description, name, errors_folder) from None
                 if kind == TRANSIENT:
                     resubmitted[id(unit)] = resubmitted.get(id(unit), 0) + 1
                     if resubmitted[id(unit)] > resources.max_retries:
@@ -163,26 +170,50 @@ def run_units(
             progress.update(task, advance=1, rate=f"{rate:,.0f} docs/s")
 
 
-POISON, ENVIRONMENT, TRANSIENT = "poison", "environment", "transient"
+POISON, ENVIRONMENT, TRANSIENT, CODE = "poison", "environment", "transient", "code"
 # Ray's failures that depend on the cluster, not on the unit: resubmitted, never quarantined.
 CLUSTER_ERRORS = (ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError, ray.exceptions.OutOfMemoryError,
                   ray.exceptions.LocalRayletDiedError, ray.exceptions.RaySystemError,
-                  ray.exceptions.TaskUnschedulableError)
+                  ray.exceptions.TaskUnschedulableError, ray.exceptions.ActorDiedError,
+                  ray.exceptions.ActorUnavailableError)
 # What a unit's own code raises when the node, not the input, is at fault.
 ENVIRONMENT_CAUSES = (UserError, ImportError, PermissionError, FileNotFoundError, ConnectionError, TimeoutError,
                       SourceUnavailable, requests.RequestException)
 
 
 def classify(error: BaseException, node_lost: bool = False) -> str:
-    """`environment` (stop the run, quarantine nothing), `transient` (resubmit) or `poison` (bisect, quarantine).
+    """`environment` (stop the run, quarantine nothing), `transient` (the cluster's: resubmit), `code` (an exception
+    of the unit's code: stop with its traceback) or `poison` (the worker process died on it: bisect, quarantine).
 
     `node_lost`: a node died since the unit was submitted, so a crashed worker says nothing about the unit."""
-    if isinstance(error, CLUSTER_ERRORS) or (isinstance(error, ray.exceptions.WorkerCrashedError) and node_lost):
-        return TRANSIENT
     cause = getattr(error, "cause", error)
+    if isinstance(error, CLUSTER_ERRORS) or isinstance(cause, CLUSTER_ERRORS) \
+            or (isinstance(error, ray.exceptions.WorkerCrashedError) and node_lost):
+        return TRANSIENT
     if storage_error(error) or isinstance(cause, ENVIRONMENT_CAUSES):
         return ENVIRONMENT
+    if isinstance(error, ray.exceptions.RayTaskError) and isinstance(cause, Exception) \
+            and not isinstance(cause, ray.exceptions.RayError):
+        return CODE
     return POISON
+
+
+def code_error(error: BaseException, description: str, unit: object, folder: str | None) -> UserError:
+    """The one line that stops a run for a bug: what the unit raised, where its saved traceback is."""
+    cause = getattr(error, "cause", error)
+    saved = ""
+    if folder:
+        from curate.pipeline.execution.storage import Output
+
+        output = Output(folder)
+        path = output.path(f"unit-{type(cause).__name__}.txt")
+        try:
+            output.write_bytes(path, str(error).encode())
+            saved = f"; its traceback is in {path}"
+        except OSError:
+            pass
+    return UserError(f"{description}: unit {unit} failed ({type(cause).__name__}: {first_line(cause)}){saved}; the "
+                     "committed units are kept: fix the cause, then rerun the same command to resume")
 
 
 def environment_error(error: BaseException) -> UserError:
@@ -253,4 +284,4 @@ def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0
                         "cause, then rerun the same command to resume") from None
 
 
-__all__ = ["Resources", "classify", "environment_error", "run_units", "ray_map", "start_ray", "storage_error"]
+__all__ = ["Resources", "classify", "code_error", "environment_error", "run_units", "ray_map", "start_ray", "storage_error"]

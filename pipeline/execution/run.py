@@ -23,7 +23,7 @@ from curate.blocks.warc import WarcReader
 from curate import dedup
 from curate.pipeline.execution.executor import Resources, ray_map, run_units, start_ray
 from curate.pipeline.execution import optout
-from curate.pipeline.execution.scorer_pool import attach_pool, plan_pool
+from curate.pipeline.execution.scorer_pool import attach_pool, detach_pool, plan_pool
 from curate.pipeline.execution.graph import Graph, LanguageGraph, build_graph
 from curate.pipeline.execution.nodes import NodeChecked, preflight
 from curate.pipeline.publishing.card import write_card
@@ -31,9 +31,10 @@ from curate.pipeline.publishing.report import write_report
 from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
 from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
-from curate.pipeline.execution.stage1 import Stage1Work, Unit, UnitResult, merge_results
+from curate.pipeline.execution.stage1 import (MAX_ERRORS, CodeFault, Stage1Work, Unit, UnitResult, budget_message,
+                                              merge_results)
 from curate.pipeline.execution.stages import SHARD_BYTES, BucketResult, BucketUnit, FinalWork, Stage3Work
-from curate.pipeline.execution.storage import Output, RunLock
+from curate.pipeline.execution.storage import Manifests, Output, RunLock
 from curate.rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
                          rehydration_table, removal_rate_distribution_from_counts)
 
@@ -80,6 +81,7 @@ class RunOptions:
     index_records_per_unit: int = 20_000  # index selections: selected records per unit (~4 core-minutes)
     skip_quarantined: bool = False  # keep files quarantined by an earlier run out (default: retry them)
     max_quarantined: int | None = None  # quarantined files that fail the run above (None: 1 % of the files, at least 1)
+    max_errors: int = MAX_ERRORS  # documents blocks may raise on, per language, before the run stops (a bug)
     scorer_gpus: int | None = None  # GPUs for the transformer scorers' actor pool (None: every GPU of the cluster)
     optout: str | None = None  # opt-outs to apply: robots,tdm,list or none (None: each that has data)
     robots_agents: tuple[str, ...] = DEFAULT_AGENTS  # a page is dropped if robots.txt disallows any of them
@@ -92,7 +94,7 @@ class RunOptions:
                     "--max-files": (self.max_files, 1), "--limit": (self.limit, 1), "--cpus": (self.num_cpus, 1),
                     "--bucket-bytes": (self.bucket_bytes, 1), "--max-repetitions": (self.max_repetitions, 1),
                     "--max-retries": (self.resources.max_retries, 0),
-                    "--max-quarantined": (self.max_quarantined, 0),
+                    "--max-quarantined": (self.max_quarantined, 0), "--max-errors": (self.max_errors, 0),
                     "--memory-per-task": (self.resources.memory_per_task, 1)}
         for option, (value, minimum) in at_least.items():
             if value is not None and value < minimum:
@@ -171,37 +173,6 @@ def describe_plan(plan: Plan, sample: int = 16) -> str:
     return "\n".join(lines)
 
 
-class Manifests:
-    """Commit and look up unit manifests of one output."""
-
-    def __init__(self, output: Output, models: dict[str, str]):
-        self.output = output
-        self.provenance = provenance(models)
-
-    def committed(self, stage: str, unit_id: str, unit_fingerprint: str) -> dict | None:
-        manifest = self.output.read_json(self.output.manifest(stage, unit_id))
-        if manifest and manifest.get("fingerprint") == unit_fingerprint:
-            return manifest
-        return None
-
-    def record_quarantine(self, unit_id: str, quarantined: list[str]) -> None:
-        """`_work/quarantine/<unit>.json`: the unit's quarantined files and errors, apart from its commit (a rerun
-        retries them unless told `--skip-quarantined`); removed once the unit completes without any."""
-        path = self.output.path("_work", "quarantine", f"{unit_id}.json")
-        if quarantined:
-            self.output.write_json(path, {"unit": unit_id, "quarantined": quarantined})
-        elif self.output.fs.exists(path):
-            self.output.fs.rm(path)
-
-    def commit(self, stage: str, unit_id: str, unit_fingerprint: str, result: object, **extra) -> dict:
-        manifest = {"stage": stage, "unit": unit_id, "fingerprint": unit_fingerprint,
-                    "result": dataclasses.asdict(result), "provenance": self.provenance,
-                    "committed": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}
-        self.output.write_json(self.output.manifest(stage, unit_id), manifest)
-        faults.kill_point("after_unit_commit")
-        return manifest
-
-
 def graph_signature(graph: Graph) -> dict:
     """What a stage-1 fingerprint covers of the graph: the settings that change what stage 1 stores (extraction,
     LID and its threshold, tokenizer, statistics' own parameters, MinHash; never a stage-3 threshold, formatter
@@ -230,6 +201,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
 
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
     with RunLock(output):
+        output.remove_temporaries()  # what a killed run was writing
         with ThreadPoolExecutor(1) as checks:  # the driver's model checks (imports, loads) overlap Ray's start-up
             checked = checks.submit(graph.check)
             start_ray(options.num_cpus)
@@ -237,32 +209,38 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         optouts = optout.prepare(options, plan, graph, output,  # robots.txt table on Ray; blocks into the graph
                                  lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
         models = graph.models()
-        manifests = Manifests(output, models)
+        manifests = Manifests(output, provenance(models))
         preflight(graph.blocks(), models, plan.source.location, plan.files[0].path if plan.files else None,
                   options.output)
         stage3_blocks = [b for language in graph.languages.values() for b in language.stage3]
         plan_pool(stage3_blocks, ray.cluster_resources().get("GPU", 0), options.scorer_gpus)  # before any work
         started = time.monotonic()
         startup = started - begun  # plan, model checks, Ray start-up, preflight: the fixed cost of a run
-        stage1 = _run_stage1(plan, graph, options, output, manifests, models)
+        reused: dict[str, list[int]] = {}  # stage → [units reused, units]
+        stage1 = _run_stage1(plan, graph, options, output, manifests, models, reused)
         _check_quarantined(stage1, len(plan.files), options.max_quarantined)
+        for code in graph.languages:
+            _check_errors(output, options.max_errors, *(_error_counts(m["result"], code) for m in stage1.values()))
         seconds = {"startup": startup, "stage1": time.monotonic() - started}
         stats = {}
-        attach_pool(stage3_blocks, options.scorer_gpus)
-        for code, language in graph.languages.items():
-            stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds)
-            stats[code]["optout"] = optout.summary(optouts, stage1, output, code, stats[code]["input"]["buckets"])
-            previous = output.read_json(output.language(code, "stats.json")) or {}
-            if "ablation" in previous:  # `curate ablate` results of this output, kept until rerun
-                stats[code]["ablation"] = previous["ablation"]
-            output.write_json(output.language(code, "stats.json"), stats[code])
-            write_card(options.output, code)
-        write_report(options.output)
+        pool = attach_pool(stage3_blocks, options.scorer_gpus)
+        try:
+            for code, language in graph.languages.items():
+                stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds, reused)
+                stats[code]["optout"] = optout.summary(optouts, stage1, output, code, stats[code]["input"]["buckets"])
+                previous = output.read_json(output.language(code, "stats.json")) or {}
+                if "ablation" in previous:  # `curate ablate` results of this output, kept until rerun
+                    stats[code]["ablation"] = previous["ablation"]
+                output.write_json(output.language(code, "stats.json"), stats[code])
+                write_card(options.output, code)
+            write_report(options.output)
+        finally:
+            detach_pool(stage3_blocks, pool)
     return stats
 
 
 def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], options: RunOptions, output: Output,
-                  manifests: Manifests, seconds: dict[str, float]) -> dict:
+                  manifests: Manifests, seconds: dict[str, float], reused: dict[str, list[int]]) -> dict:
     """Dedup, stage 3, rehydration table and final shards of one language; returns its stats."""
     seconds = dict(seconds)
     started = time.monotonic()
@@ -272,9 +250,11 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     clusters = _run_dedup(code, language, kept_files, num_buckets, options, output)
     seconds["dedup"] = time.monotonic() - started
     started = time.monotonic()
+    reused = dict(reused)
     stage3 = _run_bucket_stage(
-        "stage3", code, num_buckets, options, output, manifests,
-        NodeChecked(Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules),
+        "stage3", code, num_buckets, options, output, manifests, reused,
+        NodeChecked(Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules,
+                               max_errors=options.max_errors),
                     language.stage3, manifests.provenance["models"]),
         inputs=lambda b: tuple(kept_files),
         upstream=sorted(m["fingerprint"] for m in stage1.values()) + [clusters.fingerprint if clusters else ""],
@@ -282,6 +262,7 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
         + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)],
     )
     seconds["stage3"] = time.monotonic() - started
+    _check_errors(output, options.max_errors, *(m["result"]["counts"] for m in stage3.values()))
     written = {p for m in stage3.values() for p in (m["result"]["kept_file"], m["result"]["removed_file"])}
     _remove_unlisted(output, written,
                      output.language(code, "_work", "stage3", "*.parquet"),
@@ -289,7 +270,7 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     rehydration = _rehydration(code, stage3, options, output)
     started = time.monotonic()
     final = _run_bucket_stage(
-        "final", code, num_buckets, options, output, manifests,
+        "final", code, num_buckets, options, output, manifests, reused,
         FinalWork(options.output, rehydration["table"], options.seed, options.materialize, options.shard_bytes),
         inputs=lambda b: tuple(p for p in [stage3[b]["result"]["kept_file"]] if p),
         upstream=sorted(m["fingerprint"] for m in stage3.values()),
@@ -300,6 +281,10 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     seconds["final"] = time.monotonic() - started
     stats = _language_stats(code, stage1, stage3, final, seconds)
     stats["input"]["buckets"] = num_buckets
+    stats["units"] = {stage: {"reused": done, "total": total} for stage, (done, total) in reused.items()}
+    computed = [m for m in stage1.values() if not m.get("reused")]
+    stats["documents_computed"] = sum(m["result"]["documents_read"] for m in computed)
+    stats["documents_per_second"] = round(stats["documents_computed"] / max(seconds.get("stage1", 0.0), 1e-9), 1)
     if clusters:
         stats["dedup"] = _dedup_stats(clusters)
     stats["rehydration"] = rehydration
@@ -331,7 +316,7 @@ def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_bu
     with _status(f"dedup {code}: clustering the documents of {len(kept_files):,} stage-1 files"):
         result = dedup.cluster([output.url(p) for p in kept_files], output.url(code, "_work", "dedup"),
                                num_buckets, config, map_fn=map_fn,
-                               exclude=[b for b in language.stage3 if b.before_dedup])
+                               exclude=[b for b in language.stage3 if b.before_dedup], relative_to=output.root)
     for earlier in output.fs.ls(output.language(code, "_work", "dedup"), detail=False):
         if earlier.rstrip("/").rsplit("/", 1)[-1] != result.fingerprint[:16]:  # a run over other inputs
             output.fs.rm(earlier, recursive=True)
@@ -378,10 +363,11 @@ def _rehydration(code: str, stage3: dict[int, dict], options: RunOptions, output
 
 
 def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, manifests: Manifests,
-                models: dict[str, str]) -> dict[str, dict]:
+                models: dict[str, str], reused: dict[str, list[int]]) -> dict[str, dict]:
     reader = WarcReader(limit=options.limit)
     blocks = [*graph.shared, graph.lid, *(b for g in graph.languages.values() for b in g.stage1)]
-    work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader), blocks, models)
+    work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader, options.max_errors), blocks,
+                       models)
     settings = [code_version(*_modules(work)), graph_signature(graph), repr(reader)]
     done: dict[str, dict] = {}
     todo: list[Unit] = []
@@ -389,10 +375,12 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
     for unit in plan.units:
         fingerprints[unit.id] = fingerprint(settings, [f.canonical for f in unit.files])
         manifest = manifests.committed("stage1", unit.id, fingerprints[unit.id])
-        if manifest and (options.skip_quarantined or not manifest["result"]["quarantined"]):
-            done[unit.id] = manifest
+        if manifest and (options.skip_quarantined or not manifest["result"]["quarantined"]) \
+                and not manifest["result"].get("missing"):
+            done[unit.id] = {**manifest, "reused": True}
         else:
             todo.append(unit)
+    reused["stage1"] = [len(done), len(plan.units)]
     if done:
         log.info("stage 1: %d of %d units already done", len(done), len(plan.units))
     parents = {u.id: u for u in todo}
@@ -433,12 +421,13 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
         _maybe_finish_parent(parent)
 
     run_units(work, todo, "stage 1: read, extract, identify", on_result, split, on_quarantine,
-              options.resources, docs_of=lambda r: r.documents_read)
+              options.resources, docs_of=lambda r: r.documents_read, errors_folder=output.url("_work", "errors"))
     return {u.id: done[u.id] for u in plan.units}
 
 
 def _run_bucket_stage(stage: str, code: str, num_buckets: int, options: RunOptions, output: Output,
-                      manifests: Manifests, work, inputs, upstream: list[str], settings: list) -> dict[int, dict]:
+                      manifests: Manifests, reused: dict[str, list[int]], work, inputs, upstream: list[str],
+                      settings: list) -> dict[int, dict]:
     done: dict[int, dict] = {}
     todo: list[BucketUnit] = []
     fingerprints: dict[str, str] = {}
@@ -451,12 +440,13 @@ def _run_bucket_stage(stage: str, code: str, num_buckets: int, options: RunOptio
             done[bucket] = manifest
         else:
             todo.append(unit)
+    reused[stage] = [len(done), num_buckets]
 
     def on_result(unit: BucketUnit, result: BucketResult) -> None:
         done[unit.bucket] = manifests.commit(stage, unit.id, fingerprints[unit.id], result)
 
     run_units(work, todo, f"{stage} {code}", on_result, resources=options.resources,
-              docs_of=lambda r: r.documents_read)
+              docs_of=lambda r: r.documents_read, errors_folder=output.url("_work", "errors"))
     for path in output.fs.glob(output.path("_work", "manifests", stage, f"{code}-*.json")):
         bucket = path.rsplit("-", 1)[-1].removesuffix(".json")
         if bucket.isdigit() and int(bucket) >= num_buckets:  # a bucket of an earlier, wider bucketing
@@ -480,6 +470,27 @@ def _check_quarantined(stage1: dict[str, dict], files: int, limit: int | None) -
                         f"{shown}; a rerun retries them (--skip-quarantined leaves them out)")
 
 
+def _error_counts(result: dict, code: str) -> dict[str, int]:
+    """The `error.<block>` counts of a stage-1 result that concern `code` (shared blocks and its own)."""
+    return {**result["counts"], **{k: v + result["counts"].get(k, 0)
+                                   for k, v in result["language_counts"].get(code, {}).items()}}
+
+
+def _check_errors(output: Output, budget: int, *counts: dict[str, int]) -> None:
+    """Stop the run with one line when blocks raised on more documents than `budget` (a `CodeFault`)."""
+    errors: Counter = Counter()
+    for values in counts:
+        errors.update({k: v for k, v in values.items() if k.startswith("error.")})
+    if sum(errors.values()) <= budget:
+        return
+    reason, _ = errors.most_common(1)[0]
+    block = reason.removeprefix("error.")
+    saved = sorted(output.fs.glob(output.path("_work", "errors", f"{block}-*.txt")))
+    kind = saved[0].rsplit("/", 1)[-1].removesuffix(".txt").removeprefix(f"{block}-") if saved else "an exception"
+    raise CodeFault(budget_message(block, kind, sum(errors.values()), budget,
+                                   saved[0] if saved else output.path("_work", "errors")))
+
+
 def _remove_unlisted(output: Output, listed: set[str], *patterns: str) -> None:
     """Delete the files matching `patterns` that no current manifest lists (`listed`): left by an earlier run with
     other thresholds, another bucket count or a wider selection, so readers see each document once."""
@@ -496,8 +507,10 @@ def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds:
     mix: Counter = Counter()
     documents = 0
     quarantined: list[str] = []
+    missing: list[str] = []
     for manifest in stage1.values():
         result = manifest["result"]
+        missing += result.get("missing", [])
         shared.update({k: v for k, v in result["counts"].items() if not k.startswith("_")})
         language.update(result["language_counts"].get(code, {}))
         mix.update(result["language_mix"])
@@ -524,7 +537,7 @@ def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds:
                   "bytes_read_share": round(bytes_read / warc_bytes, 6) if warc_bytes else None, **selection},
         "language_mix": dict(mix.most_common()),
         "quarantined": quarantined,
+        "missing": sorted(missing),
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
-        "documents_per_second": round(documents / max(seconds.get("stage1", 0.0), 1e-9), 1),
     }
 

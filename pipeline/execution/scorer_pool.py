@@ -8,7 +8,7 @@ caps the bucket tasks in flight. Without GPUs there is no pool: the bucket tasks
 
 from __future__ import annotations
 
-import random
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,7 @@ from curate.blocks.score_transformer import TransformerScorer, TransformerScores
 from curate.errors import UserError
 
 REQUEST_BATCHES = 8  # batches per actor request: big enough to keep a GPU busy, small enough to spread
+ACTOR_RESTARTS = 4  # a lost actor (its node or GPU gone) is restarted, and its requests retried, this many times
 
 
 @ray.remote(num_cpus=0)
@@ -46,12 +47,16 @@ class ScorerPool:
 
     @classmethod
     def start(cls, gpus: int) -> ScorerPool:
-        return cls([ScorerActor.options(num_gpus=1).remote() for _ in range(gpus)])
+        """`gpus` actors; one that dies (a lost node, a GPU fault) is restarted and its requests run again, so a
+        bucket task sees the same scores."""
+        return cls([ScorerActor.options(num_gpus=1, max_restarts=ACTOR_RESTARTS,
+                                        max_task_retries=ACTOR_RESTARTS).remote() for _ in range(gpus)])
 
     def forward(self, scorer: TransformerScorer, batches: list[list[list[int]]]) -> list[np.ndarray]:
-        """Outputs of `batches`, in order; requests go round the actors from a random one."""
+        """Outputs of `batches`, in order; requests go round the actors, from one the first batch's tokens choose
+        (bucket tasks spread over the actors, the same way every run)."""
         requests = [batches[i:i + REQUEST_BATCHES] for i in range(0, len(batches), REQUEST_BATCHES)]
-        first = random.randrange(len(self.actors))
+        first = zlib.crc32(repr(batches[0][:1]).encode()) % len(self.actors) if batches else 0
         results: dict[int, list[np.ndarray]] = {}
         pending: dict[ray.ObjectRef, int] = {}
         for index, request in enumerate(requests):
@@ -73,8 +78,10 @@ class ScorerPool:
         return ray.get([actor.loads.remote() for actor in self.actors])
 
     def stop(self) -> None:
+        """End the actors (and their GPU memory); the pool is not used again."""
         for actor in self.actors:
-            ray.kill(actor)
+            ray.kill(actor, no_restart=True)
+        self.actors = []
 
 
 def plan_pool(blocks: list[Block], cluster_gpus: float, scorer_gpus: int | None) -> int:
@@ -91,6 +98,16 @@ def plan_pool(blocks: list[Block], cluster_gpus: float, scorer_gpus: int | None)
     if gpu_only and gpus < 1:
         raise UserError(f"{gpu_only[0].where} needs a GPU (device: gpu) but --scorer-gpus is 0")
     return max(0, gpus)
+
+
+def detach_pool(blocks: list[Block], pool: ScorerPool | None) -> None:
+    """Stop the run's pool and take it from the blocks (a later run in the same Ray session starts its own)."""
+    if pool is None:
+        return
+    pool.stop()
+    for block in blocks:
+        if isinstance(block, TransformerScores) and block.pool is pool:
+            block.pool = None
 
 
 def attach_pool(blocks: list[Block], scorer_gpus: int | None) -> ScorerPool | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from curate.blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
 from curate.blocks.keys import DOC_KEY, document_keys
 from curate.blocks.prefilter import Prefilter
 from curate.blocks.warc import WarcReader
+from curate.errors import UserError
 from curate.pipeline.execution.graph import Graph
 from curate.pipeline.sources.crawls import Source, WarcFile
 from curate.pipeline.execution.storage import Output
@@ -30,6 +32,44 @@ from curate.pipeline.execution.storage import Output
 TRANSIENT_COLUMNS = ("html", "words", "http_tdm_reservation", "http_tdm_policy", "tdm_policy")
 ROW_GROUP_BYTES = 4 << 20  # kept rows per row group (Arrow bytes): the granularity later buckets read at
 AUDIT_COLUMNS = ("id", "url", "dump", "file_path", DROP_REASON, "tdm_policy")
+MAX_ERRORS = 100  # documents a block may raise on (per language) before the run stops: a bug, not bad input
+INPUT_ATTEMPTS = 3  # opens of a missing input before it is counted missing (a listing ahead of its upload)
+INPUT_RETRY_S = 0.5
+
+
+class CodeFault(UserError):
+    """A block raised on more documents than the budget allows: the run stops with one line."""
+
+
+@dataclass
+class BlockErrors:
+    """Documents a block raised on: each is dropped as `error.<block>` (the rest of its batch goes on), the first
+    traceback of each (block, exception type) is saved as `_work/errors/<block>-<type>.txt`, and past `budget`
+    documents the unit stops with a `CodeFault` naming the block and the saved traceback."""
+
+    output: str
+    budget: int = MAX_ERRORS
+    documents: int = 0
+    saved: dict[str, str] = field(default_factory=dict)
+
+    def record(self, block: str, error: BaseException) -> None:
+        kind = f"{block}-{type(error).__name__}"
+        if kind not in self.saved:
+            output = Output(self.output)
+            path = output.path("_work", "errors", f"{kind}.txt")
+            if not output.fs.exists(path):
+                output.write_bytes(path, "".join(traceback.format_exception(error)).encode())
+            self.saved[kind] = path
+        self.documents += 1
+        if self.documents > self.budget:
+            raise CodeFault(budget_message(block, type(error).__name__, self.documents, self.budget,
+                                           self.saved[kind]))
+
+
+def budget_message(block: str, kind: str, documents: int, budget: int, traceback_file: str) -> str:
+    return (f"block {block} raised {kind} on {documents:,} documents, more than --max-errors {budget}: a bug in the "
+            f"block, not bad input; its first traceback is in {traceback_file}; fix the block, then rerun the same "
+            f"command to resume")
 
 
 @dataclass(frozen=True)
@@ -57,6 +97,7 @@ class UnitResult:
     bytes_read: int = 0
     warc_bytes: int = 0  # the size of the unit's WARCs: what a full run reads (index runs read `bytes_read` of it)
     quarantined: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # "<file>: missing" / "<file>: empty": retried by a rerun
 
 
 @dataclass
@@ -67,6 +108,7 @@ class Stage1Work:
     source: str
     output: str
     reader: WarcReader
+    max_errors: int = MAX_ERRORS
 
     def run(self, unit: Unit) -> UnitResult:
         started = time.monotonic()
@@ -80,19 +122,33 @@ class Stage1Work:
         removed["_shared"] = []
         documents = 0
         bytes_read = warc_bytes = 0
+        missing: list[str] = []
+        errors = BlockErrors(self.output, self.max_errors)
         for warc in unit.files:
             poison = faults.armed("read_file")
             if poison and poison in warc.path:
                 os._exit(87)  # a worker that dies on this file every time: tests bisection and quarantine
-            stream = source.open(warc.path, warc.spans()) if source else open(warc.path, "rb")
-            try:
-                for batch in self.reader.read(stream, warc.name if source else warc.path, warc.crawl, counts):
-                    documents += batch.num_rows
-                    self._batch(batch, counts, mix, per_language, kept, removed)
-            finally:
-                read = getattr(stream, "fetched", getattr(stream, "position", 0))  # ranged: with merged gaps
-                bytes_read += read
-                stream.close()
+            for attempt in range(INPUT_ATTEMPTS):
+                stream = source.open(warc.path, warc.spans()) if source else open(warc.path, "rb")
+                try:
+                    for batch in self.reader.read(stream, warc.name if source else warc.path, warc.crawl, counts):
+                        documents += batch.num_rows
+                        self._batch(batch, counts, mix, per_language, kept, removed, errors)
+                    break
+                except FileNotFoundError:  # lazy opens: raised before any record was read
+                    if attempt + 1 < INPUT_ATTEMPTS:
+                        time.sleep(INPUT_RETRY_S * 2 ** attempt)
+                finally:
+                    read = getattr(stream, "fetched", getattr(stream, "position", 0))  # ranged: with merged gaps
+                    bytes_read += read
+                    stream.close()
+            else:
+                counts["input.missing"] += 1
+                missing.append(f"{warc.canonical}: missing")
+                continue
+            if not read:
+                counts["input.empty"] += 1
+                missing.append(f"{warc.canonical}: empty")
             if warc.ranges is not None:
                 counts["index.records_considered"] += warc.considered
                 counts["index.records_selected"] += warc.records
@@ -101,7 +157,8 @@ class Stage1Work:
                 warc_bytes += read
         result = UnitResult(unit.id, files=[f.canonical for f in unit.files], counts=dict(counts),
                             language_mix=dict(mix), documents_read=documents, bytes_read=bytes_read,
-                            warc_bytes=warc_bytes, language_counts={c: dict(v) for c, v in per_language.items()})
+                            warc_bytes=warc_bytes, language_counts={c: dict(v) for c, v in per_language.items()},
+                            missing=missing)
         for code in self.graph.languages:
             path, size = self._write_kept(output, code, unit.id, kept[code])
             result.kept_files[code] = [path] if path else []
@@ -118,10 +175,10 @@ class Stage1Work:
         result.seconds = time.monotonic() - started
         return result
 
-    def _batch(self, batch, counts, mix, per_language, kept, removed) -> None:
+    def _batch(self, batch, counts, mix, per_language, kept, removed, errors: BlockErrors) -> None:
         batch = batch.append_column(DOC_KEY, document_keys(batch["id"]))
         for block in self.graph.shared:
-            batch, dropped = _run_block(block, batch, counts)
+            batch, dropped = _run_block(block, batch, counts, errors)
             if dropped.num_rows and block.name != Prefilter.name:  # other languages are only counted
                 removed["_shared"].append(dropped.select([c for c in AUDIT_COLUMNS if c in dropped.column_names]))
         if not batch.num_rows:
@@ -141,7 +198,7 @@ class Stage1Work:
             for block in graph.stage1:
                 if not rows.num_rows:
                     break
-                rows, dropped = _run_block(block, rows, per_language[code])
+                rows, dropped = _run_block(block, rows, per_language[code], errors)
                 parts.append(dropped)
             per_language[code]["lid.low_score"] += parts[0].num_rows
             per_language[code]["kept"] += rows.num_rows
@@ -171,6 +228,7 @@ def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
     for part in results:
         merged.files += part.files
         merged.quarantined += part.quarantined
+        merged.missing += part.missing
         for target, source in ((merged.kept_files, part.kept_files), (merged.removed_files, part.removed_files)):
             for code, paths in source.items():
                 target.setdefault(code, []).extend(paths)
@@ -191,15 +249,42 @@ def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
     return merged
 
 
-def _run_block(block: Block, batch: pa.Table, counts: Counter) -> tuple[pa.Table, pa.Table]:
-    batch = block(batch)
+def _run_block(block: Block, batch: pa.Table, counts: Counter,
+               errors: BlockErrors | None = None) -> tuple[pa.Table, pa.Table]:
+    """(rows kept, rows dropped) by `block`; with `errors`, a batch it raises on is run again a document at a time
+    and the documents it raises on are dropped as `error.<block>` (see `BlockErrors`)."""
+    try:
+        batch = _call_block(block, batch)
+    except Exception as error:  # noqa: BLE001 - a bug in the block: isolated to its documents below
+        if errors is None or isinstance(error, UserError):
+            raise
+        batch = _per_document(block, batch, errors)
     live, dropped = split_dropped(batch)
     if dropped.num_rows:
         counts.update(dropped[DROP_REASON].to_pylist())
     return live, dropped
 
 
-def _drop_transient(table: pa.Table) -> pa.Table:
+def _call_block(block: Block, batch: pa.Table) -> pa.Table:
+    if "url" in batch.column_names:
+        faults.block_error_point(block.name, batch["url"].to_pylist())
+    return block(batch)
+
+
+def _per_document(block: Block, batch: pa.Table, errors: BlockErrors) -> pa.Table:
+    """`block` over each document of `batch` alone: the ones it raises on are dropped as `error.<block>`."""
+    parts = []
+    for index in range(batch.num_rows):
+        row = batch.slice(index, 1)
+        try:
+            parts.append(_call_block(block, row))
+        except Exception as error:  # noqa: BLE001 - counted and saved by `errors`
+            if isinstance(error, UserError):
+                raise
+            errors.record(block.name, error)
+            parts.append(mark_dropped(row, pa.array([True]), f"error.{block.name}"))
+    return _concat(parts) if parts else batch
+
     return table.drop_columns([c for c in TRANSIENT_COLUMNS if c in table.column_names])
 
 

@@ -34,7 +34,7 @@ from curate.blocks.base import DROP_REASON, Block, Scorer, mark_dropped, set_col
 from curate.blocks.keys import DOC_KEY, bucket_bounds, repeated_keys
 from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH
 from curate.dedup import ClusterResult, apply_dedup
-from curate.pipeline.execution.stage1 import ROW_GROUP_BYTES, _concat, _run_block
+from curate.pipeline.execution.stage1 import MAX_ERRORS, ROW_GROUP_BYTES, BlockErrors, _concat, _run_block
 from curate.pipeline.execution.storage import Output
 from curate.pipeline.execution.streams import BatchWriter, bucket_batches, conform, file_schemas, row_groups
 from curate.rebalancing import count_filter_outcomes, repetitions_for_cluster_sizes
@@ -81,11 +81,6 @@ class BucketResult:
     kept_bytes: int = 0
 
 
-def read_bucket(output: Output, paths: tuple[str, ...], bucket: int, num_buckets: int) -> pa.Table:
-    """Every row of `bucket` from stage files, as one table (for tools and tests; the stages stream it)."""
-    return _concat(list(bucket_batches(output, paths, bucket, num_buckets, batch_bytes=1 << 62)))
-
-
 def _rows_per_group(table: pa.Table) -> int:
     return max(64, ROW_GROUP_BYTES * table.num_rows // max(table.nbytes, 1))
 
@@ -102,6 +97,7 @@ class Stage3Work:
     dedup: ClusterResult | None = None
     rehydration_rules: tuple[str, ...] = ()
     batch_bytes: int = STAGE3_BATCH_BYTES
+    max_errors: int = MAX_ERRORS
 
     def run(self, unit: BucketUnit) -> BucketResult:
         started = time.monotonic()
@@ -115,6 +111,7 @@ class Stage3Work:
         outcomes: dict[int, list[int]] = {}
         seen = np.empty(0, np.uint64)  # doc_keys read so far (8 bytes a document): a record's copies share one
         writers: dict[str, BatchWriter] = {}
+        errors = BlockErrors(self.output, self.max_errors)
         try:
             batches = bucket_batches(output, unit.inputs, unit.bucket, unit.num_buckets, self.batch_bytes)
             while (rows := next(batches, None)) is not None:
@@ -124,7 +121,7 @@ class Stage3Work:
                 seen = np.union1d(seen, keys)
                 batch = [mark_dropped(rows, repeated, SAME_RECORD)]
                 del rows  # `_batch` holds the only reference: each step's input is freed once split
-                kept, removed = self._batch(batch, assignments, stores, counts, outcomes, result)
+                kept, removed = self._batch(batch, assignments, stores, counts, outcomes, result, errors)
                 for name, table in (("kept", kept), ("removed", removed)):
                     if table.num_rows:
                         if name not in writers:
@@ -149,14 +146,15 @@ class Stage3Work:
         return result
 
     def _batch(self, batch: list[pa.Table], assignments: dict | None, stores: dict[str, ScoreStore], counts: Counter,
-               outcomes: dict[int, list[int]], result: BucketResult) -> tuple[pa.Table, pa.Table]:
+               outcomes: dict[int, list[int]], result: BucketResult,
+               errors: BlockErrors | None = None) -> tuple[pa.Table, pa.Table]:
         """One batch (taken out of `batch`) through dedup and the blocks: (kept rows, removed rows); counts and
         outcomes accumulate."""
         rows = batch.pop()
         removed = []
         for block in self.blocks:  # as if never crawled: dedup did not see these documents either
             if block.before_dedup and rows.num_rows:
-                rows, dropped = _run_block(block, rows, counts)
+                rows, dropped = _run_block(block, rows, counts, errors)
                 removed.append(dropped)
         if assignments is not None:
             rows = apply_dedup(rows, assignments)
@@ -176,7 +174,7 @@ class Stage3Work:
                 rows, dropped = split_dropped(block.decide(rows))
                 counts.update(dropped[DROP_REASON].to_pylist())
             else:
-                rows, dropped = _run_block(block, rows, counts)
+                rows, dropped = _run_block(block, rows, counts, errors)
             if dropped.num_rows:
                 removed.append(dropped)
                 if block.name in self.rehydration_rules:

@@ -1,15 +1,23 @@
-"""The output tree on any fsspec filesystem, and the commit protocol that holds on object stores.
+"""The output tree on any fsspec filesystem, and the one commit protocol of every stage.
 
 A unit writes its data files under unique names, then its small manifest last: the manifest is the
-commit. Readers trust only files a manifest lists. On a local disk each file is written to a temporary
-name and renamed; on object stores a single PUT is already all-or-nothing.
+commit. A manifest names its files relative to the output root, each with its size and a checksum (blake2b on a
+local disk, the store's ETag elsewhere), so an output can be moved, copied or synced to object storage and back
+and resumed where it now is. Readers trust only files a manifest lists, and a rerun trusts a manifest only while
+its files are there with their recorded sizes (`Manifests.committed`); `verify` checks the checksums too. On a
+local disk each file is written to a temporary name and renamed; on object stores a single PUT is already
+all-or-nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
+import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -25,6 +33,7 @@ from curate.errors import UserError
 from curate.dedup.storage import FileRoot
 
 LOCK_NAME = ".curate.lock"
+log = logging.getLogger("curate")
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,66 @@ class Output(FileRoot):
         """A fresh file name under `directory`: reruns never overwrite what another attempt wrote."""
         return f"{directory}/{stem}-{uuid.uuid4().hex[:10]}{suffix}"
 
+    # --- paths a manifest records -------------------------------------------------------------------
+    def relative(self, path: str) -> str:
+        """`path` (as `path()` gives it, or with the protocol) relative to the output root."""
+        for prefix in (self.root.rstrip("/") + "/", self.base + "/"):
+            if path.startswith(prefix):
+                return path[len(prefix):]
+        return path
+
+    def resolve(self, path: str) -> str:
+        """A path a manifest recorded (relative to the root), as `path()` names it here."""
+        return path if path.startswith(self.base + "/") else self.path(path)
+
+    def file_record(self, path: str) -> dict:
+        """What a manifest records of a file it lists: its size and a checksum (the store's ETag off a local disk)."""
+        info = self.fs.info(path)
+        record = {"size": int(info["size"])}
+        if self.is_local:
+            record["blake2b"] = file_digest(path)
+        elif info.get("ETag") or info.get("etag"):
+            record["etag"] = str(info.get("ETag") or info.get("etag")).strip('"')
+        return record
+
+    def damage(self, path: str, record: dict, checksum: bool = False) -> str | None:
+        """Why a listed file cannot be trusted (missing, another size, another checksum), or None when it can."""
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return "missing"
+        if int(info["size"]) != record.get("size"):
+            return f"{int(info['size']):,} bytes, {record.get('size', 0):,} recorded"
+        if checksum and self.is_local and record.get("blake2b") and file_digest(path) != record["blake2b"]:
+            return "checksum differs"
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+        if checksum and record.get("etag") and etag and etag != record["etag"]:
+            return "ETag differs"
+        return None
+
+    def remove_temporaries(self) -> int:
+        """Delete the `*.tmp-*` files a killed writer left (only while this run holds the lock); returns how many."""
+        if not self.is_local or not os.path.isdir(self.base):
+            return 0
+        removed = 0
+        for directory, folders, names in os.walk(self.base):
+            for name in [n for n in folders if n.startswith(".tmp-")]:
+                shutil.rmtree(os.path.join(directory, name), ignore_errors=True)  # a killed writer's spool
+                folders.remove(name)
+                removed += 1
+            for name in names:
+                if ".tmp-" in name:
+                    os.remove(os.path.join(directory, name))
+                    removed += 1
+        return removed
+
     # --- writing -----------------------------------------------------------------------------------
-    def write_bytes(self, path: str, data: bytes) -> None:
+    def write_atomic(self, path: str, data: bytes) -> None:
         """Write a whole file so that a reader sees either nothing or all of it."""
         faults.disk_full_point(path)
-        self.write_atomic(path, data)
+        super().write_atomic(path, data)
+
+    write_bytes = write_atomic
 
     def write_parquet(self, path: str, tables: list[pa.Table] | pa.Table, row_group_rows: int = 10_000) -> int:
         """Write tables (one or more row groups each) as one zstd Parquet file; returns bytes written."""
@@ -58,20 +122,8 @@ class Output(FileRoot):
         self.write_bytes(path, data)
         return len(data)
 
-    def write_json(self, path: str, value: Any) -> None:
-        self.write_bytes(path, json.dumps(value, indent=1, sort_keys=True, default=str).encode())
-
-    def read_json(self, path: str) -> Any | None:
-        try:
-            with self.fs.open(path, "rb") as handle:
-                return json.loads(handle.read())
-        except FileNotFoundError:
-            return None
-        except json.JSONDecodeError:
-            return None  # a torn manifest is no commit
-
     def read_parquet(self, paths: list[str], **kwargs) -> pa.Table:
-        tables = [pq.read_table(p, filesystem=self.fs, **kwargs) for p in paths]
+        tables = [pq.read_table(self.resolve(p), filesystem=self.fs, **kwargs) for p in paths]
         return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
 
     def check_writable(self) -> None:
@@ -83,6 +135,110 @@ class Output(FileRoot):
         except (OSError, PermissionError) as error:
             raise UserError(f"cannot write to {self.root} ({type(error).__name__}: {error}); "
                             f"choose another --output or fix its permissions") from None
+
+
+def file_digest(path: str) -> str:
+    """blake2b (128 bits) of a local file, read in 8 MB blocks."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while block := handle.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Manifests:
+    """Commit, look up and verify the unit manifests of one output (every stage: stage 1, stage 3, final).
+
+    `_work/manifests/<stage>/<unit>.json` holds the unit's fingerprint, its result (paths relative to the output
+    root), `outputs` (each file it wrote: size and checksum), its provenance and when it committed."""
+
+    def __init__(self, output: Output, provenance: dict | None = None):
+        self.output = output
+        self.provenance = provenance or {}
+
+    def committed(self, stage: str, unit_id: str, unit_fingerprint: str) -> dict | None:
+        """The unit's manifest (paths resolved here) when it matches `unit_fingerprint` and every file it lists is
+        there with its recorded size; None otherwise (the unit is redone)."""
+        manifest = self.output.read_json(self.output.manifest(stage, unit_id))
+        if not manifest or manifest.get("fingerprint") != unit_fingerprint or "outputs" not in manifest:
+            return None
+        problems = self.damage(manifest)
+        if problems:
+            log.warning("%s unit %s: %s; computing it again", stage, unit_id, "; ".join(problems))
+            return None
+        return self.resolved(manifest)
+
+    def commit(self, stage: str, unit_id: str, unit_fingerprint: str, result: object, **extra) -> dict:
+        """Write the unit's manifest (its commit); returns it with paths resolved here."""
+        raw = dataclasses.asdict(result)
+        written = sorted({self.output.relative(v) for v in _strings(raw) if self.output.relative(v) != v})
+        body = _map_strings(raw, self.output.relative)
+        outputs = {rel: self.output.file_record(self.output.path(rel)) for rel in written}
+        manifest = {"stage": stage, "unit": unit_id, "fingerprint": unit_fingerprint, "result": body,
+                    "outputs": outputs, "provenance": self.provenance,
+                    "committed": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}
+        self.output.write_json(self.output.manifest(stage, unit_id), manifest)
+        faults.kill_point("after_unit_commit")
+        return self.resolved(manifest)
+
+    def resolved(self, manifest: dict) -> dict:
+        """`manifest` with the files of its result as this output's paths."""
+        listed = set(manifest.get("outputs", {}))
+        return {**manifest, "result": _map_strings(manifest["result"],
+                                                   lambda v: self.output.path(v) if v in listed else v)}
+
+    def damage(self, manifest: dict, checksum: bool = False) -> list[str]:
+        """`relative path: why` for each file of `manifest` that is missing or damaged."""
+        problems = []
+        for relative, record in sorted(manifest.get("outputs", {}).items()):
+            why = self.output.damage(self.output.path(relative), record, checksum)
+            if why:
+                problems.append(f"{relative}: {why}")
+        return problems
+
+    def record_quarantine(self, unit_id: str, quarantined: list[str]) -> None:
+        """`_work/quarantine/<unit>.json`: the unit's quarantined files and errors, apart from its commit (a rerun
+        retries them unless told `--skip-quarantined`); removed once the unit completes without any."""
+        path = self.output.path("_work", "quarantine", f"{unit_id}.json")
+        if quarantined:
+            self.output.write_json(path, {"unit": unit_id, "quarantined": quarantined})
+        elif self.output.fs.exists(path):
+            self.output.fs.rm(path)
+
+
+def _map_strings(value: Any, fn) -> Any:
+    """`value` (JSON-like) with `fn` applied to every string in it, dict keys included."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {(fn(k) if isinstance(k, str) else k): _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map_strings(v, fn) for v in value]
+    return value
+
+
+def _strings(value: Any) -> set[str]:
+    found: set[str] = set()
+    _map_strings(value, lambda v: found.add(v) or v)
+    return found
+
+
+def verify(output: Output) -> tuple[int, list[str]]:
+    """Every committed manifest's files checked (existence, size, checksum): (units checked, `<stage>/<unit>:
+    <file>: why` for each problem, none when the output is whole). Changes nothing."""
+    manifests = Manifests(output)
+    problems = []
+    paths = sorted(output.fs.glob(output.path("_work", "manifests", "*", "*.json")))
+    for path in paths:
+        stage, unit = path.rsplit("/", 2)[-2], path.rsplit("/", 1)[-1].removesuffix(".json")
+        manifest = output.read_json(path)
+        if not isinstance(manifest, dict):
+            problems.append(f"{stage}/{unit}: the manifest cannot be read")
+        elif "outputs" not in manifest:
+            problems.append(f"{stage}/{unit}: written by an older curate (no file list): a rerun computes it again")
+        else:
+            problems += [f"{stage}/{unit}: {why}" for why in manifests.damage(manifest, checksum=True)]
+    return len(paths), problems
 
 
 class RunLock:

@@ -11,6 +11,7 @@ upload on an object store), so a reader never sees half of it.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -123,7 +124,12 @@ class BatchWriter:
 
     def __init__(self, output: Output, path: str, row_group_rows: int = 10_000):
         self.output, self.path, self.row_group_rows = output, path, row_group_rows
-        self.directory = tempfile.mkdtemp(prefix="curate-spool-")
+        # next to the file on a local output (one disk: a full one is the output's; a killed run's spool is a
+        # `.tmp-` the next run removes), else in the local temporary folder
+        folder = path.rsplit("/", 1)[0] if output.is_local else None
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        self.directory = tempfile.mkdtemp(prefix=".tmp-spool-", dir=folder)
         self.spools: list[tuple[str, pa.Schema]] = []
         self._writer: pq.ParquetWriter | None = None
         self._buffer: list[pa.Table] = []
@@ -155,10 +161,23 @@ class BatchWriter:
         self._buffered = rest.num_rows
 
     def _spool(self, table: pa.Table) -> None:
+        try:
+            self._spool_table(table)
+        except OSError as error:
+            raise self._output_error(error) from None
+
+    def _output_error(self, error: OSError) -> OSError:
+        """A full or read-only disk named by the output file, not the spool file the write failed on."""
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return OSError(error.errno, error.strerror, self.path)
+        return error
+
+    def _spool_table(self, table: pa.Table) -> None:
         if self._writer is None or self.spools[-1][1] != table.schema:
             if self._writer is not None:
                 self._writer.close()
             path = os.path.join(self.directory, f"{len(self.spools):05d}.parquet")
+            faults.disk_full_point(path)
             self._writer = pq.ParquetWriter(path, table.schema, compression="zstd")
             self.spools.append((path, table.schema))
         self._writer.write_table(table, row_group_size=self.row_group_rows)
@@ -185,18 +204,26 @@ class BatchWriter:
             size = os.path.getsize(local)
             self._publish(local)
             return size
+        except OSError as error:
+            raise self._output_error(error) from None
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def _publish(self, local: str) -> None:
-        faults.disk_full_point(self.path)
         output = self.output
         output.fs.makedirs(self.path.rsplit("/", 1)[0], exist_ok=True)
         if output.is_local:
             temporary = f"{self.path}.tmp-{uuid.uuid4().hex[:8]}"
-            shutil.move(local, temporary)
-            os.replace(temporary, self.path)
+            try:
+                shutil.move(local, temporary)
+                faults.disk_full_point(self.path)  # as if the move (a copy across disks) ran out of space
+                os.replace(temporary, self.path)
+            except BaseException:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+                raise
         else:
+            faults.disk_full_point(self.path)
             output.fs.put_file(local, self.path)
 
     def abort(self) -> None:

@@ -25,7 +25,7 @@ import requests
 
 from curate.errors import UserError
 from curate.pipeline.sources.ranged import HttpFetch, RangedStream, Span, fsspec_fetch
-from curate.pipeline.sources.remote import RetryPolicy, TransientError, open_fsspec, open_http
+from curate.pipeline.sources.remote import RetryPolicy, SourceUnavailable, TransientError, open_fsspec, open_http
 
 DEFAULT_SOURCE = "https://data.commoncrawl.org"
 CC_INDEX_COLLINFO = "https://index.commoncrawl.org/collinfo.json"
@@ -148,6 +148,8 @@ class Source:
         except (FileNotFoundError, json.JSONDecodeError) as error:
             raise UserError(f"{self.location} is not a Common Crawl layout: no readable collinfo.json or "
                             f"crawl-data/ ({type(error).__name__})") from None
+        except SourceUnavailable as error:  # names the host that failed (index.commoncrawl.org for the crawl list)
+            raise UserError(f"{error}; check the network, or use --source DIR") from None
         except (OSError, requests.RequestException) as error:
             raise UserError(f"cannot reach {self.location} ({error}); check the network or use --source DIR") from None
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
+from urllib.parse import urlparse
 
 import requests
 
@@ -42,6 +44,23 @@ class RetryPolicy:
         for _ in range(self.attempts - 1):
             yield delay
             delay = min(delay * 2, self.max_delay_s)
+
+
+def unreachable(error: BaseException) -> str | None:
+    """Why a host cannot be reached at all (its name does not resolve, it refuses connections), or None: such an
+    error is reported at once, not retried for minutes (timeouts and 5xx keep their backoff)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        text = f"{type(error).__name__} {error}"
+        if isinstance(error, socket.gaierror) or "NameResolutionError" in text or "Name or service not known" in text \
+                or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+            return "its name does not resolve (DNS)"
+        if isinstance(error, ConnectionRefusedError) or "Connection refused" in text:
+            return "it refuses connections"
+        error = error.__cause__ or error.__context__ or (error.args[0] if error.args and
+                                                         isinstance(error.args[0], BaseException) else None)
+    return None
 
 
 def is_transient(error: BaseException) -> bool:
@@ -86,6 +105,10 @@ class ResumableStream(ReadStream):
                     self._stream = self.open_at(self.position)
                 return action()
             except Exception as error:  # noqa: BLE001 - classified just below
+                why = unreachable(error)
+                if why:
+                    host = urlparse(self.name).hostname or self.name
+                    raise SourceUnavailable(f"cannot reach {host}: {why}") from error
                 if not is_transient(error):
                     raise
                 self._close_stream()
