@@ -285,6 +285,8 @@ def _per_document(block: Block, batch: pa.Table, errors: BlockErrors) -> pa.Tabl
             parts.append(mark_dropped(row, pa.array([True]), f"error.{block.name}"))
     return _concat(parts) if parts else batch
 
+
+def _drop_transient(table: pa.Table) -> pa.Table:
     return table.drop_columns([c for c in TRANSIENT_COLUMNS if c in table.column_names])
 
 
