@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import ray
 
+from curate.blocks import faults
 from curate.blocks.base import Block
 from curate.blocks.score_transformer import TransformerScorer, TransformerScores, forward
 from curate.errors import UserError
@@ -29,6 +30,7 @@ class ScorerActor:
     def forward(self, scorer: TransformerScorer, batches: list[list[list[int]]]) -> list[np.ndarray]:
         import torch
 
+        faults.kill_point("scorer_actor")  # an actor lost mid-request (its node or GPU gone)
         device = "cuda" if torch.cuda.is_available() else "cpu"  # a declared GPU resource without CUDA: tests
         return forward(scorer.checkpoint(device), batches)
 
