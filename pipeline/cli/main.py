@@ -72,6 +72,8 @@ def run(
                                                    "quarantined out (default: retry them)")] = False,
     max_quarantined: Annotated[Optional[int], typer.Option(help="fail the run when more files are quarantined "
                                                            "(default: 1 % of the files, at least 1)")] = None,
+    max_errors: Annotated[int, typer.Option(min=0, help="documents blocks may raise on (per language) before the run "
+                                                        "stops: a bug in a block, not bad input")] = 100,
     scorer_gpus: Annotated[Optional[int], typer.Option(min=0, help="GPUs for the transformer scorers' actor pool "
                                                                    "(default: every GPU of the cluster; 0: CPUs)")]
     = None,
@@ -104,7 +106,8 @@ def run(
         rehydration=rehydration,
         max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
         prefilter=not no_prefilter, select=select, index_primary_only=index_primary_only,
-        skip_quarantined=skip_quarantined, max_quarantined=max_quarantined, scorer_gpus=scorer_gpus,
+        skip_quarantined=skip_quarantined, max_quarantined=max_quarantined, max_errors=max_errors,
+        scorer_gpus=scorer_gpus,
         optout=optout, robots_from=list(robots_from or []), optout_lists=list(optout_list or []),
         **({"robots_agents": tuple(a.strip() for a in robots_agents.split(",") if a.strip())} if robots_agents else {}),
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
