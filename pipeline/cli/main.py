@@ -411,6 +411,7 @@ def main() -> None:
     """Entry point: user mistakes end with one line on stderr and exit code 2, never a traceback."""
     logging.basicConfig(level=os.environ.get("CURATE_LOG", "WARNING"), format="%(levelname)s %(message)s")
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")  # a stopped run says one `error:` line, not one per task
     try:
         app()
     except UserError as error:

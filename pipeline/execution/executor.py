@@ -10,6 +10,7 @@ an input; an environment fault (a full disk, a missing model, an unreachable sou
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -123,7 +124,7 @@ def run_units(
     dead_nodes = _dead_nodes()
     documents = 0
     started = time.monotonic()
-    with _progress() as progress:
+    with _progress() as progress, _abandoned_on_error(running):
         task = progress.add_task(description, total=len(units), rate="")
         while pending or running:
             while pending and len(running) < limit:
@@ -168,6 +169,26 @@ def run_units(
             documents += docs_of(result)
             rate = documents / max(time.monotonic() - started, 1e-9)
             progress.update(task, advance=1, rate=f"{rate:,.0f} docs/s")
+
+
+@contextlib.contextmanager
+def _abandoned_on_error(running: dict):
+    """When the run stops, cancel the units still in flight and collect their errors (a stopped run says one line,
+    not one traceback per unit Ray never handed back)."""
+    try:
+        yield
+    except BaseException:
+        refs = list(running)
+        for ref in refs:
+            ray.cancel(ref)
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=10)
+        for ref in refs:
+            try:
+                ray.get(ref, timeout=0)
+            except Exception:  # noqa: BLE001 - the run already stops for another reason
+                pass
+        raise
 
 
 POISON, ENVIRONMENT, TRANSIENT, CODE = "poison", "environment", "transient", "code"

@@ -72,6 +72,10 @@ def _check_node(blocks: list[Block], models: dict[str, str], source: str, probe_
             try:
                 with where.open(probe_file) as stream:
                     stream.read(1)
+            except FileNotFoundError as error:  # one missing input is an input fault (counted); no source is not
+                if not where.is_http and not where.fs.exists(where.url("crawl-data")):
+                    return (f"cannot read the source {source} ({type(error).__name__}: {error}); "
+                            f"give a --source that every node reaches")
             except Exception as error:  # noqa: BLE001 - any failure to read the source is reported
                 return (f"cannot read the source {source} ({type(error).__name__}: {error}); "
                         f"give a --source that every node reaches")

@@ -247,16 +247,6 @@ class ScoreStore:
             self.new = []
 
 
-def cached_scores(output: Output, unit: BucketUnit, block: Scorer, rows: pa.Table) -> tuple[pa.Table, int]:
-    """`rows` with `block`'s score columns: those stored for the same doc_key and `score_key` (the block without
-    its threshold, its models' hashes) are reused, the others computed and added to the store. Returns the rows
-    (same order) and how many documents were scored now."""
-    store = ScoreStore.open(output, unit, block)
-    rows, scored = store.lookup(block, rows)
-    store.save()
-    return rows, scored
-
-
 def filter_outcomes(deduplicated: pa.Table, removed_keys: list[pa.ChunkedArray]) -> dict[str, list[int]]:
     """{cluster size: [kept, removed]} over the documents dedup kept (`removed_keys`: doc_keys the rules removed)."""
     if CLUSTER_SIZE not in deduplicated.column_names or not deduplicated.num_rows:

@@ -1,5 +1,6 @@
-"""How the executor classifies a failed unit: poison (bisect, quarantine), environment (stop with one line), or
-the cluster's (resubmit); and what a stage's code digest covers."""
+"""How the executor classifies a failed unit: poison (its worker died: bisect, quarantine), a code fault (an
+exception: stop with its traceback), environment (stop with one line), or the cluster's (resubmit, actors included);
+and what a stage's code digest covers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import ray.exceptions as rex
 
 import curate
 from curate.errors import UserError
-from curate.pipeline.execution.executor import ENVIRONMENT, POISON, TRANSIENT, classify, environment_error
+from curate.pipeline.execution.executor import CODE, ENVIRONMENT, POISON, TRANSIENT, classify, environment_error
 from curate.pipeline.execution.provenance import code_digest
 from curate.pipeline.sources.remote import SourceUnavailable
 
@@ -28,7 +29,9 @@ def task_error(cause: BaseException) -> rex.RayTaskError:
     (task_error(SourceUnavailable("x.warc.gz: giving up after 8 attempts (HTTP 503)")), ENVIRONMENT),
     (task_error(FileNotFoundError(errno.ENOENT, "No such file", "https://host/x.warc.gz")), ENVIRONMENT),
     (task_error(OSError(errno.ENOSPC, "No space left on device", "/out/x")), ENVIRONMENT),
-    (task_error(ValueError("a bug the input triggers")), POISON),
+    (task_error(ValueError("a bug the input triggers")), CODE),
+    (task_error(rex.ActorDiedError()), TRANSIENT),  # a bucket task whose scorer actor was lost
+    (rex.ActorDiedError(), TRANSIENT),
     (rex.WorkerCrashedError(), POISON),
     (rex.NodeDiedError("node 10.0.0.7 died"), TRANSIENT),
     (rex.OutOfMemoryError("the memory monitor killed the worker"), TRANSIENT),

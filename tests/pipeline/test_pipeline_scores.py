@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.blocks.base import Scorer, mark_dropped, set_column
-from curate.pipeline.execution.stages import BucketUnit, cached_scores
+from curate.pipeline.execution.stages import BucketUnit, ScoreStore
 from curate.pipeline.execution.storage import Output
 
 SCORED: list[int] = []
@@ -44,6 +44,14 @@ class Length(Scorer):
 
 def _rows(keys: list[int]) -> pa.Table:
     return pa.table({"doc_key": pa.array(keys, pa.uint64()), "text": ["x" * (k % 7 + 1) for k in keys]})
+
+
+def cached_scores(output: Output, unit: BucketUnit, block: Scorer, rows: pa.Table) -> tuple[pa.Table, int]:
+    """What a stage-3 bucket does with a scorer: open its store, look the rows up (scoring the others), save."""
+    store = ScoreStore.open(output, unit, block)
+    rows, scored = store.lookup(block, rows)
+    store.save()
+    return rows, scored
 
 
 def test_scores_are_reused_across_thresholds_and_redone_for_another_model(tmp_path):

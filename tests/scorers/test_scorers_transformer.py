@@ -255,3 +255,40 @@ def test_curate_run_writes_the_scores(tiny, mirror, tmp_path, monkeypatch):
     sigmoid = 1 / (1 + np.exp(-direct_outputs(tiny.multilabel, texts)))
     assert table["register"].to_pylist() == [[l for l, p in zip(LABELS["multilabel"], row) if p >= 0.5]
                                              for row in sigmoid]
+
+
+def test_a_lost_scorer_actor_restarts_and_two_runs_share_one_ray_session(tiny, mirror, tmp_path, monkeypatch):
+    """On a local Ray with two declared (fake) GPUs: a scorer actor killed mid-request in stage 3 is restarted and its
+    request runs again (the run completes with the scores of a direct forward pass); a second `run()` in the same
+    Ray session gets a pool of its own (the first run's was stopped) and releases the same rows and scores."""
+    import ray
+    import yaml
+
+    from curate.language_configs.schema import config_dirs
+    from curate.pipeline.execution.run import RunOptions, run
+
+    config = yaml.safe_load((config_dirs()[-1] / "fin_Latn.yaml").read_text(encoding="utf-8"))
+    config.setdefault("scorers", {})["transformers"] = {
+        "edu_score": {"model": str(tiny.regression), "kind": "regression"}}
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "fin_Latn.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    fired = tmp_path / "fired"
+    monkeypatch.setenv("CURATE_LANGUAGE_CONFIGS", str(folder))
+    monkeypatch.setenv("CURATE_FAULT", "scorer_actor")  # an actor dies on its first request (once: the sentinel)
+    monkeypatch.setenv("CURATE_FAULT_SENTINEL", str(fired))
+    settings = dict(languages=["fin"], snapshots="CC-MAIN-2024-18", source=str(mirror.root), lid="ft176", buckets=2,
+                    num_cpus=2)
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, configure_logging=False)
+    try:
+        first = run(RunOptions(output=str(tmp_path / "first"), **settings))
+        assert fired.exists(), "an actor was killed"
+        second = run(RunOptions(output=str(tmp_path / "second"), **settings))
+    finally:
+        ray.shutdown()
+    tables = [pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / name / "fin_Latn" / "data").rglob("*.parquet")))
+              for name in ("first", "second")]
+    assert tables[0].num_rows > 10 and tables[0].equals(tables[1])
+    assert first["fin_Latn"]["released"] == second["fin_Latn"]["released"]
+    np.testing.assert_allclose(tables[0]["edu_score"].to_numpy(),
+                               direct_outputs(tiny.regression, tables[0]["text"].to_pylist())[:, 0], atol=TOLERANCE)
