@@ -90,6 +90,35 @@ def test_second_call_returns_the_committed_result(corpus, tmp_path):
     assert len(list((Path(first.root) / "minhash").glob("bucket-*.parquet"))) == 6
 
 
+def test_a_moved_output_keeps_its_result_and_a_lost_assignment_file_is_clustered_again(corpus, tmp_path):
+    import shutil
+
+    first_root = tmp_path / "first"
+    shutil.copytree(Path(corpus[0]).parent, first_root / "stage1")
+    inputs = [str(first_root / "stage1" / Path(p).name) for p in corpus]
+    first = dedup.cluster(inputs, str(first_root / "dedup"), 6, CONFIG, relative_to=str(first_root))
+    moved_root = tmp_path / "moved"
+    shutil.move(first_root, moved_root)
+    calls = []
+
+    def counting_map(fn, items):
+        calls.append(fn)
+        return map(fn, items)
+
+    moved_inputs = [str(moved_root / "stage1" / Path(p).name) for p in corpus]
+    again = dedup.cluster(moved_inputs, str(moved_root / "dedup"), 6, CONFIG, map_fn=counting_map,
+                          relative_to=str(moved_root))
+    assert calls == [] and again.fingerprint == first.fingerprint, "no task ran again"
+    assert again.root.startswith(str(moved_root)), "the result is read where the output now is"
+    expected = {m: assignments(again, m) for m in again.methods}
+
+    Path(again.bucket_file("minhash", 2)).unlink()
+    repaired = dedup.cluster(moved_inputs, str(moved_root / "dedup"), 6, CONFIG, map_fn=counting_map,
+                             relative_to=str(moved_root))
+    assert calls, "clustered again"
+    assert {m: assignments(repaired, m) for m in repaired.methods} == expected
+
+
 def test_fingerprint_follows_inputs_and_config(corpus, tmp_path):
     base = dedup.fingerprint(corpus, CONFIG, 6)
     assert dedup.fingerprint(list(reversed(corpus)), CONFIG, 6) == base
