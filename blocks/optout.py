@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.blocks.base import Block, mark_dropped, set_column
-from curate.dedup.storage import FileRoot
+from curate.files import FileRoot
 
 # Crawlers whose robots.txt groups sites use to refuse AI training or dataset collection (see docs/optout.md).
 DEFAULT_AGENTS = ("CCBot", "GPTBot", "Google-Extended", "ClaudeBot", "anthropic-ai", "Claude-Web", "Applebot-Extended",

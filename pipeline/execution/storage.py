@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from curate.blocks import faults
 from curate.errors import UserError
-from curate.dedup.storage import FileRoot
+from curate.files import FileRoot
 
 LOCK_NAME = ".curate.lock"
 log = logging.getLogger("curate")
