@@ -108,3 +108,36 @@ def test_the_run_lock_is_exclusive_renewed_and_taken_over_when_its_lease_ran_out
     Path(lock.path).write_text(json.dumps(alive))
     with pytest.raises(UserError, match="pid 1 on another-host"):
         RunLock(output).__enter__()
+
+
+def test_manifests_name_files_relative_to_the_output_and_are_trusted_only_while_intact(tmp_path):
+    import json
+    from dataclasses import dataclass
+
+    from curate.pipeline.execution.storage import Manifests, Output, verify
+
+    @dataclass
+    class Result:
+        files: dict
+
+    first = Output(str(tmp_path / "first"))
+    shard = first.path("fin_Latn", "data", "00000-000.parquet")
+    first.write_bytes(shard, b"rows")
+    Manifests(first).commit("final", "fin_Latn-00000", "f1", Result({shard: 4}))
+    recorded = json.loads(Path(first.manifest("final", "fin_Latn-00000")).read_text())
+    assert recorded["result"]["files"] == {"fin_Latn/data/00000-000.parquet": 4}
+    assert recorded["outputs"]["fin_Latn/data/00000-000.parquet"]["size"] == 4
+
+    shutil.move(tmp_path / "first", tmp_path / "moved")
+    moved = Output(str(tmp_path / "moved"))
+    manifest = Manifests(moved).committed("final", "fin_Latn-00000", "f1")
+    assert manifest["result"]["files"] == {moved.path("fin_Latn", "data", "00000-000.parquet"): 4}
+    assert Manifests(moved).committed("final", "fin_Latn-00000", "another fingerprint") is None
+    assert verify(moved) == (1, [])
+
+    Path(moved.path("fin_Latn", "data", "00000-000.parquet")).write_bytes(b"row")
+    assert Manifests(moved).committed("final", "fin_Latn-00000", "f1") is None, "a damaged file is not trusted"
+    assert verify(moved) == (1, ["final/fin_Latn-00000: fin_Latn/data/00000-000.parquet: 3 bytes, 4 recorded"])
+    Path(moved.path("fin_Latn", "data", "00000-000.parquet")).write_bytes(b"ROWS")  # same size, other bytes
+    assert Manifests(moved).committed("final", "fin_Latn-00000", "f1") is not None, "a rerun checks sizes only"
+    assert verify(moved) == (1, ["final/fin_Latn-00000: fin_Latn/data/00000-000.parquet: checksum differs"])
