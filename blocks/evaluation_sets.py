@@ -153,4 +153,4 @@ def _hf_items(source: str) -> tuple[list[str], str]:
         ) from None
     _check_column(source, column, list(data.column_names))
     default = "_".join(p for p in (repo.split("/")[-1], config, split) if p)
-    return _strings(data[column]), default
+    return _strings(list(data[column])), default
