@@ -46,7 +46,7 @@ def _short(flores) -> str:
 
 
 def test_normalise_folds_case_punctuation_and_whitespace_and_keeps_lines():
-    assert normalise("Hän sanoi: \"KISSA-koira\"\t10,5 km/h!\nUusi  RIVI…") == "hän sanoi kissa koira 10 5 km h \nuusi rivi "
+    assert normalise("Hän sanoi: \"KISSA-koira\"\t10,5 km/h!\nUusi  RIVI…") == "hän sanoi kissa koira 10 5 km h\nuusi rivi"
     assert normalise("Ｆｕｌｌｗｉｄｔｈ ÄÖ") == "fullwidth äö"
 
 
