@@ -95,11 +95,10 @@ def _rss_mb() -> float:
 def side_curate(texts: list[str], sets: dict[str, list[str]]) -> dict:
     import pyarrow as pa
 
-    from curate.blocks.decontamination import decontamination_block
+    from curate.blocks.decontamination import Tokenizer, decontamination_block
     from curate.blocks.evaluation_sets import EvalSet, content_fingerprint
-    from curate.blocks.words import load_tokenizer
 
-    load_tokenizer("fin_Latn")(["lämmitys"])
+    Tokenizer.for_language("fin_Latn", "Latn").hash_many(["lämmitys"])  # spaCy and datatrove's tokenizer loaded
     base = _rss_mb()
     started = time.process_time()
     eval_sets = [EvalSet(name, name, tuple(items), content_fingerprint(tuple(items))) for name, items in sets.items()]
