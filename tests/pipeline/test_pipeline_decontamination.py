@@ -171,3 +171,22 @@ def test_editing_the_set_reruns_no_stage1_unit_and_equals_a_fresh_run(runs):
     assert runs["after"]["decontamination"]["sets"]["fin_Latn"]["documents_removed"] == 4
     assert runs["after"]["released"]["documents"] == runs["before"]["released"]["documents"] + 1
     assert _shards(runs["output"]) == _shards(runs["fresh"])
+
+
+def test_the_config_section_changes_no_stage1_setting(tmp_path, monkeypatch, shared):
+    """Sets named in a config change stage 3 only: the stage-1 signature of the graph is the same with and
+    without them, and the block sits after the filters."""
+    from curate.pipeline.execution.graph import add_decontamination, build_graph
+    from curate.pipeline.execution.run import graph_signature
+
+    plain = build_graph(["fin"], lid="ft176")
+    config = config_path("fin_Latn").read_text(encoding="utf-8")
+    (tmp_path / "fin_Latn.yaml").write_text(
+        config + f"decontamination:\n  sets: [{shared / 'data/text/flores200/fin_Latn.txt'}]\n", encoding="utf-8")
+    monkeypatch.setenv("CURATE_LANGUAGE_CONFIGS", str(tmp_path))
+    decontaminated = build_graph(["fin"], lid="ft176")
+    add_decontamination(decontaminated, [])
+    assert graph_signature(decontaminated) == graph_signature(plain)
+    names = [b.name for b in decontaminated.languages["fin_Latn"].stage3]
+    filters = decontaminated.languages["fin_Latn"].rehydration_rules
+    assert names[names.index("decontamination") - 1] == filters[-1] and names.count("decontamination") == 1
