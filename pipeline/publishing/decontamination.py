@@ -40,6 +40,10 @@ def report_part(section: Any) -> str:
     from curate.pipeline.publishing.report import _details, _p, _table
 
     ignored = [[i.get("text", ""), int(i.get("documents", 0))] for i in section.get("ignored") or []]
-    return ("<h3>Decontamination</h3>" + _p(sentence(section).replace("`", ""), "note") + _table(HEADER, rows(section))
+    index = (f"Index: {section.get('index_entries', 0):,} entries, {section.get('index_bytes', 0):,} bytes; "
+             f"{section.get('items_not_indexed', 0):,} items too short to match; tokenizer "
+             f"{section.get('tokenizer', '')}.")
+    return ("<h3>Decontamination</h3>" + _p(sentence(section).replace("`", ""), "note") + _p(index, "note")
+            + _table(HEADER, rows(section))
             + (_details(f"{len(ignored)} common n-grams ignored", _table(("n-gram", "documents"), ignored))
                if ignored else ""))

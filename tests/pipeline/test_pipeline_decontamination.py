@@ -156,6 +156,7 @@ def test_stats_card_and_report_say_what_was_removed_and_what_was_ignored(runs):
     assert (section["ngram_size"], section["max_documents"]) == (13, 3)
     assert "Decontaminated against: boilerplate (`" in runs["card"] and "), fin_Latn (`" in runs["card"]
     assert "Decontamination" in runs["report"] and f"{len(grams)} common n-grams ignored" in runs["report"]
+    assert f"Index: {section['index_entries']:,} entries, {section['index_bytes']:,} bytes" in runs["report"]
 
 
 def test_inspect_shows_the_matched_item(runs):
