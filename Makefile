@@ -56,6 +56,7 @@ bench:
 	$(BIN)/python benchmarks/trainer.py
 	$(BIN)/python benchmarks/e2e.py
 	$(BIN)/python benchmarks/scorers.py
+	$(BIN)/python benchmarks/decontamination.py
 	$(BIN)/python benchmarks/index.py
 
 clean:

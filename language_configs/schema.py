@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from curate.language_configs.decontamination import DecontaminationConfig
 from curate.language_configs.filters import FiltersConfig, FormattersConfig
 from curate.language_configs.lid import LidConfig
 from curate.language_configs.minhash import DedupConfig
@@ -32,6 +33,7 @@ class LanguageConfig:
     formatters: FormattersConfig = field(default_factory=FormattersConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     scorers: ScorersConfig = field(default_factory=ScorersConfig)
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
 
     @property
     def code(self) -> str:

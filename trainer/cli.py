@@ -126,6 +126,10 @@ def train(
     for path in config.eval_texts:
         if not Path(path).exists():
             raise typer.BadParameter(f"{path} does not exist", param_hint="'--eval-text'")
+    from curate.trainer.contamination import decontamination_notes
+
+    for note in decontamination_notes([(s.name, s.path) for s in sources], config.eval_texts, config.text_column):
+        typer.echo(note, err=True)
     result = _run(config, workers, gpu, ray_address)
     typer.echo(f"{result.steps} steps ({result.stopped}); trained tokens "
                + ", ".join(f"{name} {tokens:,} ({share:.2%})" for (name, tokens), share

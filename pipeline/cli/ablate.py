@@ -49,6 +49,12 @@ def ablate(
         eval_texts=[str(p) for p in eval_texts], seeds=parse_seeds(seeds), tokenizer=tokenizer, vocab_size=vocab_size,
         seq_len=seq_len, micro_batch_size=batch_size, lr=lr, evaluations=evaluations,
         eval_max_tokens=eval_max_tokens, use_gpu=gpu)
+    from curate.language_configs import load_language_config
+    from curate.trainer.contamination import decontamination_notes
+
+    folder = f"{output.rstrip('/')}/{load_language_config(lang).code}"
+    for note in decontamination_notes([(folder, folder)], settings.eval_texts):
+        typer.echo(note, err=True)
     ablation = run_ablation(output, lang, settings, echo=lambda line: typer.echo(line, err=True))
     typer.echo((ablation.folder / "table.md").read_text(encoding="utf-8"))
     typer.echo(f"wrote {ablation.folder}/ (results.json, table.md, bpb.png) and the `ablation` key of "

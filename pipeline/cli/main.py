@@ -89,6 +89,11 @@ def run(
     optout_list: Annotated[Optional[list[str]], typer.Option("--optout-list", help="takedown list (file or URL): one "
                                                              "domain, host or URL prefix a line; repeatable; "
                                                              "recorded in the output")] = None,
+    decontaminate: Annotated[Optional[list[str]], typer.Option("--decontaminate", help="evaluation sets to remove "
+                                                               "documents of: FILE (an item a line), FILE.jsonl#COL, "
+                                                               "FILE.parquet#COL or hf:ORG/DATA:CONFIG:SPLIT#COL, "
+                                                               "comma-separated or repeated (docs/decontamination.md)")]
+    = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
 ) -> None:
@@ -109,6 +114,7 @@ def run(
         skip_quarantined=skip_quarantined, max_quarantined=max_quarantined, max_errors=max_errors,
         scorer_gpus=scorer_gpus,
         optout=optout, robots_from=list(robots_from or []), optout_lists=list(optout_list or []),
+        decontaminate=list(decontaminate or []),
         **({"robots_agents": tuple(a.strip() for a in robots_agents.split(",") if a.strip())} if robots_agents else {}),
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
@@ -244,6 +250,8 @@ def inspect(
         measured = "" if document.measured is None else f" measured {document.measured:.4g}"
         rule = "" if document.threshold is None else f" ({document.bound} {document.threshold:g})"
         typer.echo(f"\n[{document.reason}]{measured}{rule}  {document.url}")
+        if document.evidence:
+            typer.echo("  " + document.evidence.replace("\n", "\n  "))
         typer.echo("  " + document.text[:chars].replace("\n", "\n  "))
 
 

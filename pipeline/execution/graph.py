@@ -132,6 +132,26 @@ def add_optouts(graph: Graph, stage1: list[Block], stage3: list[Block]) -> None:
         language.stage3 = [*stage3, *(b for b in language.stage3 if not isinstance(b, optout_types))]
 
 
+def add_decontamination(graph: Graph, specs: list[str]) -> None:
+    """Put a decontamination block in each language's stage 3, after the filters (before formatters and scorers),
+    for the sets of its config's `decontamination.sets` and `specs` (`--decontaminate`); its index is built here,
+    once per run. A decontamination block already there is replaced."""
+    from curate.blocks.decontamination import Decontaminate, decontamination_block
+    from curate.blocks.evaluation_sets import load_sets, split_specs
+    from curate.blocks.words import tokenizer_key
+
+    for language in graph.languages.values():
+        settings = language.config.decontamination
+        wanted = split_specs([*settings.sets, *specs])
+        if not wanted:  # a block put in by hand (Python API) stays
+            continue
+        blocks = [b for b in language.stage3 if not isinstance(b, Decontaminate)]
+        block = decontamination_block(load_sets(wanted), tokenizer_key(language.config), language.config.script,
+                                      settings.ngram_size, settings.max_documents, settings.min_item_words)
+        slot = sum(1 for b in blocks if b.before_dedup or b.name in language.rehydration_rules)
+        language.stage3 = [*blocks[:slot], block, *blocks[slot:]]
+
+
 def prefilter_rules(configs: list[LanguageConfig], model: str) -> tuple[PrefilterRule, ...] | None:
     """Each language's `lid.prefilter` rule for `model`; None (extract every page) if one language has none."""
     key = model if model in LID_MODELS else "custom"

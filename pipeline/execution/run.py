@@ -22,9 +22,9 @@ from curate.blocks.optout import DEFAULT_AGENTS
 from curate.blocks.warc import WarcReader
 from curate import dedup
 from curate.pipeline.execution.executor import Resources, ray_map, run_units, start_ray
-from curate.pipeline.execution import optout
+from curate.pipeline.execution import decontamination, optout
 from curate.pipeline.execution.scorer_pool import attach_pool, detach_pool, plan_pool
-from curate.pipeline.execution.graph import Graph, LanguageGraph, build_graph
+from curate.pipeline.execution.graph import Graph, LanguageGraph, add_decontamination, build_graph
 from curate.pipeline.execution.nodes import NodeChecked, preflight
 from curate.pipeline.publishing.card import write_card
 from curate.pipeline.publishing.report import write_report
@@ -87,6 +87,7 @@ class RunOptions:
     robots_agents: tuple[str, ...] = DEFAULT_AGENTS  # a page is dropped if robots.txt disallows any of them
     robots_from: list[str] = field(default_factory=list)  # more crawls whose robots.txt files count (newest wins)
     optout_lists: list[str] = field(default_factory=list)  # takedown lists (files or URLs), applied in stage 3
+    decontaminate: list[str] = field(default_factory=list)  # evaluation set specs, with each config's own (stage 3)
 
     def __post_init__(self) -> None:
         """Bad values end with one line, before anything runs."""
@@ -192,6 +193,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
     begun = time.monotonic()
     graph = graph or build_graph(options.languages, lid=options.lid, min_lid_score=options.lid_min_score,
                                  extractor=options.extractor, prefilter=options.prefilter)
+    add_decontamination(graph, options.decontaminate)  # reads the sets and builds their index, once per run
     output = Output(options.output)
     output.check_writable()
 
@@ -251,6 +253,8 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     seconds["dedup"] = time.monotonic() - started
     started = time.monotonic()
     reused = dict(reused)
+    decontamination.prepare(code, language.stage3, kept_files, output, options.output,
+                            lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
     stage3 = _run_bucket_stage(
         "stage3", code, num_buckets, options, output, manifests, reused,
         NodeChecked(Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules,
@@ -288,6 +292,9 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     if clusters:
         stats["dedup"] = _dedup_stats(clusters)
     stats["rehydration"] = rehydration
+    contamination = decontamination.summary(decontamination.block_of(language.stage3), stage3, output)
+    if contamination:
+        stats["decontamination"] = contamination
     return stats
 
 

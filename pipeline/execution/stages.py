@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.blocks import faults
+from curate.blocks.decontamination import COLUMNS as DECONTAMINATION_COLUMNS
 from curate.blocks.base import DROP_REASON, Block, Scorer, mark_dropped, set_column, split_dropped
 from curate.blocks.keys import DOC_KEY, bucket_bounds, repeated_keys
 from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH
@@ -51,7 +52,7 @@ _ORDER = "_order"  # a released row's place in the shuffle (final stage, spool f
 DEDUP_INPUTS = (MINHASH_BANDS, TEXT_HASH)
 # Internal columns kept under _work/ (with every `stat_*` filter statistic) but not released.
 RELEASE_DROP = ("bucket", "doc_key", "lid_label", "drop_reason", "exact_cluster_id", "exact_cluster_size",
-                "url_cluster_id", "url_cluster_size")
+                "url_cluster_id", "url_cluster_size", *DECONTAMINATION_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import yaml
 
 from curate.errors import UserError
 from curate.pipeline.execution.storage import Output
+from curate.pipeline.publishing import decontamination
 
 log = logging.getLogger("curate")
 
@@ -488,6 +489,7 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
                 "table above counts the shards.", ""]
 
     out += optout_lines(stats.get("optout"))
+    out += decontamination.card_lines(stats.get("decontamination"))
     out += ["## How the data was made", ""]
     shared = stats.get("shared")
     if isinstance(shared, Mapping) and shared:

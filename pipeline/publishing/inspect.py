@@ -32,6 +32,8 @@ class Removed:
     measured: float | None
     bound: str | None
     threshold: float | None
+    evidence: str = ""
+    """Why, beyond a number: for `decontamination.<set>`, the item and the words the document shares with it."""
 
 
 def _matches(reason: str) -> ds.Expression:
@@ -74,8 +76,17 @@ def removed_documents(output_root: str, language: str, reason: str, limit: int =
     batches = removed.to_batches(filter=_matches(reason), batch_size=max(limit, 1))
     rows = islice((row for batch in batches for row in batch.to_pylist()), limit)
     shown = [Removed(row["drop_reason"], row.get("url") or "", row.get("text") or "",
-                     *_rule_values(row, thresholds)) for row in rows]
+                     *_rule_values(row, thresholds), _evidence(row)) for row in rows]
     return total, shown
+
+
+def _evidence(row: dict) -> str:
+    """The item a decontamination removal matched and the shared words (empty for other reasons)."""
+    from curate.blocks.decontamination import ITEM, MATCH
+
+    if not row.get(ITEM):
+        return ""
+    return f"item: {row[ITEM]}\nshared words: {row.get(MATCH) or ''}"
 
 
 def _rule_values(row: dict, thresholds: dict[str, float]) -> tuple[float | None, str | None, float | None]:

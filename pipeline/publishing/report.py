@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
-from curate.pipeline.publishing import plots
+from curate.pipeline.publishing import decontamination, plots
 from curate.pipeline.publishing.card import (
     SCORE_SAMPLE,
     count_stages,
@@ -48,7 +48,8 @@ STEP_TABLE_KEYS = ("table", "step_table", "weights", "repetitions")
 # FineWeb2's removal-rate distribution: one value per cluster size (rebalancing/removal_rates.py)
 DISTRIBUTION_COLUMNS = ("cluster_sizes", "cluster_removal_rates", "cluster_post_filtering_doc_counts")
 KNOWN_KEYS = {"language", "documents_read", "shared", "stage1", "stage3", "released", "language_mix", "quarantined",
-              "seconds", "documents_per_second", "dedup", "rehydration", "scores", "ablation", "optout"}
+              "seconds", "documents_per_second", "dedup", "rehydration", "scores", "ablation", "optout",
+              "decontamination"}
 # removals in `shared` that happen before language ID
 PRE_LID_RULES = ("url_filter.", "optout.", "prefilter.", "extract.")
 _INTEGER = re.compile(r"-?\d+")
@@ -586,6 +587,7 @@ def render_language(report: LanguageReport) -> str:
     """The `<section>` of one language."""
     stats = report.stats
     body = (_funnel_part(stats, report.name) + _removal_part(stats) + _shared_part(stats) + _optout_part(stats)
+            + decontamination.report_part(stats.get("decontamination"))
             + _mix_part(stats)
             + _dedup_part(stats) + _rehydration_part(stats) + _scores_part(report.scores, report.scores_source)
             + _ablation_part(stats) + _released_part(stats) + _throughput_part(stats) + _quarantined_part(stats))
