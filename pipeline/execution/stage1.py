@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -60,6 +60,29 @@ class UnitResult:
 
 
 @dataclass
+class PrefilterGate:
+    """Whether the LID-first prefilter still pays in a unit. It drops other languages' pages before extraction;
+    where nearly every page is a run language (a language's own sites, records the index chose) it only adds
+    its cost. It runs on the unit's first `sample_pages` pages and steps aside for the rest when more than
+    `max_pass_share` of them passed (1: it never does); it never runs on index-selected records."""
+
+    sample_pages: int = 256
+    max_pass_share: float = 0.5
+    seen: int = 0
+    passed: int = 0
+
+    def active(self, index_selected: bool) -> bool:
+        if index_selected:
+            return False
+        return self.seen < self.sample_pages or self.passed <= self.max_pass_share * self.seen
+
+    def observe(self, pages: int, passed: int) -> None:
+        if self.seen < self.sample_pages:
+            self.seen += pages
+            self.passed += passed
+
+
+@dataclass
 class Stage1Work:
     """Everything a worker needs for stage-1 units (picklable: settings and blocks, no models)."""
 
@@ -67,6 +90,7 @@ class Stage1Work:
     source: str
     output: str
     reader: WarcReader
+    prefilter_gate: PrefilterGate = field(default_factory=PrefilterGate)  # its settings; each unit starts afresh
 
     def run(self, unit: Unit) -> UnitResult:
         started = time.monotonic()
@@ -80,6 +104,7 @@ class Stage1Work:
         removed["_shared"] = []
         documents = 0
         bytes_read = warc_bytes = 0
+        gate = replace(self.prefilter_gate, seen=0, passed=0)
         for warc in unit.files:
             poison = faults.armed("read_file")
             if poison and poison in warc.path:
@@ -88,7 +113,7 @@ class Stage1Work:
             try:
                 for batch in self.reader.read(stream, warc.name if source else warc.path, warc.crawl, counts):
                     documents += batch.num_rows
-                    self._batch(batch, counts, mix, per_language, kept, removed)
+                    self._batch(batch, counts, mix, per_language, kept, removed, gate, warc.ranges is not None)
             finally:
                 read = getattr(stream, "fetched", getattr(stream, "position", 0))  # ranged: with merged gaps
                 bytes_read += read
@@ -118,10 +143,17 @@ class Stage1Work:
         result.seconds = time.monotonic() - started
         return result
 
-    def _batch(self, batch, counts, mix, per_language, kept, removed) -> None:
+    def _batch(self, batch, counts, mix, per_language, kept, removed, gate: PrefilterGate,
+               index_selected: bool) -> None:
         batch = batch.append_column(DOC_KEY, document_keys(batch["id"]))
         for block in self.graph.shared:
+            if block.name == Prefilter.name and not gate.active(index_selected):
+                counts["prefilter.stepped_aside"] += batch.num_rows  # pages extracted without the prefilter
+                continue
+            pages = batch.num_rows
             batch, dropped = _run_block(block, batch, counts)
+            if block.name == Prefilter.name:
+                gate.observe(pages, batch.num_rows)
             if dropped.num_rows and block.name != Prefilter.name:  # other languages are only counted
                 removed["_shared"].append(dropped.select([c for c in AUDIT_COLUMNS if c in dropped.column_names]))
         if not batch.num_rows:
