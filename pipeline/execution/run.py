@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -113,12 +114,30 @@ class Plan:
         return [f for u in self.units for f in u.files]
 
 
+UNITS_PER_SLOT = 4  # while the input allows: no run ends with one unit running alone
+MIN_INDEX_RECORDS_PER_UNIT = 1_000  # index selections: below it a unit's fixed costs outweigh its work
+
+
+def worker_slots(options: RunOptions) -> int:
+    """Stage-1 tasks that run at once: the run's CPUs (`--cpus`, else this machine's) per task's CPUs."""
+    cpus = options.num_cpus or os.cpu_count() or 1
+    return max(1, int(cpus // options.resources.cpus_per_task))
+
+
+def unit_size(items: int, ceiling: int, slots: int, floor: int = 1) -> int:
+    """Items (files, or index-selected records) per unit: enough units for `UNITS_PER_SLOT` per worker slot
+    while the input allows, never more than `ceiling` per unit nor fewer than `floor`."""
+    return max(1, min(ceiling, max(floor, -(-items // (slots * UNITS_PER_SLOT)))))
+
+
 def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Plan:
     """Select crawls and files and group them into units (deterministic for the same options).
 
     With an index selection (`select="index"` or `"index+neighbors"`) each file keeps only the byte ranges of the
     records the crawl's columnar index labels with the run's languages, files without any are left out, and a
-    unit holds about `index_records_per_unit` records; its id covers the ranges. The index files are scanned with
+    unit holds about `index_records_per_unit` records; its id covers the ranges. `files_per_unit` and
+    `index_records_per_unit` are ceilings: while the input allows, units are made small enough for
+    `UNITS_PER_SLOT` units per worker slot (`unit_size`). The index files are scanned with
     `map_fn` (Ray tasks in a run; threads by default) and the selection is cached under the output (`fill_cache`;
     a dry run only reads the cache).
     """
@@ -131,17 +150,22 @@ def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Pla
         selection = cc_index.Selection.for_run(options.languages, options.select, options.index_primary_only)
         indexes = cc_index.crawl_indexes(source, crawls)
     units: list[Unit] = []
-    for crawl in crawls:
-        files = sample_files(source.warc_files(crawl), options.max_files, options.seed)
+    chosen = {crawl: sample_files(source.warc_files(crawl), options.max_files, options.seed) for crawl in crawls}
+    if selection is not None:
+        chosen = {crawl: cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
+                                               cache=Output(options.output), fill_cache=fill_cache)
+                  for crawl, files in chosen.items()}
+        records = unit_size(sum(f.records for files in chosen.values() for f in files),
+                            options.index_records_per_unit, worker_slots(options), MIN_INDEX_RECORDS_PER_UNIT)
+    per_unit = unit_size(sum(map(len, chosen.values())), options.files_per_unit, worker_slots(options))
+    for crawl, files in chosen.items():
         if selection is not None:
-            selected = cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
-                                             cache=Output(options.output), fill_cache=fill_cache)
-            for number, group in enumerate(cc_index.group_by_records(selected, options.index_records_per_unit)):
+            for number, group in enumerate(cc_index.group_by_records(files, records)):
                 units.append(Unit(f"{crawl}-index-{number:06d}-{fingerprint([f.canonical for f in group])[:8]}",
                                   group))
             continue
-        for start in range(0, len(files), options.files_per_unit):
-            group = tuple(files[start:start + options.files_per_unit])
+        for start in range(0, len(files), per_unit):
+            group = tuple(files[start:start + per_unit])
             units.append(Unit(f"{crawl}-{start:06d}-{fingerprint([f.path for f in group])[:8]}", group))
     return Plan(source, crawls, units)
 

@@ -193,7 +193,7 @@ def test_dry_run_lists_files_and_writes_nothing(mirror, tmp_path):
     result = cli_run(mirror, tmp_path / "out", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert mirror.crawls["CC-MAIN-2024-18"][0] in result.stdout
-    assert "5 files in 3 units" in result.stdout and "core-hours" in result.stdout
+    assert "5 files in 5 units" in result.stdout  # 2 CPUs: 8 units wanted, one file each (--files-per-unit 2) and "core-hours" in result.stdout
     assert not (tmp_path / "out").exists()
 
 
