@@ -7,6 +7,7 @@ skipped, and reading resumes at the next gzip member (in an uncompressed WARC, a
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import zlib
@@ -182,6 +183,22 @@ def plain_records(raw: BinaryIO, max_bytes: int, counts: Counter) -> Iterator[by
 def decode_html(body: bytes, content_type: str) -> str | None:
     """Body bytes as text: declared charset, then `<meta charset>`, then UTF-8, then detection among the legacy
     web charsets, then windows-1252; None if nothing decodes the bytes."""
+    decoded = _decoded(body, content_type)
+    return decoded[0] if decoded else None
+
+
+def html_utf8(body: bytes, content_type: str) -> bytes | None:
+    """The text `decode_html` gives, as UTF-8 bytes: the body itself when it was UTF-8 (no round trip through
+    a Python string), else the decoded text encoded; None if nothing decodes the bytes."""
+    decoded = _decoded(body, content_type)
+    if decoded is None:
+        return None
+    text, charset = decoded
+    return body if _is_utf8(charset) else text.encode("utf-8")
+
+
+def _decoded(body: bytes, content_type: str) -> tuple[str, str] | None:
+    """The text and the charset that decoded it (see `decode_html`)."""
     candidates = []
     match = HEADER_CHARSET.search(content_type or "")
     if match:
@@ -192,7 +209,7 @@ def decode_html(body: bytes, content_type: str) -> str | None:
     candidates.append("utf-8")
     for charset in candidates:
         try:
-            return body.decode(charset)
+            return body.decode(charset), charset
         except (UnicodeDecodeError, LookupError):
             continue
     from charset_normalizer import from_bytes
@@ -200,10 +217,14 @@ def decode_html(body: bytes, content_type: str) -> str | None:
     best = from_bytes(body[:200_000], cp_isolation=list(WEB_CHARSETS)).best()
     for charset in ([best.encoding] if best is not None and best.encoding else []) + ["cp1252"]:
         try:
-            return body.decode(charset)  # cp1252 last: the WHATWG default for undeclared legacy pages
+            return body.decode(charset), charset  # cp1252 last: the WHATWG default for undeclared legacy pages
         except (UnicodeDecodeError, LookupError):
             continue
     return None
+
+
+def _is_utf8(charset: str) -> bool:
+    return codecs.lookup(charset).name == "utf-8"
 
 
 DECODE_BLOCK = 16384  # raw bytes decoded at a time; a failure in the first block means "not encoded after all"
@@ -438,10 +459,12 @@ class WarcReader:
     def _batch(columns: dict[str, list], file_path: str, dump: str) -> pa.Table:
         rows = len(columns["id"])
         columns["dump"], columns["file_path"] = [dump] * rows, [file_path] * rows
-        return pa.table({name: pa.array(columns[name], pa.string()) for name in RAW_SCHEMA.names}, schema=RAW_SCHEMA)
+        arrays = {name: pa.array(columns[name], pa.string()) for name in RAW_SCHEMA.names if name != "html"}
+        arrays["html"] = pa.array(columns["html"], pa.binary()).cast(pa.string())  # UTF-8 bytes: no re-encoding
+        return pa.table({name: arrays[name] for name in RAW_SCHEMA.names}, schema=RAW_SCHEMA)
 
-    def _html(self, response: Response, counts: Counter) -> str | None:
-        """The page's text, or None with the reason counted."""
+    def _html(self, response: Response, counts: Counter) -> bytes | None:
+        """The page's text as UTF-8, or None with the reason counted."""
         if response.status is None:
             counts["warc.malformed_record"] += 1
             return None
@@ -459,7 +482,7 @@ class WarcReader:
         if b"\x00" in body[:8192]:
             counts["warc.binary"] += 1
             return None
-        html = decode_html(body, content_type)
+        html = html_utf8(body, content_type)
         if html is None:
             counts["warc.undecodable"] += 1
             return None

@@ -252,25 +252,32 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         start_ray(options.num_cpus)
         return ray_map(fn, items)
 
+    parts: dict[str, float] = {}  # the start-up's parts, each from the end of the one before
+    lap = _laps(parts, begun)
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
+    lap("plan")
     with RunLock(output):
         with ThreadPoolExecutor(1) as checks:  # the driver's model checks (imports, loads) overlap Ray's start-up
-            checked = checks.submit(graph.check)
+            checked = checks.submit(_timed, graph.check)
             start_ray(options.num_cpus)
-            checked.result()
+            lap("ray")
+            parts["checks"] = checked.result()  # in parallel with Ray: counted apart from the sum
+            lap("checks_after_ray")
         optouts = optout.prepare(options, plan, graph, output,  # robots.txt table on Ray; blocks into the graph
                                  lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
         models = graph.models()
         manifests = Manifests(output, models)
+        lap("optouts_models")
         preflight(graph.blocks(), models, plan.source.location, plan.files[0].path if plan.files else None,
                   options.output)
         stage3_blocks = [b for language in graph.languages.values() for b in language.stage3]
         plan_pool(stage3_blocks, ray.cluster_resources().get("GPU", 0), options.scorer_gpus)  # before any work
+        lap("preflight")
         started = time.monotonic()
         startup = started - begun  # plan, model checks, Ray start-up, preflight: the fixed cost of a run
         stage1 = _run_stage1(plan, graph, options, output, manifests, models)
         _check_quarantined(stage1, len(plan.files), options.max_quarantined)
-        seconds = {"startup": startup, "stage1": time.monotonic() - started}
+        seconds = {"startup": startup, "startup_parts": parts, "stage1": time.monotonic() - started}
         stats = {}
         attach_pool(stage3_blocks, options.scorer_gpus)
         for code, language in graph.languages.items():
@@ -283,6 +290,23 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
             write_card(options.output, code)
         write_report(options.output)
     return stats
+
+
+def _laps(parts: dict[str, float], begun: float):
+    """`lap(name)` records the seconds since the previous lap (the first from `begun`) under `name`."""
+    last = [begun]
+
+    def lap(name: str) -> None:
+        now = time.monotonic()
+        parts[name] = round(now - last[0], 3)
+        last[0] = now
+    return lap
+
+
+def _timed(fn) -> float:
+    started = time.monotonic()
+    fn()
+    return round(time.monotonic() - started, 3)
 
 
 def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], options: RunOptions, output: Output,
