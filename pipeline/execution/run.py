@@ -572,7 +572,7 @@ def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds:
                   "bytes_read_share": round(bytes_read / warc_bytes, 6) if warc_bytes else None, **selection},
         "language_mix": dict(mix.most_common()),
         "quarantined": quarantined,
-        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "seconds": {k: round(v, 2) if isinstance(v, float) else v for k, v in seconds.items()},
         "documents_per_second": round(documents / max(seconds.get("stage1", 0.0), 1e-9), 1),
     }
 
