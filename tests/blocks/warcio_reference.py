@@ -75,4 +75,5 @@ def _row(record, body: bytes, max_page_bytes: int, counts: Counter) -> dict | No
         return None
     return {"id": record_id, "url": record.rec_headers.get_header("WARC-Target-URI"),
             "date": record.rec_headers.get_header("WARC-Date"), "html": html,
-            "http_tdm_reservation": http.get_header("tdm-reservation"), "http_tdm_policy": http.get_header("tdm-policy")}
+            "http_tdm_reservation": http.get_header("tdm-reservation"),
+            "http_tdm_policy": http.get_header("tdm-policy")}

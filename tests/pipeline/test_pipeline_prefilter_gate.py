@@ -22,7 +22,7 @@ CRAWL = "CC-MAIN-2024-22"
 def warc(path: Path, finnish: int, english: int) -> Path:
     records = [Record(f"https://a.fi/{i}", page(text, "fi", f"Otsikko {i}").encode())
                for i, text in enumerate(documents("fin", finnish, 3))]
-    records += [Record(f"https://a.com/{i}", f"<html lang=en><body><h1>Title {i}</h1><p>{text}</p></body></html>".encode())
+    records += [Record(f"https://a.com/{i}", f"<html lang=en><body><h1>T {i}</h1><p>{text}</p></body></html>".encode())
                 for i, text in enumerate(documents("eng", english, 3))]  # not in the Finnish page template
     random.Random(7).shuffle(records)
     write_warc(path, records)
