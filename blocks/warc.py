@@ -14,6 +14,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -256,6 +257,7 @@ class Response:
         return _decode_blocks(self.payload, 0, decoder, [], 0, limit)
 
 
+@cache
 def _decompressors() -> dict:
     """Content codings undone (br when `brotli` is installed), each a factory of a fresh decompressor."""
     factories = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), "deflate": zlib.decompressobj}
