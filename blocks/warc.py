@@ -3,6 +3,10 @@
 Bad input never ends a file: a corrupt or truncated gzip member, a malformed record, a record without a
 `WARC-Record-ID`, a non-HTML or binary payload, undecodable bytes or an oversized page is counted by reason and
 skipped, and reading resumes at the next gzip member (in an uncompressed WARC, at the next `WARC/1.` line).
+
+Records are parsed with fastwarc one member at a time; the HTTP head, chunked transfer and content encodings
+(gzip, deflate, br) are undone here, by warcio's rules (tests/blocks/test_blocks_warc_reference.py holds the
+reader to warcio's output).
 """
 
 from __future__ import annotations
