@@ -66,10 +66,17 @@ class PrefilterGate:
     its cost. It runs on the unit's first `sample_pages` pages and steps aside for the rest when more than
     `max_pass_share` of them passed (1: it never does); it never runs on index-selected records."""
 
-    sample_pages: int = 256
+    sample_pages: int = 64
     max_pass_share: float = 0.5
     seen: int = 0
     passed: int = 0
+
+    def parts(self, batch: pa.Table) -> list[pa.Table]:
+        """The batch, cut where the sample ends (so the decision applies from the next page on)."""
+        needed = self.sample_pages - self.seen
+        if 0 < needed < batch.num_rows:
+            return [batch.slice(0, needed), batch.slice(needed)]
+        return [batch]
 
     def active(self, index_selected: bool) -> bool:
         if index_selected:
@@ -105,6 +112,7 @@ class Stage1Work:
         documents = 0
         bytes_read = warc_bytes = 0
         gate = replace(self.prefilter_gate, seen=0, passed=0)
+        prefiltered = any(block.name == Prefilter.name for block in self.graph.shared)
         for warc in unit.files:
             poison = faults.armed("read_file")
             if poison and poison in warc.path:
@@ -113,7 +121,8 @@ class Stage1Work:
             try:
                 for batch in self.reader.read(stream, warc.name if source else warc.path, warc.crawl, counts):
                     documents += batch.num_rows
-                    self._batch(batch, counts, mix, per_language, kept, removed, gate, warc.ranges is not None)
+                    for part in gate.parts(batch) if prefiltered and warc.ranges is None else [batch]:
+                        self._batch(part, counts, mix, per_language, kept, removed, gate, warc.ranges is not None)
             finally:
                 read = getattr(stream, "fetched", getattr(stream, "position", 0))  # ranged: with merged gaps
                 bytes_read += read

@@ -34,8 +34,8 @@ def graph():
     return build_graph(["fin_Latn"], lid="ft176")
 
 
-def stage1(graph, path: Path, out: Path, gate: PrefilterGate) -> tuple[set[str], Counter]:
-    work = Stage1Work(graph, "", str(out), WarcReader(batch_size=8), gate)
+def stage1(graph, path: Path, out: Path, gate: PrefilterGate, batch_size: int = 8) -> tuple[set[str], Counter]:
+    work = Stage1Work(graph, "", str(out), WarcReader(batch_size=batch_size), gate)
     result = work.run(Unit("u", (WarcFile(CRAWL, str(path)),)))
     kept = {url for file in result.kept_files["fin_Latn"] for url in pq.read_table(file)["url"].to_pylist()}
     return kept, Counter(result.counts)
@@ -46,6 +46,8 @@ def test_dense_input_steps_aside_after_the_sample_and_keeps_the_same_documents(g
     kept, counts = stage1(graph, path, tmp_path / "gate", PrefilterGate(sample_pages=8))
     always, always_counts = stage1(graph, path, tmp_path / "always", PrefilterGate(sample_pages=8, max_pass_share=1))
     assert counts["prefilter.stepped_aside"] == 32 - 8  # the first batch sampled, the other three not
+    one_batch = stage1(graph, path, tmp_path / "one", PrefilterGate(sample_pages=8), batch_size=64)[1]
+    assert one_batch["prefilter.stepped_aside"] == 32 - 8  # the batch is cut where the sample ends
     assert always_counts["prefilter.stepped_aside"] == 0
     assert kept == always and len(kept) >= 25
 
