@@ -67,7 +67,7 @@ class PrefilterGate:
     `max_pass_share` of them passed (1: it never does); it never runs on index-selected records."""
 
     sample_pages: int = 64
-    max_pass_share: float = 0.5
+    max_pass_share: float = 0.95  # below it, extracting the other pages costs more than the prefilter on all
     seen: int = 0
     passed: int = 0
 
