@@ -25,7 +25,7 @@ from mirror import DATA, Record, write_warc
 from curate.blocks.prefilter import page_chunks
 from curate.blocks.warc import WarcReader
 from curate.pipeline.execution.graph import Graph
-from curate.pipeline.execution.stage1 import Stage1Work, Unit
+from curate.pipeline.execution.stage1 import PrefilterGate, Stage1Work, Unit
 from curate.pipeline.sources.crawls import WarcFile
 
 FLORES = DATA / "text" / "flores200"
@@ -120,8 +120,9 @@ def write_pages(path: Path, built: list[Page]) -> Path:
 
 
 def run_stage1(graph: Graph, warc: Path, out: Path) -> tuple[dict[str, set[str]], Counter]:
-    """Stage 1 of `graph` on one WARC: the URLs each language keeps, and the unit's counts."""
-    result = Stage1Work(graph, "", str(out), WarcReader()).run(Unit("u", (WarcFile(CRAWL, str(warc)),)))
+    """Stage 1 of `graph` on one WARC: the URLs each language keeps, and the unit's counts (the prefilter on
+    every page, never stepping aside: what it keeps is what is measured)."""
+    result = Stage1Work(graph, "", str(out), WarcReader(), PrefilterGate(max_pass_share=1.0)).run(Unit("u", (WarcFile(CRAWL, str(warc)),)))
     kept = {}
     for code, files in result.kept_files.items():
         kept[code] = {url for path in files for url in pq.read_table(path, columns=["url"])["url"].to_pylist()}

@@ -43,7 +43,7 @@ def run(
     extractor: Annotated[str, typer.Option(help="trafilatura or resiliparse")] = "trafilatura",
     no_prefilter: Annotated[bool, typer.Option("--no-prefilter", help="extract every page (no cheap LID pass "
                                                                        "before extraction)")] = False,
-    files_per_unit: Annotated[int, typer.Option(help="WARCs per unit of work")] = 8,
+    files_per_unit: Annotated[int, typer.Option(help="at most N WARCs a unit (fewer for 4 units a worker)")] = 8,
     buckets: Annotated[Optional[int], typer.Option(help="buckets (doc_key ranges) per language for stage 3 and the "
                                                    "shards (default: one per --bucket-bytes of stage-1 files)")] = None,
     bucket_bytes: Annotated[int, typer.Option(help="stage-1 Parquet bytes per bucket when --buckets is not given")]

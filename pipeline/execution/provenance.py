@@ -10,7 +10,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("curate-corpus", "ray", "pyarrow", "polars", "trafilatura", "fasttext-numpy2-wheel", "datatrove", "warcio",
+PACKAGES = ("curate-corpus", "ray", "pyarrow", "polars", "trafilatura", "fasttext-numpy2-wheel", "datatrove", "fastwarc",
             "datasketch", "numpy")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -116,12 +117,40 @@ class Plan:
         return [f for u in self.units for f in u.files]
 
 
+UNITS_PER_SLOT = 4  # while the input allows: no run ends with one unit running alone
+MIN_INDEX_RECORDS_PER_UNIT = 1_000  # index selections: below it a unit's fixed costs outweigh its work
+
+
+def worker_slots(options: RunOptions, remember: bool = False) -> int:
+    """Stage-1 tasks that run at once: the run's CPUs (`--cpus`, else this machine's) per task's CPUs.
+
+    The first run of an output records the figure (`_work/plan.json`) and later runs reuse it, so the units stay
+    the same, and are reused, when the output is resumed on a machine or cluster of another size."""
+    output = Output(options.output)
+    recorded = output.read_json(output.path("_work", "plan.json"))
+    if recorded and "worker_slots" in recorded:
+        return int(recorded["worker_slots"])
+    cpus = options.num_cpus or os.cpu_count() or 1
+    slots = max(1, int(cpus // options.resources.cpus_per_task))
+    if remember:
+        output.write_json(output.path("_work", "plan.json"), {"worker_slots": slots})
+    return slots
+
+
+def unit_size(items: int, ceiling: int, slots: int, floor: int = 1) -> int:
+    """Items (files, or index-selected records) per unit: enough units for `UNITS_PER_SLOT` per worker slot
+    while the input allows, never more than `ceiling` per unit nor fewer than `floor`."""
+    return max(1, min(ceiling, max(floor, -(-items // (slots * UNITS_PER_SLOT)))))
+
+
 def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Plan:
     """Select crawls and files and group them into units (deterministic for the same options).
 
     With an index selection (`select="index"` or `"index+neighbors"`) each file keeps only the byte ranges of the
     records the crawl's columnar index labels with the run's languages, files without any are left out, and a
-    unit holds about `index_records_per_unit` records; its id covers the ranges. The index files are scanned with
+    unit holds about `index_records_per_unit` records; its id covers the ranges. `files_per_unit` and
+    `index_records_per_unit` are ceilings: while the input allows, units are made small enough for
+    `UNITS_PER_SLOT` units per worker slot (`unit_size`). The index files are scanned with
     `map_fn` (Ray tasks in a run; threads by default) and the selection is cached under the output (`fill_cache`;
     a dry run only reads the cache).
     """
@@ -134,17 +163,24 @@ def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Pla
         selection = cc_index.Selection.for_run(options.languages, options.select, options.index_primary_only)
         indexes = cc_index.crawl_indexes(source, crawls)
     units: list[Unit] = []
-    for crawl in crawls:
-        files = sample_files(source.warc_files(crawl), options.max_files, options.seed)
+    chosen = {crawl: sample_files(source.warc_files(crawl), options.max_files, options.seed) for crawl in crawls}
+    if selection is not None:
+        chosen = {crawl: cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
+                                               cache=Output(options.output), fill_cache=fill_cache)
+                  for crawl, files in chosen.items()}
+    slots = worker_slots(options, remember=fill_cache)
+    if selection is not None:
+        records = unit_size(sum(f.records for files in chosen.values() for f in files),
+                            options.index_records_per_unit, slots, MIN_INDEX_RECORDS_PER_UNIT)
+    per_unit = unit_size(sum(map(len, chosen.values())), options.files_per_unit, slots)
+    for crawl, files in chosen.items():
         if selection is not None:
-            selected = cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
-                                             cache=Output(options.output), fill_cache=fill_cache)
-            for number, group in enumerate(cc_index.group_by_records(selected, options.index_records_per_unit)):
+            for number, group in enumerate(cc_index.group_by_records(files, records)):
                 units.append(Unit(f"{crawl}-index-{number:06d}-{fingerprint([f.canonical for f in group])[:8]}",
                                   group))
             continue
-        for start in range(0, len(files), options.files_per_unit):
-            group = tuple(files[start:start + options.files_per_unit])
+        for start in range(0, len(files), per_unit):
+            group = tuple(files[start:start + per_unit])
             units.append(Unit(f"{crawl}-{start:06d}-{fingerprint([f.path for f in group])[:8]}", group))
     return Plan(source, crawls, units)
 
@@ -201,21 +237,28 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         start_ray(options.num_cpus)
         return ray_map(fn, items)
 
+    parts: dict[str, float] = {}  # the start-up's parts, each from the end of the one before
+    lap = _laps(parts, begun)
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
+    lap("plan")
     with RunLock(output):
         output.remove_temporaries()  # what a killed run was writing
         with ThreadPoolExecutor(1) as checks:  # the driver's model checks (imports, loads) overlap Ray's start-up
-            checked = checks.submit(graph.check)
+            checked = checks.submit(_timed, graph.check)
             start_ray(options.num_cpus)
-            checked.result()
+            lap("ray")
+            parts["checks"] = checked.result()  # in parallel with Ray: counted apart from the sum
+            lap("checks_after_ray")
         optouts = optout.prepare(options, plan, graph, output,  # robots.txt table on Ray; blocks into the graph
                                  lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
         models = graph.models()
         manifests = Manifests(output, provenance(models))
+        lap("optouts_models")
         preflight(graph.blocks(), models, plan.source.location, plan.files[0].path if plan.files else None,
                   options.output)
         stage3_blocks = [b for language in graph.languages.values() for b in language.stage3]
         plan_pool(stage3_blocks, ray.cluster_resources().get("GPU", 0), options.scorer_gpus)  # before any work
+        lap("preflight")
         started = time.monotonic()
         startup = started - begun  # plan, model checks, Ray start-up, preflight: the fixed cost of a run
         reused: dict[str, list[int]] = {}  # stage → [units reused, units]
@@ -223,7 +266,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         _check_quarantined(stage1, len(plan.files), options.max_quarantined)
         for code in graph.languages:
             _check_errors(output, options.max_errors, *(_error_counts(m["result"], code) for m in stage1.values()))
-        seconds = {"startup": startup, "stage1": time.monotonic() - started}
+        seconds = {"startup": startup, "startup_parts": parts, "stage1": time.monotonic() - started}
         stats = {}
         pool = attach_pool(stage3_blocks, options.scorer_gpus)
         try:
@@ -239,6 +282,23 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         finally:
             detach_pool(stage3_blocks, pool)
     return stats
+
+
+def _laps(parts: dict[str, float], begun: float):
+    """`lap(name)` records the seconds since the previous lap (the first from `begun`) under `name`."""
+    last = [begun]
+
+    def lap(name: str) -> None:
+        now = time.monotonic()
+        parts[name] = round(now - last[0], 3)
+        last[0] = now
+    return lap
+
+
+def _timed(fn) -> float:
+    started = time.monotonic()
+    fn()
+    return round(time.monotonic() - started, 3)
 
 
 def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], options: RunOptions, output: Output,
@@ -545,6 +605,6 @@ def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds:
         "language_mix": dict(mix.most_common()),
         "quarantined": quarantined,
         "missing": sorted(missing),
-        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "seconds": {k: round(v, 2) if isinstance(v, float) else v for k, v in seconds.items()},
     }
 

@@ -14,7 +14,7 @@ import os
 import time
 import traceback
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -101,6 +101,36 @@ class UnitResult:
 
 
 @dataclass
+class PrefilterGate:
+    """Whether the LID-first prefilter still pays in a unit. It drops other languages' pages before extraction;
+    where nearly every page is a run language (a language's own sites, records the index chose) it only adds
+    its cost. It runs on the unit's first `sample_pages` pages and steps aside for the rest when more than
+    `max_pass_share` of them passed (1: it never does); it never runs on index-selected records."""
+
+    sample_pages: int = 64
+    max_pass_share: float = 0.95  # below it, extracting the other pages costs more than the prefilter on all
+    seen: int = 0
+    passed: int = 0
+
+    def parts(self, batch: pa.Table) -> list[pa.Table]:
+        """The batch, cut where the sample ends (so the decision applies from the next page on)."""
+        needed = self.sample_pages - self.seen
+        if 0 < needed < batch.num_rows:
+            return [batch.slice(0, needed), batch.slice(needed)]
+        return [batch]
+
+    def active(self, index_selected: bool) -> bool:
+        if index_selected:
+            return False
+        return self.seen < self.sample_pages or self.passed <= self.max_pass_share * self.seen
+
+    def observe(self, pages: int, passed: int) -> None:
+        if self.seen < self.sample_pages:
+            self.seen += pages
+            self.passed += passed
+
+
+@dataclass
 class Stage1Work:
     """Everything a worker needs for stage-1 units (picklable: settings and blocks, no models)."""
 
@@ -109,6 +139,7 @@ class Stage1Work:
     output: str
     reader: WarcReader
     max_errors: int = MAX_ERRORS
+    prefilter_gate: PrefilterGate = field(default_factory=PrefilterGate)  # its settings; each unit starts afresh
 
     def run(self, unit: Unit) -> UnitResult:
         started = time.monotonic()
@@ -124,6 +155,8 @@ class Stage1Work:
         bytes_read = warc_bytes = 0
         missing: list[str] = []
         errors = BlockErrors(self.output, self.max_errors)
+        gate = replace(self.prefilter_gate, seen=0, passed=0)
+        prefiltered = any(block.name == Prefilter.name for block in self.graph.shared)
         for warc in unit.files:
             poison = faults.armed("read_file")
             if poison and poison in warc.path:
@@ -133,7 +166,9 @@ class Stage1Work:
                 try:
                     for batch in self.reader.read(stream, warc.name if source else warc.path, warc.crawl, counts):
                         documents += batch.num_rows
-                        self._batch(batch, counts, mix, per_language, kept, removed, errors)
+                        for part in gate.parts(batch) if prefiltered and warc.ranges is None else [batch]:
+                            self._batch(part, counts, mix, per_language, kept, removed, errors, gate,
+                                        warc.ranges is not None)
                     break
                 except FileNotFoundError:  # lazy opens: raised before any record was read
                     if attempt + 1 < INPUT_ATTEMPTS:
@@ -175,10 +210,17 @@ class Stage1Work:
         result.seconds = time.monotonic() - started
         return result
 
-    def _batch(self, batch, counts, mix, per_language, kept, removed, errors: BlockErrors) -> None:
+    def _batch(self, batch, counts, mix, per_language, kept, removed, errors: BlockErrors, gate: PrefilterGate,
+               index_selected: bool) -> None:
         batch = batch.append_column(DOC_KEY, document_keys(batch["id"]))
         for block in self.graph.shared:
+            if block.name == Prefilter.name and not gate.active(index_selected):
+                counts["prefilter.stepped_aside"] += batch.num_rows  # pages extracted without the prefilter
+                continue
+            pages = batch.num_rows
             batch, dropped = _run_block(block, batch, counts, errors)
+            if block.name == Prefilter.name:
+                gate.observe(pages, batch.num_rows)
             if dropped.num_rows and block.name != Prefilter.name:  # other languages are only counted
                 removed["_shared"].append(dropped.select([c for c in AUDIT_COLUMNS if c in dropped.column_names]))
         if not batch.num_rows:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import logging
 import zlib
 from collections import Counter
@@ -120,38 +119,32 @@ def read_captures(location: str, output_root: str, directory: str, partitions: i
 
 def _captures(source: Source, crawl: str, path: str, counts: Counter) -> list[dict]:
     """The robots.txt responses of one WARC as capture rows."""
-    from warcio.archiveiterator import ArchiveIterator
-
-    from curate.blocks.warc import decode_html, gzip_members
+    from curate.blocks.warc import decode_html, responses
 
     rows: list[dict] = []
     stream = source.open(path)
     try:
-        for member in gzip_members(stream, MAX_CAPTURE_BYTES, counts):
-            try:
-                for record in ArchiveIterator(io.BytesIO(member), ensure_http_headers=False):
-                    if record.rec_type != "response":
-                        continue
-                    url = record.rec_headers.get_header("WARC-Target-URI") or ""
-                    host = host_key(url)
-                    if host is None:
-                        counts["robots.bad_url"] += 1
-                        continue
-                    row = {"host": host, "date": record.rec_headers.get_header("WARC-Date") or "",
-                           "crawl": crawl, "status": -1, "location": None, "body": None}
-                    try:
-                        http = record.http_headers
-                        row["status"] = int(http.get_statuscode())
-                        location = http.get_header("Location")
-                        row["location"] = urljoin(url, location) if location else None
-                        body = record.content_stream().read(MAX_ROBOTS_BYTES)
-                        row["body"] = decode_html(body, http.get_header("Content-Type") or "") or ""
-                    except Exception:  # noqa: BLE001 - an unreadable capture stays, as status -1: a disallow
-                        row["status"] = -1
-                        counts["robots.unreadable"] += 1
-                    rows.append(row)
-            except Exception:  # noqa: BLE001 - warcio raises many types on a malformed record
-                counts["robots.malformed_record"] += 1
+        warc_counts: Counter = Counter()
+        for response in responses(stream, MAX_CAPTURE_BYTES, warc_counts):
+            url = response.warc["url"] or ""
+            host = host_key(url)
+            if host is None:
+                counts["robots.bad_url"] += 1
+                continue
+            row = {"host": host, "date": response.warc["date"] or "", "crawl": crawl, "status": -1,
+                   "location": None, "body": None}
+            if response.status is None or not response.status.isdigit():
+                counts["robots.unreadable"] += 1  # stays, as status -1: a disallow
+                rows.append(row)
+                continue
+            row["status"] = int(response.status)
+            location = response.http.get("location")
+            row["location"] = urljoin(url, location) if location else None
+            row["body"] = decode_html(response.body(MAX_ROBOTS_BYTES), response.http.get("content-type") or "") or ""
+            rows.append(row)
+        counts["robots.malformed_record"] += warc_counts.pop("warc.malformed_record", 0)
+        warc_counts.pop("warc.records", None)
+        counts.update(warc_counts)  # damaged gzip members, truncation
     finally:
         stream.close()
     return rows

@@ -58,6 +58,16 @@ def test_bad_records_are_counted_by_reason(reference, mirror):
     assert stats["language_mix"]["ekk_Latn"] > 0 and stats["language_mix"]["swe_Latn"] > 0
 
 
+def test_startup_is_broken_down(reference):
+    _, stats = reference
+    seconds = stats["seconds"]
+    parts = seconds["startup_parts"]
+    assert set(parts) == {"plan", "ray", "checks", "checks_after_ray", "optouts_models", "preflight"}
+    assert all(value >= 0 for value in parts.values())
+    in_sequence = sum(v for k, v in parts.items() if k != "checks")  # the checks overlap Ray's start-up
+    assert in_sequence <= seconds["startup"] + 0.01 and in_sequence >= seconds["startup"] * 0.9
+
+
 def test_removed_rows_are_audited_with_a_reason(reference):
     output, stats = reference
     removed = list((output / "fin_Latn" / "_work" / "removed").rglob("*.parquet"))
@@ -193,7 +203,7 @@ def test_dry_run_lists_files_and_writes_nothing(mirror, tmp_path):
     result = cli_run(mirror, tmp_path / "out", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert mirror.crawls["CC-MAIN-2024-18"][0] in result.stdout
-    assert "5 files in 3 units" in result.stdout and "core-hours" in result.stdout
+    assert "5 files in 5 units" in result.stdout  # 2 CPUs: 8 units wanted, one file each (--files-per-unit 2) and "core-hours" in result.stdout
     assert not (tmp_path / "out").exists()
 
 
