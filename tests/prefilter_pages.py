@@ -122,7 +122,7 @@ def write_pages(path: Path, built: list[Page]) -> Path:
 def run_stage1(graph: Graph, warc: Path, out: Path) -> tuple[dict[str, set[str]], Counter]:
     """Stage 1 of `graph` on one WARC: the URLs each language keeps, and the unit's counts (the prefilter on
     every page, never stepping aside: what it keeps is what is measured)."""
-    result = Stage1Work(graph, "", str(out), WarcReader(), PrefilterGate(max_pass_share=1.0)).run(Unit("u", (WarcFile(CRAWL, str(warc)),)))
+    result = Stage1Work(graph, "", str(out), WarcReader(), prefilter_gate=PrefilterGate(max_pass_share=1.0)).run(Unit("u", (WarcFile(CRAWL, str(warc)),)))
     kept = {}
     for code, files in result.kept_files.items():
         kept[code] = {url for path in files for url in pq.read_table(path, columns=["url"])["url"].to_pylist()}

@@ -35,7 +35,7 @@ def graph():
 
 
 def stage1(graph, path: Path, out: Path, gate: PrefilterGate, batch_size: int = 8) -> tuple[set[str], Counter]:
-    work = Stage1Work(graph, "", str(out), WarcReader(batch_size=batch_size), gate)
+    work = Stage1Work(graph, "", str(out), WarcReader(batch_size=batch_size), prefilter_gate=gate)
     result = work.run(Unit("u", (WarcFile(CRAWL, str(path)),)))
     kept = {url for file in result.kept_files["fin_Latn"] for url in pq.read_table(file)["url"].to_pylist()}
     return kept, Counter(result.counts)
