@@ -37,7 +37,8 @@ from curate.trainer.distributed import (World, all_workers, full_model_state, fu
 from curate.trainer.evaluate import EvalSet, evaluate
 from curate.trainer.loader import BatchLoader, MicroBatch
 from curate.trainer.metrics import Meter, Reporter, ensure_log_handler, matmul_precision, mfu, peak_flops
-from curate.trainer.model import build_model, compile_layers, flops_per_token, next_token_loss
+from curate.trainer.loss import model_nll
+from curate.trainer.model import build_model, compile_layers, flops_per_token
 from curate.trainer.schedule import lr_at
 from curate.trainer.tokenizer import load_tokenizer, make_tokenize
 
@@ -320,8 +321,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches
     for i, batch in enumerate(batches):
         inputs, targets = _to_device(batch, device)
         with gradient_sync(model, i == len(batches) - 1), autocast():
-            logits = model(input_ids=inputs, use_cache=False).logits
-        loss = next_token_loss(logits, targets)
+            loss = model_nll(model, inputs, targets) / targets.numel()  # no logits: see trainer.loss
         (loss / len(batches)).backward()
         loss_sum += loss.detach()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf)
