@@ -40,6 +40,12 @@ class Precision(str, Enum):
     fp32 = "fp32"
 
 
+class NewEmbeddings(str, Enum):
+    mean = "mean"
+    focus = "focus"
+    random = "random"
+
+
 class Parallel(str, Enum):
     ddp = "ddp"
     fsdp = "fsdp"
@@ -60,6 +66,12 @@ def train(
         help="HF checkpoint (folder or Hub id) to continue pretraining.")] = None,
     model_config: Annotated[Optional[str], typer.Option(
         help="Build a fresh Llama instead: tiny, 125m, 350m, 1b, or a config.json.")] = None,
+    new_embeddings: Annotated[Optional[NewEmbeddings], typer.Option(
+        help="With a --tokenizer that extends the --model's (curate extend-tokenizer): initialise the new "
+             "tokens' embeddings as the mean of their pieces', FOCUS-style from similar tokens, or randomly.")]
+        = None,
+    embeddings_only_steps: Annotated[int, typer.Option(
+        help="Train only the embeddings for the first K steps (everything else frozen).")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder: checkpoints, metrics.jsonl, result.json.")]
         = Path("runs/cpt"),
     steps: Annotated[int, typer.Option(help="Optimizer steps of the run.")] = 1000,
@@ -120,6 +132,8 @@ def train(
         raise typer.BadParameter(str(err), param_hint="'--mix'") from None
     config = TrainConfig(
         mix=sources, tokenizer=tokenizer, model=model, model_config=model_config, out_dir=str(out),
+        new_embeddings=new_embeddings.value if new_embeddings else None,
+        embeddings_only_steps=embeddings_only_steps,
         steps=steps, seq_len=seq_len, micro_batch_size=micro_batch_size, grad_accum_steps=grad_accum,
         lr=lr, min_lr_ratio=min_lr_ratio, schedule=schedule.value, warmup_steps=warmup_steps,
         decay_steps=decay_steps, cooldown_steps=cooldown_steps, constant_lr_ratio=constant_lr_ratio,

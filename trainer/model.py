@@ -25,9 +25,10 @@ def build_model(config: TrainConfig, vocab_size: int, eos_id: int) -> torch.nn.M
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"cannot load model {config.model!r}: {first_line}") from None
         rows = model.get_input_embeddings().weight.shape[0]
-        if vocab_size > rows:
-            raise ConfigError(f"the tokenizer has {vocab_size} tokens but the model only {rows} "
-                              "embeddings: use the model's own tokenizer")
+        if vocab_size > rows and config.new_embeddings is None:
+            raise ConfigError(f"the tokenizer has {vocab_size} tokens but the model only {rows} embeddings: "
+                              "give --new-embeddings mean|focus|random for the new tokens, or use the "
+                              "model's own tokenizer")
         return model
     assert config.model_config is not None
     if config.model_config in MODEL_PRESETS:
