@@ -358,8 +358,8 @@ def main() -> None:
     parser.add_argument("--loss", action="store_true",
                         help="benchmark the loss only: the fused one against the previous and transformers' "
                              "at vocabularies 32k and 128k (CPU: about a minute)")
-    parser.add_argument("--loss-positions", type=int, default=1024, help="--loss: batch x sequence")
-    parser.add_argument("--loss-width", type=int, default=256, help="--loss: the hidden width")
+    parser.add_argument("--loss-positions", type=int, default=512, help="--loss: batch x sequence")
+    parser.add_argument("--loss-width", type=int, default=128, help="--loss: the hidden width")
     args = parser.parse_args()
     if args.loss:
         import torch

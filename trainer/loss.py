@@ -108,11 +108,15 @@ def output_layer(model: torch.nn.Module) -> torch.nn.Module:
 def hidden_states_out(head: torch.nn.Module) -> Iterator[None]:
     """Make `head` return its input, so the model's `.logits` are its final hidden states (computed
     inside the model's own forward, under DDP / FSDP hooks) and the projection is left to the loss."""
+    own = head.__dict__.get("forward")  # a wrapper someone set on the instance (hooks), kept
     head.forward = lambda hidden: hidden  # type: ignore[method-assign]
     try:
         yield
     finally:
-        del head.forward
+        if own is None:
+            del head.forward
+        else:
+            head.forward = own
 
 
 def model_nll(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
