@@ -17,7 +17,7 @@ document) tokenized by a byte-level BPE trained on it, saved as token ids (`--wr
 * **trainer**: the trainer's data path (the token-share `Mixture` -> lossless `Packer` -> the
   prefetching `BatchLoader` thread; only Parquet reading and tokenization are left out, as the
   sample is pre-tokenized), its step (`train_step`: per-layer compiled model with `use_cache=False`,
-  chunked fp32 loss, clipping, fused AdamW), and its `Meter`: the figure leaves out the first log
+  the fused loss of `trainer.loss`, clipping, fused AdamW), and its `Meter`: the figure leaves out the first log
   interval (compilation, warm-up), as `curate train` does.
 * **bare loop**: the same model shape, compile setting and optimizer, one plain
   `F.cross_entropy(logits.float())`, on the same batches already on the device; the median of its
@@ -358,14 +358,14 @@ def main() -> None:
     parser.add_argument("--loss", action="store_true",
                         help="benchmark the loss only: the fused one against the previous and transformers' "
                              "at vocabularies 32k and 128k (CPU: about a minute)")
-    parser.add_argument("--loss-positions", type=int, default=512, help="--loss: batch x sequence")
-    parser.add_argument("--loss-width", type=int, default=128, help="--loss: the hidden width")
+    parser.add_argument("--loss-positions", type=int, default=2048, help="--loss: batch x sequence")
+    parser.add_argument("--loss-width", type=int, default=64, help="--loss: the hidden width")
     args = parser.parse_args()
     if args.loss:
         import torch
 
         torch.set_num_threads(args.threads)
-        rows = loss_benchmark(args.loss_positions, args.loss_width, [32_768, 131_072], repeats=2)
+        rows = loss_benchmark(args.loss_positions, args.loss_width, [32_768, 131_072], repeats=1)
         print_loss_table(rows, args.loss_positions, args.loss_width)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=2))

@@ -7,7 +7,8 @@ up to a multiple of 64) and each new token's row is initialised:
   tokenizer, the model's own (the base BPE model applied to the token's bytes);
 * `focus` (FOCUS, Dobler & de Melo 2023): a sparsemax-weighted sum of the rows of the old tokens most
   similar to it. Similarity is the cosine of static token embeddings trained here: fastText skip-gram
-  (dim 100, window 5, 5 epochs, no character n-grams, one thread: deterministic) on a seeded sample of
+  (dim 100, window 5, 5 epochs, no character n-grams, one thread; the learning rate 0.05 halved while
+  training diverges, down to 0.0125) on a seeded sample of
   the training mixture tokenized with the extended tokenizer, each token id a "word". The weights are
   sparsemax over the cosines to the 50 most similar old tokens; a new token fastText never saw
   (fewer than 3 occurrences) falls back to `mean`;
@@ -101,8 +102,15 @@ def focus_weights(pieces: dict[int, list[int]], texts: Sequence[str], tokenize: 
             for start in range(0, len(texts), 256):
                 for ids in tokenize(list(texts[start : start + 256])):
                     handle.write(" ".join(map(str, ids)) + "\n")
-        vectors = fasttext.train_unsupervised(str(corpus), model="skipgram", dim=100, ws=5, epoch=5,
-                                              minCount=3, minn=0, maxn=0, thread=1, verbose=0)
+        vectors, lr = None, 0.05
+        while vectors is None:
+            try:
+                vectors = fasttext.train_unsupervised(str(corpus), model="skipgram", dim=100, ws=5, epoch=5,
+                                                      lr=lr, minCount=3, minn=0, maxn=0, thread=1, verbose=0)
+            except RuntimeError as err:  # "Encountered NaN": the learning rate is too high for this corpus
+                if "NaN" not in str(err) or lr < 0.01:
+                    raise
+                lr /= 2
     words = vectors.get_words()
     known = {int(w): i for i, w in enumerate(words) if w.isdigit()}
     matrix = np.stack([vectors.get_word_vector(w) for w in words]) if words else np.zeros((0, 100))
@@ -118,7 +126,7 @@ def focus_weights(pieces: dict[int, list[int]], texts: Sequence[str], tokenize: 
         share = sparsemax(similarity[top])
         chosen = share > 0
         weights[index] = (old[top][chosen].tolist(), share[chosen].tolist())
-    details = dict(static_embeddings="fastText skip-gram, dim 100, window 5, 5 epochs, min count 3, "
+    details = dict(static_embeddings=f"fastText skip-gram, dim 100, window 5, 5 epochs, lr {lr:g}, min count 3, "
                                      "no character n-grams, token ids as words",
                    documents=len(texts), new_tokens_with_vectors=len(weights),
                    new_tokens_by_mean=len(pieces) - len(weights))
