@@ -6,12 +6,12 @@ up to a multiple of 64) and each new token's row is initialised:
 * `mean` (fast vocabulary transfer): the mean of the rows of the token's pieces under the base
   tokenizer, the model's own (the base BPE model applied to the token's bytes);
 * `focus` (FOCUS, Dobler & de Melo 2023): a sparsemax-weighted sum of the rows of the old tokens most
-  similar to it. Similarity is the cosine of static token embeddings trained here: fastText skip-gram
-  (dim 100, window 5, 5 epochs, no character n-grams, one thread; the learning rate 0.05 halved while
-  training diverges, down to 0.0125) on a seeded sample of
-  the training mixture tokenized with the extended tokenizer, each token id a "word". The weights are
-  sparsemax over the cosines to the 50 most similar old tokens; a new token fastText never saw
-  (fewer than 3 occurrences) falls back to `mean`;
+  similar to it. Similarity is the cosine of static token embeddings computed here, where FOCUS trains
+  fastText: the positive PMI of token co-occurrence within 5 tokens on a seeded sample of the training
+  mixture tokenized with the extended tokenizer, reduced to 100 dimensions by a truncated SVD
+  (deterministic, no training to diverge; fastText's skip-gram gave "Encountered NaN" on the test
+  corpus). The weights are sparsemax over the cosines to the 50 most similar old tokens; a new token
+  seen fewer than 3 times in the sample falls back to `mean`;
 * `random`: the model's own initialisation (normal, std `initializer_range`).
 
 The base tokenizer is the `--model` checkpoint's; the extended one must keep its ids (as
@@ -33,7 +33,7 @@ from curate.trainer.config import ConfigError
 
 METHODS = ("mean", "focus", "random")
 FOCUS_DOCUMENTS = 20_000
-"""Documents of the training mixture that FOCUS's fastText model is trained on."""
+"""Documents of the training mixture that FOCUS's static token embeddings are computed on."""
 FOCUS_CANDIDATES = 50
 """Most similar old tokens that sparsemax weighs for each new token."""
 
@@ -92,45 +92,62 @@ def _matrices(model: torch.nn.Module) -> list[torch.Tensor]:
 
 def focus_weights(pieces: dict[int, list[int]], texts: Sequence[str], tokenize: Any, seed: int
                   ) -> tuple[dict[int, tuple[list[int], list[float]]], dict[str, Any]]:
-    """New id -> (old ids, sparsemax weights) from fastText similarities (see the module docstring)."""
-    import fasttext
-
+    """New id -> (old ids, sparsemax weights) from static-embedding similarities (see the module docstring)."""
     new_ids = set(pieces)
-    with tempfile.TemporaryDirectory(prefix="curate-focus-") as folder:
-        corpus = Path(folder) / "tokens.txt"
-        with open(corpus, "w", encoding="utf-8") as handle:
-            for start in range(0, len(texts), 256):
-                for ids in tokenize(list(texts[start : start + 256])):
-                    handle.write(" ".join(map(str, ids)) + "\n")
-        vectors, lr = None, 0.05
-        while vectors is None:
-            try:
-                vectors = fasttext.train_unsupervised(str(corpus), model="skipgram", dim=100, ws=5, epoch=5,
-                                                      lr=lr, minCount=3, minn=0, maxn=0, thread=1, verbose=0)
-            except RuntimeError as err:  # "Encountered NaN": the learning rate is too high for this corpus
-                if "NaN" not in str(err) or lr < 0.01:
-                    raise
-                lr /= 2
-    words = vectors.get_words()
-    known = {int(w): i for i, w in enumerate(words) if w.isdigit()}
-    matrix = np.stack([vectors.get_word_vector(w) for w in words]) if words else np.zeros((0, 100))
-    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-8)
-    old = np.array(sorted(i for i in known if i not in new_ids), dtype=np.int64)
-    old_vectors = matrix[[known[i] for i in old]] if len(old) else np.zeros((0, matrix.shape[1]))
+    token_lists = [ids for start in range(0, len(texts), 256) for ids in tokenize(list(texts[start : start + 256]))]
+    size = 1 + max([max(pieces)] + [max(ids) for ids in token_lists if ids])
+    vectors, counts = cooccurrence_vectors(token_lists, size, seed=seed)
+    known = counts >= STATIC_MIN_COUNT
+    old = np.array([i for i in np.flatnonzero(known) if i not in new_ids], dtype=np.int64)
     weights: dict[int, tuple[list[int], list[float]]] = {}
     for index in pieces:
-        if index not in known or not len(old):
+        if not known[index] or not len(old):
             continue
-        similarity = old_vectors @ matrix[known[index]]
+        similarity = vectors[old] @ vectors[index]
         top = np.argsort(-similarity, kind="stable")[:FOCUS_CANDIDATES]
         share = sparsemax(similarity[top])
         chosen = share > 0
         weights[index] = (old[top][chosen].tolist(), share[chosen].tolist())
-    details = dict(static_embeddings=f"fastText skip-gram, dim 100, window 5, 5 epochs, lr {lr:g}, min count 3, "
-                                     "no character n-grams, token ids as words",
+    details = dict(static_embeddings=f"PPMI of token co-occurrence within {STATIC_WINDOW} tokens, truncated SVD "
+                                     f"to {vectors.shape[1]} dimensions, cosine similarity",
                    documents=len(texts), new_tokens_with_vectors=len(weights),
                    new_tokens_by_mean=len(pieces) - len(weights))
     return weights, details
+
+
+STATIC_WINDOW = 5
+STATIC_DIM = 100
+STATIC_MIN_COUNT = 3
+
+
+def cooccurrence_vectors(token_lists: Sequence[Sequence[int]], size: int, *, seed: int = 0
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-length static token embeddings `[size, dim]` from the positive PMI of co-occurrence within
+    `STATIC_WINDOW` tokens (symmetric), reduced by a truncated SVD (rows `U sqrt(S)`), and each token's
+    count. Deterministic: ARPACK starts from a fixed vector."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import svds
+
+    left, right = [], []
+    for ids in token_lists:
+        array = np.asarray(ids, dtype=np.int64)
+        for distance in range(1, STATIC_WINDOW + 1):
+            left.append(array[:-distance])
+            right.append(array[distance:])
+    rows, cols = np.concatenate(left or [np.zeros(0, np.int64)]), np.concatenate(right or [np.zeros(0, np.int64)])
+    pairs = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size)).tocsr()
+    pairs = (pairs + pairs.T).tocoo()
+    counts = np.bincount(np.concatenate([np.asarray(ids, np.int64) for ids in token_lists] or [np.zeros(0, np.int64)]),
+                         minlength=size)
+    totals = np.asarray(pairs.sum(axis=1)).ravel()
+    pmi = np.log(pairs.data * pairs.sum() / (totals[pairs.row] * totals[pairs.col]))
+    keep = pmi > 0
+    ppmi = coo_matrix((pmi[keep], (pairs.row[keep], pairs.col[keep])), shape=(size, size)).tocsc()
+    dim = max(1, min(STATIC_DIM, size - 2))
+    u, singular, _ = svds(ppmi, k=dim, v0=np.full(size, 1.0 / np.sqrt(size)))
+    vectors = u * np.sqrt(singular)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors, counts
 
 
 def sparsemax(values: np.ndarray) -> np.ndarray:
