@@ -149,6 +149,9 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
                                     position=positions[world.rank] if len(positions) == world.size else 0))
         _set_rng(state["rng"], world, device)
         step, source_tokens = state["step"], np.asarray(state["source_tokens"], dtype=np.int64)
+        if step <= config.embeddings_only_steps:  # never updated: fresh state, as in an uninterrupted run
+            for param in frozen:  # (loading gave them a zero state whose step count is already 1)
+                optimizer.state.pop(param, None)
     start_step = step
     stop_step = min(config.stop_at_step or config.steps, config.steps)
     tokens_per_step = config.micro_batch_size * config.seq_len * config.grad_accum_steps * world.size
