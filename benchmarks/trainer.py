@@ -5,6 +5,7 @@ against a bare PyTorch loop over the same batches, in one run.
     python benchmarks/trainer.py --model-config 1b              # one GPU: bf16, compiled layers
     python benchmarks/trainer.py --write-sample sample.npz      # here: the pre-tokenized sample only
     python benchmarks/trainer.py --sample sample.npz --model-config 350m --json out/trainer.json
+    python benchmarks/trainer.py --loss                         # the loss alone: memory and tokens/s
 
 Needs only torch, transformers (tokenizers, safetensors) and the trainer's own modules: no Ray,
 polars or pyarrow, so it runs on a bare GPU machine from this folder. The input is a pre-tokenized
@@ -16,11 +17,17 @@ document) tokenized by a byte-level BPE trained on it, saved as token ids (`--wr
 * **trainer**: the trainer's data path (the token-share `Mixture` -> lossless `Packer` -> the
   prefetching `BatchLoader` thread; only Parquet reading and tokenization are left out, as the
   sample is pre-tokenized), its step (`train_step`: per-layer compiled model with `use_cache=False`,
-  chunked fp32 loss, clipping, fused AdamW), and its `Meter`: the figure leaves out the first log
+  the fused loss of `trainer.loss`, clipping, fused AdamW), and its `Meter`: the figure leaves out the first log
   interval (compilation, warm-up), as `curate train` does.
 * **bare loop**: the same model shape, compile setting and optimizer, one plain
   `F.cross_entropy(logits.float())`, on the same batches already on the device; the median of its
   timed intervals after a warm-up interval.
+
+`--loss` measures the loss alone (`trainer.loss.linear_cross_entropy`, the output projection and the
+cross-entropy fused, chunk by chunk) against the trainer's previous loss (full logits, then a chunked
+fp32 cross-entropy) and `transformers`' own (`ForCausalLMLoss` on the full logits), forward and
+backward, at vocabularies of 32,768 and 131,072: peak memory above the inputs, from a tracked allocator
+(every storage an operation creates, counted until freed), and tokens per second.
 
 MFU = tokens/s x (6 N + 12 L d T) / dense peak of the precision that runs (bf16 autocast on a GPU
 that has it); "not measured" without a known GPU.
@@ -206,6 +213,123 @@ def run_bare(config: Any, source_path: Path, vocab_size: int, device: Any, inter
     return statistics.median(rates[1:])
 
 
+# --- the loss -----------------------------------------------------------------------------------------
+class PeakMemory:
+    """Live bytes of the tensors created while active (a tracked allocator for the CPU): each new storage
+    is counted until it is freed; `peak` is the most live at once, on top of what existed before."""
+
+    def __init__(self) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        tracker = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+                out = func(*args, **(kwargs or {}))
+                for tensor in out if isinstance(out, (tuple, list)) else [out]:
+                    tracker._track(tensor)
+                return out
+
+        self.mode, self.live, self.peak, self._seen = Mode(), 0, 0, set()
+
+    def _track(self, tensor: Any) -> None:
+        import weakref
+
+        import torch
+
+        if not isinstance(tensor, torch.Tensor):
+            return
+        storage = tensor.untyped_storage()
+        key = storage.data_ptr()
+        if key in self._seen or storage.nbytes() == 0:
+            return
+        self._seen.add(key)
+        self.live += storage.nbytes()
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(storage, self._free, key, storage.nbytes())
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self._seen.discard(key)
+        self.live -= nbytes
+
+    def __enter__(self) -> "PeakMemory":
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.mode.__exit__(*exc)
+
+
+def previous_loss(hidden: Any, weight: Any, targets: Any) -> Any:
+    """The trainer's loss before `trainer.loss`: the full logits from the output projection, then an fp32
+    cross-entropy 4,096 positions at a time with activation checkpointing (no fp32 copy of the logits)."""
+    import torch.nn.functional as F
+    from torch.utils.checkpoint import checkpoint
+
+    logits = hidden @ weight.T
+    total = 0.0
+    for chunk, chunk_targets in zip(logits.split(4096), targets.split(4096)):
+        total = total + checkpoint(lambda c, t: F.cross_entropy(c.float(), t, reduction="sum"), chunk,
+                                   chunk_targets, use_reentrant=False)
+    return total
+
+
+def transformers_loss(hidden: Any, weight: Any, targets: Any) -> Any:
+    """What a `transformers` causal LM does: `lm_head` logits, upcast to fp32, `ForCausalLMLoss`."""
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    logits = hidden @ weight.T
+    return ForCausalLMLoss(logits[None], targets[None], weight.shape[0], shift_labels=targets[None],
+                           num_items_in_batch=1)
+
+
+def loss_benchmark(positions: int, width: int, vocabs: list[int], repeats: int) -> list[dict[str, Any]]:
+    """Peak memory (above the inputs) and tokens/s of forward + backward of the three losses, on
+    random hidden states and an output layer of `vocab x width`, fp32."""
+    import torch
+
+    from curate.trainer.loss import linear_cross_entropy
+
+    losses = {"fused (trainer.loss)": linear_cross_entropy, "previous (logits + chunked CE)": previous_loss,
+              "transformers (logits + fp32 CE)": transformers_loss}
+    rows = []
+    for vocab in vocabs:
+        generator = torch.Generator().manual_seed(0)
+        hidden = torch.randn(positions, width, generator=generator).requires_grad_()
+        weight = (torch.randn(vocab, width, generator=generator) * 0.02).requires_grad_()
+        targets = torch.randint(0, vocab, (positions,), generator=generator)
+        reference = None
+        for name, loss_fn in losses.items():
+            times = []
+            for repeat in range(repeats + 1):
+                hidden.grad = weight.grad = None
+                tracker = PeakMemory()
+                start = time.perf_counter()
+                with tracker:
+                    loss = loss_fn(hidden, weight, targets)
+                    loss.backward()
+                times.append(time.perf_counter() - start)
+                del loss
+            value = float(loss_fn(hidden.detach(), weight.detach(), targets))
+            reference = reference if reference is not None else value
+            rows.append(dict(vocab=vocab, loss=name, peak_bytes=tracker.peak,
+                             logits_bytes=positions * vocab * 4, tokens_per_s=positions / statistics.median(times[1:]),
+                             relative_difference=abs(value - reference) / abs(reference)))
+    return rows
+
+
+def print_loss_table(rows: list[dict[str, Any]], positions: int, width: int) -> None:
+    import torch
+
+    print(f"loss benchmark: CPU, {torch.get_num_threads()} thread(s); torch {torch.__version__}; {positions} "
+          f"positions x width {width}, fp32; forward + backward; peak = most bytes of tensors alive at once "
+          f"above the inputs (a tracked allocator)")
+    print(f"{'vocab':>8}  {'loss':34}{'peak MiB':>10}{'logits MiB':>12}{'tokens/s':>10}")
+    for row in rows:
+        print(f"{row['vocab']:>8,}  {row['loss']:34}{row['peak_bytes'] / 2**20:>10,.0f}"
+              f"{row['logits_bytes'] / 2**20:>12,.0f}{row['tokens_per_s']:>10,.0f}")
+
+
 # --- main ---------------------------------------------------------------------------------------------
 PRESET_DEFAULTS = {"tiny": (64, 8), "125m": (2048, 16), "350m": (2048, 16), "1b": (2048, 8)}
 """Sequence length and micro-batch per preset."""
@@ -231,7 +355,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: the tiny model gains nothing from more, and "
                              "OpenMP spin-waits make a busy machine's numbers erratic)")
+    parser.add_argument("--loss", action="store_true",
+                        help="benchmark the loss only: the fused one against the previous and transformers' "
+                             "at vocabularies 32k and 128k (CPU: about a minute)")
+    parser.add_argument("--loss-positions", type=int, default=2048, help="--loss: batch x sequence")
+    parser.add_argument("--loss-width", type=int, default=64, help="--loss: the hidden width")
     args = parser.parse_args()
+    if args.loss:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        rows = loss_benchmark(args.loss_positions, args.loss_width, [32_768, 131_072], repeats=1)
+        print_loss_table(rows, args.loss_positions, args.loss_width)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     if args.write_sample:
         print(f"wrote {write_sample(args.write_sample, args.vocab_size or 32_768)}")
         return

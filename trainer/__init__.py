@@ -7,7 +7,9 @@
     result = launch(config, num_workers=8)  # Ray Train: DDP / FSDP over 8 GPUs
 
 Modules: `config` (TrainConfig, --mix), `data` (Parquet sources, mixture, packing), `loader`
-(prefetching micro-batches), `tokenizer`, `model`, `schedule` (LR as a function of the step),
+(prefetching micro-batches), `tokenizer`, `extend` (extending a checkpoint's BPE with a new language's
+tokens), `embeddings` (their new rows), `model`, `loss` (output projection + cross-entropy without
+logits), `schedule` (LR as a function of the step),
 `evaluate` (held-out loss, bits per byte), `checkpoint`, `metrics` (tokens/s, MFU, logs),
 `distributed` (DDP / FSDP2), `ray_train` (launch on Ray Train), `loop` (the training loop), `cli`.
 
@@ -29,6 +31,7 @@ _LAZY = {
     "lr_at": "curate.trainer.schedule",
     "train_bpe_tokenizer": "curate.trainer.tokenizer",
     "load_tokenizer": "curate.trainer.tokenizer",
+    "extend_tokenizer": "curate.trainer.extend",
     "DataError": "curate.trainer.data",
 }
 

@@ -1,12 +1,17 @@
-"""`curate train` and `curate train-tokenizer`: thin typer commands over the trainer's Python API.
+"""`curate train`, `curate train-tokenizer` and `curate extend-tokenizer`: thin typer commands over the
+trainer's Python API.
 
     curate train-tokenizer ../shared/data/text/fi --out tok --vocab-size 8000
     curate train --mix out/fin_Latn=0.75,replay.parquet=0.25 --tokenizer tok --model-config 125m \\
         --seq-len 2048 --steps 5000 --eval-text flores/fin_Latn.txt --out runs/fin
     curate train --mix out/fin_Latn --model HuggingFaceTB/SmolLM2-135M --workers 8  # Ray Train
+    curate extend-tokenizer HuggingFaceTB/SmolLM2-135M --from out/fin_Latn --add 8000 --out runs/tok-fin \
+        --keep-unchanged eng.txt
+    curate train --mix out/fin_Latn --model HuggingFaceTB/SmolLM2-135M --tokenizer runs/tok-fin \
+        --new-embeddings mean --embeddings-only-steps 200
 
-Registered by the application as `app.command("train")(train)` and
-`app.command("train-tokenizer")(train_tokenizer)`. Nothing here imports torch or transformers
+Registered by the application as `app.command("train")(train)`,
+`app.command("train-tokenizer")(train_tokenizer)` and `app.command("extend-tokenizer")(extend_tokenizer)`. Nothing here imports torch or transformers
 at import time, so `curate --help` stays fast and curation installs without the `train` extra
 work. User mistakes end with one line (a usage error, or `error: ...` and exit code 1).
 """
@@ -35,6 +40,12 @@ class Precision(str, Enum):
     fp32 = "fp32"
 
 
+class NewEmbeddings(str, Enum):
+    mean = "mean"
+    focus = "focus"
+    random = "random"
+
+
 class Parallel(str, Enum):
     ddp = "ddp"
     fsdp = "fsdp"
@@ -55,6 +66,12 @@ def train(
         help="HF checkpoint (folder or Hub id) to continue pretraining.")] = None,
     model_config: Annotated[Optional[str], typer.Option(
         help="Build a fresh Llama instead: tiny, 125m, 350m, 1b, or a config.json.")] = None,
+    new_embeddings: Annotated[Optional[NewEmbeddings], typer.Option(
+        help="With a --tokenizer that extends the --model's (curate extend-tokenizer): initialise the new "
+             "tokens' embeddings as the mean of their pieces', FOCUS-style from similar tokens, or randomly.")]
+        = None,
+    embeddings_only_steps: Annotated[int, typer.Option(
+        help="Train only the embeddings for the first K steps (everything else frozen).")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder: checkpoints, metrics.jsonl, result.json.")]
         = Path("runs/cpt"),
     steps: Annotated[int, typer.Option(help="Optimizer steps of the run.")] = 1000,
@@ -115,6 +132,8 @@ def train(
         raise typer.BadParameter(str(err), param_hint="'--mix'") from None
     config = TrainConfig(
         mix=sources, tokenizer=tokenizer, model=model, model_config=model_config, out_dir=str(out),
+        new_embeddings=new_embeddings.value if new_embeddings else None,
+        embeddings_only_steps=embeddings_only_steps,
         steps=steps, seq_len=seq_len, micro_batch_size=micro_batch_size, grad_accum_steps=grad_accum,
         lr=lr, min_lr_ratio=min_lr_ratio, schedule=schedule.value, warmup_steps=warmup_steps,
         decay_steps=decay_steps, cooldown_steps=cooldown_steps, constant_lr_ratio=constant_lr_ratio,
@@ -190,3 +209,56 @@ def train_tokenizer(
     except (TokenizerError, DataError) as err:
         raise _fail(str(err)) from None
     typer.echo(f"byte-level BPE with {len(tokenizer)} tokens saved to {out}")
+
+
+def extend_tokenizer(
+    base: Annotated[str, typer.Argument(
+        help="The checkpoint's tokenizer: a folder, a tokenizer.json, or a Hub id in the local cache.")],
+    sources: Annotated[list[Path], typer.Option(
+        "--from", help="The language's curated shards (a curate output folder, Parquet) or text files; "
+                       "repeatable.")],
+    add: Annotated[int, typer.Option(help="Most new tokens to append.")],
+    out: Annotated[Path, typer.Option(help="Folder for the extended tokenizer and extension.json.")],
+    keep_unchanged: Annotated[Optional[str], typer.Option(
+        help="Replay-language samples, comma-separated text files: merges that would change how they "
+             "tokenize are left out (a held-out fifth of each measures what still changes).")] = None,
+    heldout: Annotated[Optional[list[Path]], typer.Option(
+        help="More held-out texts to report fertility on (e.g. FLORES of each language); repeatable.")] = None,
+    max_documents: Annotated[int, typer.Option(help="Documents in the seeded training sample.")] = 50_000,
+    heldout_documents: Annotated[int, typer.Option(
+        help="Documents of the shards held out of the sample to measure fertility on.")] = 1_000,
+    min_frequency: Annotated[int, typer.Option(help="Fewest weighted occurrences for a merge.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    text_column: Annotated[str, typer.Option(help="Text column of Parquet inputs.")] = "text",
+) -> None:
+    """Append a language's most used tokens to a byte-level BPE tokenizer, keeping every existing id."""
+    replay = [Path(p.strip()) for p in (keep_unchanged or "").split(",") if p.strip()]
+    for option, paths in (("--from", sources), ("--keep-unchanged", replay), ("--heldout", heldout or [])):
+        for path in paths:
+            if not path.exists():
+                raise typer.BadParameter(f"{path} does not exist", param_hint=f"'{option}'")
+    try:
+        import tokenizers  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise _fail(_EXTRA_HINT) from None
+    from curate.trainer.data import DataError
+    from curate.trainer.extend import REPORT
+    from curate.trainer.extend import extend_tokenizer as extend
+    from curate.trainer.tokenizer import TokenizerError
+
+    try:
+        report = extend(base, sources, out, add=add, keep_unchanged=replay, max_documents=max_documents,
+                        heldout_documents=heldout_documents, min_frequency=min_frequency, seed=seed,
+                        heldout_texts={p.name: p for p in heldout or []}, text_column=text_column)
+    except (TokenizerError, DataError) as err:
+        raise _fail(str(err)) from None
+    typer.echo(report.table())
+    last = report.first_new_id + len(report.added_tokens) - 1
+    typer.echo(f"{base}: {report.base_vocab_size:,} -> {report.vocab_size:,} tokens "
+               f"(+{len(report.added_tokens):,}, ids {report.first_new_id:,}..{last:,}), "
+               f"{report.new_merges:,} merges appended"
+               + (f", {report.skipped_for_replay:,} left out for the replay sample" if replay else ""))
+    for name, changed in report.replay_changed.items():
+        typer.echo(f"{name}: sample {changed['sample']:.1%} of lines changed, held-out {changed['heldout']:.1%}")
+    typer.echo(f"saved to {out} (report: {out / REPORT})")

@@ -112,6 +112,12 @@ class TrainConfig:
     """HF causal-LM checkpoint (folder or Hub id) to continue pretraining from."""
     model_config: str | None = None
     """Build a fresh Llama instead: a preset name (`tiny`, `125m`, `350m`, `1b`) or a config.json."""
+    new_embeddings: Literal["mean", "focus", "random"] | None = None
+    """With a `tokenizer` that extends the `model` checkpoint's (`curate extend-tokenizer`): grow the
+    embeddings and initialise the new tokens' rows: `mean` of their pieces' rows, `focus` (similar
+    old tokens, weighted), or `random` (the model's init); see `trainer.embeddings`."""
+    embeddings_only_steps: int = 0
+    """Train only the input and output embeddings for the first this many steps (the rest frozen)."""
 
     # --- optimisation -------------------------------------------------------------------------
     steps: int = 1000
@@ -232,6 +238,13 @@ class TrainConfig:
         if self.schedule != "cosine" and (self.warmup_steps + self.cooldown_steps
                                           + self.final_decay_steps > self.steps):
             raise ConfigError("warmup + cooldown + decay steps exceed --steps")
+        if self.new_embeddings not in (None, "mean", "focus", "random"):
+            raise ConfigError(f"unknown --new-embeddings {self.new_embeddings!r}: use mean, focus or random")
+        if self.new_embeddings is not None and self.model is None:
+            raise ConfigError("--new-embeddings extends a --model checkpoint's embeddings; a --model-config "
+                              "model is built for its tokenizer already")
+        if not 0 <= self.embeddings_only_steps <= self.steps:
+            raise ConfigError("embeddings_only_steps must be within 0..steps")
         if self.data_shards is not None and self.data_shards < 1:
             raise ConfigError("data_shards must be at least 1")
         if self.stop_at_step is not None and not 0 < self.stop_at_step <= self.steps:

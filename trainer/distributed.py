@@ -146,6 +146,7 @@ def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimize
 
 def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                          state: dict[str, Any]) -> None:
-    """Inverse of `full_optimizer_state` (every worker passes the full state)."""
+    """Inverse of `full_optimizer_state` (every worker passes the full state). Not strict: a parameter
+    that has not been updated yet (frozen by `embeddings_only_steps`) has no state to load."""
     set_optimizer_state_dict(model, optimizer, optim_state_dict=state,
-                             options=StateDictOptions(full_state_dict=True))
+                             options=StateDictOptions(full_state_dict=True, strict=False))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from curate.trainer.data import DataError, Tokenize
-from curate.trainer.model import token_nll
+from curate.trainer.loss import model_nll
 
 
 @dataclass
@@ -71,8 +71,7 @@ def evaluate(model: torch.nn.Module, eval_set: EvalSet, device: torch.device, ba
     for batch in batches:
         tokens = torch.from_numpy(batch).to(device)
         with autocast():
-            logits = model(input_ids=tokens[:, :-1], use_cache=False).logits
-        total_nats += token_nll(logits, tokens[:, 1:]).double()
+            total_nats += model_nll(model, tokens[:, :-1], tokens[:, 1:]).double()
     model.train(was_training)
     nats = total_nats.item()
     return dict(loss=nats / eval_set.n_targets, bpb=nats / math.log(2) / eval_set.n_bytes)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,10 +34,12 @@ from curate.trainer.distributed import (World, all_workers, full_model_state, fu
                                  gather_objects, gradient_sync, load_optimizer_state,
                                  mean_over_workers, parallelize, pick_device, setup_world,
                                  sum_over_workers)
+from curate.trainer.embeddings import adapt_vocabulary
 from curate.trainer.evaluate import EvalSet, evaluate
 from curate.trainer.loader import BatchLoader, MicroBatch
 from curate.trainer.metrics import Meter, Reporter, ensure_log_handler, matmul_precision, mfu, peak_flops
-from curate.trainer.model import build_model, compile_layers, flops_per_token, next_token_loss
+from curate.trainer.loss import model_nll
+from curate.trainer.model import build_model, compile_layers, flops_per_token
 from curate.trainer.schedule import lr_at
 from curate.trainer.tokenizer import load_tokenizer, make_tokenize
 
@@ -78,6 +80,8 @@ class TrainResult:
     stopped: str = "steps"
     """`steps`, `stop_at_step`, or `data` (a source ran out and data is not repeated)."""
     checkpoint: str | None = None
+    vocabulary: dict[str, Any] | None = None
+    """With `new_embeddings`: how the vocabulary was extended (method, tokenizer provenance, counts)."""
 
     @property
     def source_shares(self) -> dict[str, float]:
@@ -121,7 +125,9 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
                 if config.eval_texts else None)
 
     # Model and optimizer.
-    raw_model = build_model(config, len(tokenizer), eos_id).to(device)
+    raw_model = build_model(config, len(tokenizer), eos_id)
+    vocabulary = adapt_vocabulary(raw_model, config, tokenizer, checkpoint)
+    raw_model = raw_model.to(device)
     if checkpoint is not None:
         load_model_weights(raw_model, checkpoint)
     flops = flops_per_token(raw_model, config.seq_len)
@@ -131,6 +137,7 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
     raw_model.train()
     model = parallelize(raw_model, world, config.parallel, device, use_bf16)
     optimizer = build_optimizer(model, config, device)
+    frozen = not_embeddings(raw_model) if config.embeddings_only_steps else []
 
     step, source_tokens = 0, np.zeros(len(names), dtype=np.int64)
     if checkpoint is not None:
@@ -142,6 +149,9 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
                                     position=positions[world.rank] if len(positions) == world.size else 0))
         _set_rng(state["rng"], world, device)
         step, source_tokens = state["step"], np.asarray(state["source_tokens"], dtype=np.int64)
+        if step <= config.embeddings_only_steps:  # never updated: fresh state, as in an uninterrupted run
+            for param in frozen:  # (loading gave them a zero state whose step count is already 1)
+                optimizer.state.pop(param, None)
     start_step = step
     stop_step = min(config.stop_at_step or config.steps, config.steps)
     tokens_per_step = config.micro_batch_size * config.seq_len * config.grad_accum_steps * world.size
@@ -160,7 +170,13 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
                   flops, world.size, peak_text)
     reporter.info("mixture target: %s", ", ".join(f"{s.name} {s.share:.1%}" for s in config.sources))
 
-    result = TrainResult(start_step=start_step, steps=step)
+    if vocabulary is not None:
+        reporter.info("vocabulary %d -> %d tokens: %d new rows initialised by %s%s", vocabulary["base_vocab_size"],
+                      vocabulary["vocab_size"], vocabulary["new_tokens"], vocabulary["method"],
+                      " (from the checkpoint)" if checkpoint is not None else "")
+    if config.embeddings_only_steps > step:
+        reporter.info("steps %d..%d train the embeddings only", step + 1, config.embeddings_only_steps)
+    result = TrainResult(start_step=start_step, steps=step, vocabulary=vocabulary)
     pending_losses: list[torch.Tensor] = []
     pending_tokens = np.zeros(len(names), dtype=np.int64)
     meter, grad_norm = Meter(), 0.0
@@ -248,7 +264,8 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
                 reporter.info("a source ran out (no repeat): stopping after step %d", step)
                 break
             # 4. forward / backward with gradient accumulation, clip, step
-            loss, norm = train_step(model, optimizer, batches, device, autocast, config.grad_clip)
+            loss, norm = train_step(model, optimizer, batches, device, autocast, config.grad_clip,
+                                    frozen if step < config.embeddings_only_steps else ())
             for batch in batches:
                 pending_tokens += batch.source_tokens
             step += 1
@@ -312,22 +329,33 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list[MicroBatch],
                device: torch.device, autocast: Callable[[], AbstractContextManager[Any]],
-               grad_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+               grad_clip: float, frozen: Sequence[torch.nn.Parameter] = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step: forward / backward of each micro-batch (gradients accumulated, synchronised
-    between workers on the last), clipping (`grad_clip` 0: none), the optimizer. Returns the mean loss
-    and the gradient norm as tensors, without waiting for the device."""
+    between workers on the last), clipping (`grad_clip` 0: none), the optimizer, which leaves the
+    `frozen` parameters as they are (their gradients are dropped). Returns the mean loss and the
+    gradient norm as tensors, without waiting for the device."""
     loss_sum = torch.zeros((), device=device)
     for i, batch in enumerate(batches):
         inputs, targets = _to_device(batch, device)
         with gradient_sync(model, i == len(batches) - 1), autocast():
-            logits = model(input_ids=inputs, use_cache=False).logits
-        loss = next_token_loss(logits, targets)
+            loss = model_nll(model, inputs, targets) / targets.numel()  # no logits: see trainer.loss
         (loss / len(batches)).backward()
         loss_sum += loss.detach()
+    for param in frozen:
+        param.grad = None  # AdamW skips a parameter without a gradient: no update, no weight decay
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return loss_sum / len(batches), norm
+
+
+def not_embeddings(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Every parameter but the input and output embeddings (what `embeddings_only_steps` freezes)."""
+    embeddings = {id(model.get_input_embeddings().weight)}
+    output = model.get_output_embeddings()
+    if output is not None:
+        embeddings.add(id(output.weight))
+    return [p for p in model.parameters() if id(p) not in embeddings]
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:

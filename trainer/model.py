@@ -1,5 +1,5 @@
 """Models: Llama-family causal LMs through `transformers`, their FLOPs per token, how they are
-compiled, and the loss."""
+and how they are compiled (the loss is `trainer.loss`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from curate.trainer.config import MODEL_PRESETS, ConfigError, TrainConfig
 
@@ -27,9 +25,10 @@ def build_model(config: TrainConfig, vocab_size: int, eos_id: int) -> torch.nn.M
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"cannot load model {config.model!r}: {first_line}") from None
         rows = model.get_input_embeddings().weight.shape[0]
-        if vocab_size > rows:
-            raise ConfigError(f"the tokenizer has {vocab_size} tokens but the model only {rows} "
-                              "embeddings: use the model's own tokenizer")
+        if vocab_size > rows and config.new_embeddings is None:
+            raise ConfigError(f"the tokenizer has {vocab_size} tokens but the model only {rows} embeddings: "
+                              "give --new-embeddings mean|focus|random for the new tokens, or use the "
+                              "model's own tokenizer")
         return model
     assert config.model_config is not None
     if config.model_config in MODEL_PRESETS:
@@ -73,10 +72,6 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 COMPILE_BACKEND = "inductor"
 """`torch.compile` backend of `compile_layers` (tests set `eager`: the same graph capture, no codegen)."""
-LOSS_CHUNK = 4096
-"""Positions per chunk of `token_nll`: at most this many rows of fp32 logits exist at once."""
-
-
 def compile_layers(model: torch.nn.Module) -> None:
     """`torch.compile` each decoder layer in place, as one shared graph.
 
@@ -89,28 +84,3 @@ def compile_layers(model: torch.nn.Module) -> None:
     """
     for layer in decoder_layers(model):
         layer.compile(backend=COMPILE_BACKEND)
-
-
-def token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Summed next-token cross-entropy in fp32, `LOSS_CHUNK` positions at a time.
-
-    Never materialises fp32 logits of shape [batch, seq, vocab]: each chunk is upcast, reduced and
-    dropped, and when gradients are needed it is recomputed in the backward pass (activation
-    checkpointing), so only the model's own (bf16 under autocast) logits stay in memory.
-    """
-    total = torch.zeros((), dtype=torch.float32, device=logits.device)
-    for chunk, chunk_targets in zip(logits.flatten(0, 1).split(LOSS_CHUNK), targets.flatten().split(LOSS_CHUNK)):
-        if torch.is_grad_enabled() and chunk.requires_grad:
-            total = total + checkpoint(_chunk_nll, chunk, chunk_targets, use_reentrant=False)
-        else:
-            total = total + _chunk_nll(chunk, chunk_targets)
-    return total
-
-
-def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy (see `token_nll`)."""
-    return token_nll(logits, targets) / targets.numel()
-
-
-def _chunk_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.float(), targets, reduction="sum")

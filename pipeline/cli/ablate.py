@@ -2,6 +2,9 @@
 
     curate ablate out --lang fin --variants raw,lid,dedup,filtered,rehydrated --tokens 20M \\
         --model tiny --eval flores200/fin_Latn.txt --seeds 0,1
+    curate ablate out --lang fin --tokenizers base,extended --model HuggingFaceTB/SmolLM2-135M \
+        --extended-tokenizer runs/tok-fin --bytes 50M --eval flores200/fin_Latn.txt \
+        --replay-eval flores200/eng_Latn.txt --seeds 0,1
 
 Registered by the application as `app.command()(ablate)`. Nothing heavy is imported at import time
 (pyarrow, torch and Ray load when the command runs); user mistakes raise `UserError` (one line,
@@ -36,6 +39,17 @@ def ablate(
     lr: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule).")] = 1e-3,
     evaluations: Annotated[int, typer.Option(help="Held-out evaluations per run (plus one at step 0).")] = 10,
     eval_max_tokens: Annotated[int, typer.Option(help="Cap on the held-out tokens.")] = 200_000,
+    tokenizers: Annotated[Optional[str], typer.Option(
+        help="Compare tokenizers instead of curation steps: base,extended continue pretraining the --model "
+             "checkpoint with its own and with --extended-tokenizer at the same --bytes of text.")] = None,
+    extended_tokenizer: Annotated[Optional[str], typer.Option(
+        help="--tokenizers: the extended tokenizer (curate extend-tokenizer).")] = None,
+    text_bytes: Annotated[str, typer.Option(
+        "--bytes", help="--tokenizers: bytes of training text of every run: 20M, 1.5G.")] = "20M",
+    replay_eval: Annotated[Optional[list[Path]], typer.Option(
+        help="--tokenizers: held-out text of a replay language (what the model knew); repeatable.")] = None,
+    new_embeddings: Annotated[str, typer.Option(
+        help="--tokenizers: initialisation of the new tokens' rows: mean, focus or random.")] = "mean",
     gpu: Annotated[Optional[bool], typer.Option(
         "--gpu/--cpu", help="One Ray task per run on one GPU each, or runs one after another on this CPU "
                             "(default: GPUs when the machine or the RAY_ADDRESS cluster has them).")] = None,
@@ -44,6 +58,11 @@ def ablate(
     their held-out bits per byte (table, plot and statistics under OUTPUT/<lang>/ablation/)."""
     from curate.pipeline.ablation import AblationSettings, parse_seeds, parse_tokens, run_ablation
 
+    if tokenizers is not None:
+        _ablate_tokenizers(output, lang, tokenizers, model, extended_tokenizer, parse_tokens(text_bytes),
+                           eval_texts, replay_eval or [], new_embeddings, parse_seeds(seeds), seq_len,
+                           batch_size, lr, evaluations, eval_max_tokens, gpu)
+        return
     settings = AblationSettings(
         variants=variants.split(","), tokens=parse_tokens(tokens), model=model,
         eval_texts=[str(p) for p in eval_texts], seeds=parse_seeds(seeds), tokenizer=tokenizer, vocab_size=vocab_size,
@@ -59,3 +78,28 @@ def ablate(
     typer.echo((ablation.folder / "table.md").read_text(encoding="utf-8"))
     typer.echo(f"wrote {ablation.folder}/ (results.json, table.md, bpb.png) and the `ablation` key of "
                f"{ablation.folder.parent / 'stats.json'}", err=True)
+
+
+def _ablate_tokenizers(output: str, lang: str, tokenizers: str, model: str, extended: Optional[str],
+                       text_bytes: int, eval_texts: list[Path], replay_eval: list[Path], new_embeddings: str,
+                       seeds: list[int], seq_len: int, batch_size: int, lr: float, evaluations: int,
+                       eval_max_tokens: int, gpu: Optional[bool]) -> None:
+    from curate.errors import UserError
+    from curate.pipeline.ablation.tokenizers import (TokenizerAblation, parse_tokenizer_variants,
+                                                     run_tokenizer_ablation)
+
+    from curate.trainer.config import MODEL_PRESETS
+
+    variants = parse_tokenizer_variants(tokenizers)
+    if model in MODEL_PRESETS:
+        raise UserError("--tokenizers continues pretraining a checkpoint: give --model FOLDER or a Hub id")
+    if "extended" in variants and extended is None:
+        raise UserError("--tokenizers extended needs --extended-tokenizer DIR (from curate extend-tokenizer)")
+    settings = TokenizerAblation(
+        model=model, extended=extended or "", eval_texts=[str(p) for p in eval_texts],
+        replay_eval=[str(p) for p in replay_eval], variants=variants, text_bytes=text_bytes,
+        new_embeddings=new_embeddings, seeds=seeds, seq_len=seq_len, micro_batch_size=batch_size, lr=lr,
+        evaluations=evaluations, eval_max_tokens=eval_max_tokens, use_gpu=gpu)
+    result = run_tokenizer_ablation(output, lang, settings, echo=lambda line: typer.echo(line, err=True))
+    typer.echo((result.folder / "table.md").read_text(encoding="utf-8"))
+    typer.echo(f"wrote {result.folder}/ (results.json, table.md)", err=True)

@@ -402,7 +402,7 @@ def _register_optional_commands() -> None:
     from curate.pipeline.cli.ablate import ablate
     from curate.pipeline.cli.report import report
     from curate.pipeline.cli.scorers import train_classifier, train_kenlm
-    from curate.trainer.cli import train, train_tokenizer
+    from curate.trainer.cli import extend_tokenizer, train, train_tokenizer
 
     app.command("report")(report)
     app.command("ablate")(ablate)
@@ -410,6 +410,7 @@ def _register_optional_commands() -> None:
     app.command("train-kenlm")(train_kenlm)
     app.command("train")(train)
     app.command("train-tokenizer")(train_tokenizer)
+    app.command("extend-tokenizer")(extend_tokenizer)
 
 
 _register_optional_commands()

@@ -14,9 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from torch_threads import one_torch_thread  # noqa: E402, F401 (autouse: one torch thread)
-from trainer_testdata import FI_DIR, FLORES, finnish_weights, make_config, read_lines  # noqa: E402
+from trainer_testdata import (FI_DIR, FINNISH_RUN_STEPS, FLORES, HELDOUT_FI, finnish_weights,  # noqa: E402
+                              make_config, read_lines)
 
-from curate.trainer import TrainConfig  # noqa: E402
+from curate.trainer import TrainConfig, train  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +89,14 @@ def tiny_config(tmp_path: Path, tokenizer_dir: Path, mix: str):
                            **overrides)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def finnish_run(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path, mix: str):
+    """150 steps (77k tokens) on 75 % curated Finnish + 25 % English replay, evaluated on
+    FLORES Finnish at steps 0, 75 and 150, checkpointed at 75 and 150 (test_train.py checks the run;
+    its last checkpoint is the base model of test_new_embeddings.py)."""
+    config = make_config(tmp_path_factory.mktemp("finnish"), tokenizer_dir, mix, steps=FINNISH_RUN_STEPS,
+                         eval_texts=[str(HELDOUT_FI)], eval_every=75, eval_max_tokens=20_000,
+                         ckpt_every=75, log_every=25)
+    return config, train(config)

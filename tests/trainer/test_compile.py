@@ -1,6 +1,6 @@
 """The GPU fast path, checked on the CPU: decoder layers compiled as one shared graph (dynamo's `eager`
-backend: the same capture, no code generation), a chunked fp32 loss equal to the plain one, and MFU's
-peak chosen by the precision the matmuls run in."""
+backend: the same capture, no code generation) and MFU's peak chosen by the precision the matmuls run
+in (the fused loss is tested in test_loss.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ import sys
 import pytest
 import torch
 import torch._dynamo
-import torch.nn.functional as F
 from torch._dynamo.utils import counters
 from trainer_testdata import HELDOUT_FI
 
 from curate.trainer import model as model_module
 from curate.trainer import train
 from curate.trainer.metrics import matmul_precision, mfu, peak_flops
-from curate.trainer.model import next_token_loss, token_nll
 
 
 @pytest.fixture
@@ -55,23 +53,6 @@ def test_a_kv_cache_would_recompile_every_layer(tiny_config, eager_dynamo) -> No
     model(input_ids=tokens, use_cache=False)
     with pytest.raises(Exception, match="recompile_limit|recompile limit"):
         model(input_ids=tokens, use_cache=True)
-
-
-def test_chunked_loss_equals_the_plain_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model_module, "LOSS_CHUNK", 7)  # 5 chunks over 2 x 16 positions, the last short
-    generator = torch.Generator().manual_seed(0)
-    logits = torch.randn(2, 16, 50, generator=generator).to(torch.bfloat16).requires_grad_()
-    targets = torch.randint(0, 50, (2, 16), generator=generator)
-    plain_logits = logits.detach().clone().requires_grad_()
-    loss = next_token_loss(logits, targets)
-    plain = F.cross_entropy(plain_logits.float().flatten(0, 1), targets.flatten())
-    loss.backward()
-    plain.backward()
-    assert loss.dtype == torch.float32
-    assert loss.item() == pytest.approx(plain.item(), rel=1e-6)
-    torch.testing.assert_close(logits.grad, plain_logits.grad)
-    with torch.no_grad():
-        assert token_nll(logits, targets).item() == pytest.approx(plain.item() * 32, rel=1e-6)
 
 
 def test_the_peak_is_the_precision_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:

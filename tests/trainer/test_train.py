@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from trainer_testdata import HELDOUT_FI, finnish_weights, make_config
+from trainer_testdata import FINNISH_RUN_STEPS, HELDOUT_FI, finnish_weights, make_config
 from safetensors.torch import load_file
 
 from curate.trainer import train
@@ -21,17 +21,7 @@ from curate.trainer.data import build_stream, iter_texts
 from curate.trainer.evaluate import EvalSet, evaluate
 from curate.trainer.tokenizer import load_tokenizer, make_tokenize
 
-STEPS = 150
-
-
-@pytest.fixture(scope="module")
-def finnish_run(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path, mix: str):
-    """150 steps (77k tokens) on 75 % curated Finnish + 25 % English replay, evaluated on
-    FLORES Finnish at steps 0, 75 and 150, checkpointed at 75 and 150."""
-    config = make_config(tmp_path_factory.mktemp("finnish"), tokenizer_dir, mix, steps=STEPS,
-                         eval_texts=[str(HELDOUT_FI)], eval_every=75, eval_max_tokens=20_000,
-                         ckpt_every=75, log_every=25)
-    return config, train(config)
+STEPS = FINNISH_RUN_STEPS
 
 
 def test_loss_goes_down_on_curated_finnish(finnish_run) -> None:

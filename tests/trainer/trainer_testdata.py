@@ -18,6 +18,8 @@ FI_DIR = SHARED / "text" / "fi"
 FLORES = SHARED / "text" / "flores200"
 HELDOUT_FI = FLORES / "fin_Latn.txt"
 """Held-out reference text: FLORES-200 Finnish (not in the training data)."""
+FINNISH_RUN_STEPS = 150
+"""Steps of the `finnish_run` fixture (a tiny model on the Finnish + English mixture)."""
 
 
 def read_lines(path: Path) -> list[str]:
