@@ -224,22 +224,31 @@ def _write_or_print(text: str, out: Optional[Path]) -> None:
 
 @config_app.command("import-fineweb2")
 def config_import_fineweb2(
-    path: Annotated[Path, typer.Argument(help="a FineWeb2 config (configs/<lang_Script>.yml)")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
+    path: Annotated[Path, typer.Argument(help="a FineWeb2 config (configs/<lang_Script>.yml) or a folder of them")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print); for a folder: "
+                                                                    "the folder to write <lang_Script>.yaml files "
+                                                                    "into")] = None,
 ) -> None:
-    """Convert a FineWeb2 per-language config into ours (save it under $CURATE_LANGUAGE_CONFIGS)."""
-    from curate.language_configs.fineweb2 import import_fineweb2
+    """Convert FineWeb2 per-language configs into ours (save them under $CURATE_LANGUAGE_CONFIGS). FineWeb2's
+    1,929 configs already ship with curate: import one to edit it."""
+    from curate.language_configs.fineweb2 import import_fineweb2, import_fineweb2_folder
 
-    _write_or_print(import_fineweb2(path), out)
+    if not path.is_dir():
+        _write_or_print(import_fineweb2(path), out)
+        return
+    if out is None:
+        raise UserError(f"{path} is a folder: give --out FOLDER to write one <lang_Script>.yaml per config into")
+    written = import_fineweb2_folder(path, out)
+    typer.echo(f"wrote {len(written):,} configs into {out}", err=True)
 
 
 @config_app.command("list")
 def config_list() -> None:
-    """The configured languages (shipped and from $CURATE_LANGUAGE_CONFIGS)."""
-    from curate.language_configs import configured_languages
+    """The languages a run accepts: reviewed configs, $CURATE_LANGUAGE_CONFIGS and FineWeb2's shipped ones."""
+    from curate.language_configs.schema import available_languages, is_bundled
 
-    for code in configured_languages():
-        typer.echo(code)
+    for code in available_languages():
+        typer.echo(f"{code}\tFineWeb2" if is_bundled(code) else f"{code}\tconfig file")
 
 
 @app.command()
