@@ -110,6 +110,25 @@ def calibrate_lid(code: str, sentences: list[str], reference: str, model: str = 
                           reference=reference)
 
 
+def reference_files(folders: Iterable[str | Path], codes: Iterable[str]) -> dict[str, Path]:
+    """`code` → its sentence file in the first of `folders` that has one: `fin_Latn.txt`, or FLORES-200's name
+    for it (`est_Latn.txt` for ekk_Latn through the macrolanguage, `cmn_Hans.txt` for cmn_Hani)."""
+    from curate.language_configs.labels import MACROLANGUAGES
+
+    macro_of = {member: macro for macro, member in MACROLANGUAGES.items()}
+    found = {}
+    for code in codes:
+        language, script = code.split("_")
+        scripts = [script, "Hans", "Hant"] if script == "Hani" else [script]
+        names = [f"{lang}_{s}.txt" for lang in (language, macro_of.get(language)) if lang for s in scripts]
+        for folder in map(Path, folders):
+            path = next((folder / name for name in names if (folder / name).is_file()), None)
+            if path is not None:
+                found[code] = path
+                break
+    return found
+
+
 @cache
 def derived_thresholds() -> dict[tuple[str, str], LidCalibration]:
     """(code, model) → its derived threshold, from `lid_thresholds.tsv`."""

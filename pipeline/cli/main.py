@@ -18,17 +18,31 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Per-language web-data curation: Common Crawl → clean, deduplicated Parquet shards, on Ray.")
 
 
-def _languages(value: str) -> list[str]:
+def _languages(value: str, lid: str | None = None) -> list[str]:
+    """`--lang`: a comma-separated list, `all-configured` (the config files) or `all` (every language a run
+    accepts; with `--lid ft176`, those lid.176 labels, said on the first line)."""
     from curate.language_configs import configured_languages
+    from curate.language_configs.schema import available_languages
 
     if value == "all-configured":
         return configured_languages()
-    return [v.strip() for v in value.split(",") if v.strip()]
+    if value != "all":
+        return [v.strip() for v in value.split(",") if v.strip()]
+    every = available_languages()
+    if lid != "ft176":
+        return every
+    from curate.language_configs.labels import ft176_labels
+
+    labelled = [code for code in every if code in set(ft176_labels().values())]
+    typer.echo(f"--lang all with --lid ft176: the {len(labelled)} languages lid.176 labels; the other "
+               f"{len(every) - len(labelled):,} need GlotLID (--lid glotlid)", err=True)
+    return labelled
 
 
 @app.command()
 def run(
-    lang: Annotated[str, typer.Option("--lang", help="language(s): fin, fin_Latn, fin,ekk,swe or all-configured")],
+    lang: Annotated[str, typer.Option("--lang", help="language(s): fin, fin_Latn, fin,ekk,swe, all (FineWeb2's "
+                                                      "1,929 and the configured ones) or all-configured")],
     snapshots: Annotated[str, typer.Option(help="crawl globs, comma-separated: '2024-*', 'CC-MAIN-2024-1?'")],
     source: Annotated[str, typer.Option(help="https://data.commoncrawl.org, s3://commoncrawl or a local mirror")]
     = "https://data.commoncrawl.org",
@@ -86,6 +100,9 @@ def run(
                                                              "recorded in the output")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
+    skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable", help="run the languages whose word "
+                                                   "tokenizer is installed, naming the others (default: stop, "
+                                                   "listing every missing package)")] = False,
 ) -> None:
     """Turn Common Crawl snapshots into per-language Parquet shards under OUTPUT/<lang_Script>/."""
     from curate.pipeline.execution.executor import Resources
@@ -95,7 +112,7 @@ def run(
     if rehydration not in ("removal_rates", "fineweb2_fixed", "none"):
         raise UserError(f"--rehydration {rehydration!r}: choose removal_rates, fineweb2_fixed or none")
     options = RunOptions(
-        languages=_languages(lang), snapshots=snapshots, source=source, output=output, max_files=max_files,
+        languages=_languages(lang, lid), snapshots=snapshots, source=source, output=output, max_files=max_files,
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
         files_per_unit=files_per_unit, buckets=buckets, bucket_bytes=bucket_bytes, num_cpus=cpus,
         rehydration=rehydration,
@@ -106,18 +123,21 @@ def run(
         **({"robots_agents": tuple(a.strip() for a in robots_agents.split(",") if a.strip())} if robots_agents else {}),
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
-    if dry_run:
-        from curate.pipeline.execution.graph import build_graph
+    from curate.pipeline.execution.graph import build_graph
 
-        graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor,
-                            prefilter=options.prefilter)
+    graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor,
+                        prefilter=options.prefilter, skip_unavailable=skip_unavailable)
+    for note in graph.notes:
+        typer.echo(note, err=True)
+    options.languages = list(graph.languages)
+    if dry_run:
         plan = make_plan(options)
         typer.echo(f"languages: {', '.join(graph.languages)}; crawls: {', '.join(plan.crawls)}")
         for warc in plan.files:
             typer.echo(f"  {warc.path}")
         typer.echo(describe_plan(plan))
         return
-    stats = run_pipeline(options)
+    stats = run_pipeline(options, graph)
     for code, values in stats.items():
         released = values["released"]["documents"]
         typer.echo(f"{code}: {released:,} documents in {output}/{code}/data "
@@ -253,7 +273,9 @@ def config_list() -> None:
 
 @app.command()
 def calibrate(
-    lang: Annotated[str, typer.Option("--lang", help="the language to calibrate, as lang_Script (fin_Latn)")],
+    lang: Annotated[str, typer.Option("--lang", help="the language to calibrate, as lang_Script (fin_Latn); "
+                                            "with --lid also all: every lid.176 language with a "
+                                            "<lang_Script>.txt in the folders given")],
     reference: Annotated[list[Path], typer.Argument(help="reference documents: Parquet/JSONL with `text`, or text "
                                                          "files with blank-line-separated documents")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
@@ -282,6 +304,9 @@ def _calibrate_lid(code: str, reference: list[Path], model: str, write: bool) ->
     from curate.language_configs.schema import config_path
     from curate.language_configs.validate import ConfigError
 
+    if code == "all":
+        _calibrate_lid_all(reference, model, write)
+        return
     sentences = [line for document in read_reference(reference) for line in document.splitlines()]
     calibration = calibrate_lid(code, sentences, describe_reference(reference), model)
     typer.echo(calibration.summary())
@@ -296,6 +321,32 @@ def _calibrate_lid(code: str, reference: list[Path], model: str, write: bool) ->
     text = set_config_threshold(path.read_text(encoding="utf-8"), model, calibration.min_score, calibration.comment())
     path.write_text(text, encoding="utf-8")
     typer.echo(f"wrote lid.min_score.{model} into {path}", err=True)
+
+
+def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
+    """`--lang all`: every language the model labels that has no derived threshold yet and a sentence file
+    (`<code>.txt`, FLORES-200's names) in one of `folders`; a language the model does not recognise in its own
+    text keeps the default, said in one line."""
+    from curate.language_configs.labels import ft176_labels
+    from curate.language_configs.lid_thresholds import (calibrate_lid, derived_thresholds, describe_reference,
+                                                        record, reference_files)
+    from curate.language_configs.validate import ConfigError
+
+    if any(not folder.is_dir() for folder in folders):
+        raise UserError("--lang all takes folders of <iso639-3>_<Script>.txt sentence files (FLORES-200's layout)")
+    codes = sorted(c for c in set(ft176_labels().values()) if (c, model) not in derived_thresholds())
+    for code, path in sorted(reference_files(folders, codes).items()):
+        sentences = path.read_text(encoding="utf-8").splitlines()
+        try:
+            calibration = calibrate_lid(code, sentences, describe_reference([path]), model)
+        except ConfigError as error:
+            typer.echo(f"{code}: keeps the default: {error}")
+            continue
+        typer.echo(calibration.summary())
+        if write:
+            record(calibration)
+    if write:
+        typer.echo("recorded in language_configs/lid_thresholds.tsv", err=True)
 
 
 @app.command()

@@ -27,7 +27,7 @@ from curate.pipeline.execution.scorer_pool import attach_pool, plan_pool
 from curate.pipeline.execution.graph import Graph, LanguageGraph, build_graph
 from curate.pipeline.execution.nodes import NodeChecked, preflight
 from curate.pipeline.publishing.card import write_card
-from curate.pipeline.publishing.report import write_report
+from curate.pipeline.publishing.report import RUN_NAME, write_report
 from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
 from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
@@ -257,6 +257,8 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
                 stats[code]["ablation"] = previous["ablation"]
             output.write_json(output.language(code, "stats.json"), stats[code])
             write_card(options.output, code)
+        output.write_json(output.path(RUN_NAME), {"languages": list(stats), "skipped": graph.skipped,
+                                                  "wall_seconds": round(time.monotonic() - begun, 2)})
         write_report(options.output)
     return stats
 
