@@ -12,10 +12,6 @@ MACROLANGUAGES = {"est": "ekk", "nor": "nob", "ara": "arb", "zho": "cmn", "msa":
                   "lav": "lvs", "swa": "swh", "uzb": "uzn", "aze": "azj", "mon": "khk", "nep": "npi",
                   "sqi": "als", "ori": "ory", "pus": "pbt", "kur": "kmr", "yid": "ydd", "mlg": "plt"}
 
-# Languages lid.176 labels, whose pages it gives mostly to a close relative (measured on FLORES-200 web-like
-# documents: `curate calibrate --lid ft176` assigns fewer than half to the language; docs/configs.md).
-FT176_CONFUSED = {"bos_Latn": "hrv_Latn", "zsm_Latn": "ind_Latn"}
-
 
 @cache
 def ft176_labels() -> dict[str, str]:

@@ -328,25 +328,28 @@ def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
     (`<code>.txt`, FLORES-200's names) in one of `folders`; a language the model does not recognise in its own
     text keeps the default, said in one line."""
     from curate.language_configs.labels import ft176_labels
-    from curate.language_configs.lid_thresholds import (calibrate_lid, derived_thresholds, describe_reference,
-                                                        record, reference_files)
-    from curate.language_configs.validate import ConfigError
+    from curate.language_configs.lid_thresholds import (Unrecognised, calibrate_lid, derived_thresholds,
+                                                        describe_reference, record, record_confusions,
+                                                        reference_files)
 
     if any(not folder.is_dir() for folder in folders):
         raise UserError("--lang all takes folders of <iso639-3>_<Script>.txt sentence files (FLORES-200's layout)")
     codes = sorted(c for c in set(ft176_labels().values()) if (c, model) not in derived_thresholds())
+    confused = []
     for code, path in sorted(reference_files(folders, codes).items()):
         sentences = path.read_text(encoding="utf-8").splitlines()
         try:
             calibration = calibrate_lid(code, sentences, describe_reference([path]), model)
-        except ConfigError as error:
+        except Unrecognised as error:
             typer.echo(f"{code}: keeps the default: {error}")
+            confused.append(error.confusion)
             continue
         typer.echo(calibration.summary())
         if write:
             record(calibration)
     if write:
-        typer.echo("recorded in language_configs/lid_thresholds.tsv", err=True)
+        record_confusions(confused)
+        typer.echo("recorded in language_configs/lid_thresholds.tsv and lid_confusions.tsv", err=True)
 
 
 @app.command()

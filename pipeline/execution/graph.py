@@ -164,18 +164,17 @@ def available_configs(configs: list[LanguageConfig], skip: bool) -> tuple[list[L
 def ft176_notes(configs: list[LanguageConfig]) -> list[str]:
     """What a `--lid ft176` run says first: the languages at the default threshold, and lid.176's known
     confusions among them."""
-    from curate.language_configs.labels import FT176_CONFUSED
-    from curate.language_configs.lid_thresholds import FT176_DEFAULT_SCORE, derived_thresholds
+    from curate.language_configs.lid_thresholds import FT176_DEFAULT_SCORE, confusions, derived_thresholds
 
     default = [c.code for c in configs if (c.code, "ft176") not in derived_thresholds()]
     notes = []
     if default:
         notes.append(f"{len(default)} language(s) use the default lid.176 threshold {FT176_DEFAULT_SCORE} (no text "
                      f"to derive theirs, docs/configs.md): {', '.join(default)}")
-    confused = [f"{code} as {FT176_CONFUSED[code]}" for code in (c.code for c in configs) if code in FT176_CONFUSED]
+    confused = [confusions()[(code, "ft176")] for code in default if (code, "ft176") in confusions()]
     if confused:
-        notes.append(f"lid.176 labels most pages of {', '.join(confused)} (the model's limit): use --lid glotlid "
-                     "for them")
+        notes.append("lid.176 labels most pages of " + ", ".join(f"{c.code} as {c.labelled_as}" for c in confused)
+                     + " (the model's limit: few or none of their pages reach them): use --lid glotlid for them")
     return notes
 
 
