@@ -367,7 +367,8 @@ def card(
 @app.command()
 def release(
     output: Annotated[str, typer.Argument(help="the output folder of a run")],
-    lang: Annotated[str, typer.Option("--lang", help="the language to publish")],
+    lang: Annotated[str, typer.Option("--lang", help="the language to publish; several (fin,swe) or all: one "
+                                                      "dataset with a config per language")],
     repo: Annotated[str, typer.Option(help="the Hub dataset repo, org/name")],
     private: Annotated[bool, typer.Option("--private", help="create the repo private")] = False,
     revision: Annotated[Optional[str], typer.Option(help="branch to commit to (created if missing)")] = None,
@@ -377,16 +378,41 @@ def release(
                                                           "takedown leaves no old copy on the Hub (cannot be "
                                                           "undone)")] = False,
 ) -> None:
-    """Publish the released shards, the dataset card and its images to the Hugging Face Hub."""
+    """Publish the released shards, the dataset card and its images to the Hugging Face Hub (several languages,
+    or all of the output's: one dataset with a config per language)."""
     from curate.pipeline.publishing.card import write_card
     from curate.pipeline.publishing.release import describe_files, release as release_language, release_files, repo_url
 
+    if lang == "all" or "," in lang:
+        _release_languages(output, lang, repo, private, revision, force, dry_run, squash)
+        return
     write_card(output, lang, repo_id=repo)
     if dry_run:
         typer.echo(describe_files(release_files(output, lang)))
         return
     paths = release_language(output, lang, repo, private=private, revision=revision, force=force, squash=squash)
     typer.echo(f"uploaded {len(paths):,} files to {repo_url(repo, revision)}")
+
+
+def _release_languages(output: str, lang: str, repo: str, private: bool, revision: Optional[str], force: bool,
+                       dry_run: bool, squash: bool) -> None:
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.publishing.card import write_card
+    from curate.pipeline.publishing.languages_card import language_rows, write_languages_card
+    from curate.pipeline.publishing.release import describe_files, languages_release_files, release_languages, repo_url
+    from curate.pipeline.publishing.report import language_codes
+
+    codes = language_codes(Output(output), None if lang == "all" else _languages(lang))
+    released = [row["code"] for row in language_rows(Output(output), codes) if row["released"]]
+    for code in codes:
+        write_card(output, code, repo_id=repo)
+    write_languages_card(output, codes, repo_id=repo)
+    if dry_run:
+        typer.echo(describe_files(languages_release_files(output, released)[0]))
+        return
+    paths = release_languages(output, released, repo, private=private, revision=revision, force=force, squash=squash)
+    typer.echo(f"uploaded {len(paths):,} files of {len(released)} languages ({len(codes) - len(released)} released "
+               f"no document) to {repo_url(repo, revision)}")
 
 
 @app.command()

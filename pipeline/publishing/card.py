@@ -347,6 +347,11 @@ def size_range(first: int, next_first: int | None) -> str:
     return f"{first:,}" if next_first == first + 1 else f"{first:,}–{next_first - 1:,}"
 
 
+def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown table (numbers with thousands separators), then an empty line."""
+    return _table(header, rows)
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     def cell(value: Any) -> str:
         if isinstance(value, bool):
