@@ -599,6 +599,9 @@ def render_language(report: LanguageReport) -> str:
     return f'<section id="lang-{html.escape(report.code)}"><h2>{html.escape(title)}</h2>{body}</section>'
 
 
+FUNNEL_STEPS = ("documents read", "after URL filter", "after opt-outs (robots.txt, TDM)", "after LID prefilter",
+                "after extraction", "identified as this language", "kept in stage 1", "after dedup", "after filters",
+                "released")  # what `funnel` may return, in its order
 OWN_STAGES = ("dedup", "stage3", "final")  # a language's own stages (startup and stage 1 are the run's, shared)
 
 
@@ -606,7 +609,7 @@ def _overview(reports: Sequence[LanguageReport], run: Mapping[str, Any] | None =
     """The index: every language's funnel in one table (a language with no document is a row of zeros), and the
     run's wall time when the run recorded it (`run.json`)."""
     funnels = [dict(funnel(report.stats)) for report in reports]
-    columns = list(dict.fromkeys(step for steps in funnels for step in steps))
+    columns = [step for step in FUNNEL_STEPS if any(step in steps for steps in funnels)]
     rows = []
     for report, steps in zip(reports, funnels):
         seconds = report.stats.get("seconds")
