@@ -29,6 +29,7 @@ RULE = "max(0.3, min(0.9, median − σ))"
 FLOOR, CEILING = 0.3, 0.9
 DOCUMENTS = 1000
 SEED = 0
+MIN_SENTENCES = 100  # `--lang all` derives no threshold from a file of fewer sentences (a placeholder)
 MIN_KEPT = 0.8
 """A derived threshold keeps at least this share of the calibration documents lid.176 assigns to the language
 (FineWeb2's rule does not promise it; the table's languages hold it, a test checks: docs/configs.md)."""

@@ -328,16 +328,20 @@ def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
     (`<code>.txt`, FLORES-200's names) in one of `folders`; a language the model does not recognise in its own
     text keeps the default, said in one line."""
     from curate.language_configs.labels import ft176_labels
-    from curate.language_configs.lid_thresholds import (Unrecognised, calibrate_lid, derived_thresholds,
-                                                        describe_reference, record, record_confusions,
-                                                        reference_files)
+    from curate.language_configs.lid_thresholds import (MIN_SENTENCES, Unrecognised, calibrate_lid,
+                                                        derived_thresholds, describe_reference, record,
+                                                        record_confusions, reference_files)
 
     if any(not folder.is_dir() for folder in folders):
         raise UserError("--lang all takes folders of <iso639-3>_<Script>.txt sentence files (FLORES-200's layout)")
     codes = sorted(c for c in set(ft176_labels().values()) if (c, model) not in derived_thresholds())
     confused = []
     for code, path in sorted(reference_files(folders, codes).items()):
-        sentences = path.read_text(encoding="utf-8").splitlines()
+        sentences = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if len(sentences) < MIN_SENTENCES:
+            typer.echo(f"{code}: keeps the default: {path} holds {len(sentences)} sentences, fewer than "
+                       f"{MIN_SENTENCES}")
+            continue
         try:
             calibration = calibrate_lid(code, sentences, describe_reference([path]), model)
         except Unrecognised as error:

@@ -124,7 +124,7 @@ def funnel(stats: Mapping[str, Any]) -> list[tuple[str, int]]:
                 steps.append(("after LID prefilter", after_prefilter))
             steps.append(("after extraction", after_prefilter - _sum_prefixed(shared, ("extract.",))))
     stage1 = _counts(stats.get("stage1"))
-    if stage1:
+    if stage1 is not None:  # {} when no page was identified as the language: 0
         steps.append(("identified as this language", sum(stage1.values())))
         if "kept" in stage1:
             steps.append(("kept in stage 1", stage1["kept"]))
