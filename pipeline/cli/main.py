@@ -299,10 +299,8 @@ def calibrate(
 
 
 def _calibrate_lid(code: str, reference: list[Path], model: str, write: bool) -> None:
-    from curate.language_configs.lid_thresholds import calibrate_lid, describe_reference, record, set_config_threshold
+    from curate.language_configs.lid_thresholds import calibrate_lid, describe_reference
     from curate.language_configs.reference import read_reference
-    from curate.language_configs.schema import config_path
-    from curate.language_configs.validate import ConfigError
 
     if code == "all":
         _calibrate_lid_all(reference, model, write)
@@ -310,17 +308,26 @@ def _calibrate_lid(code: str, reference: list[Path], model: str, write: bool) ->
     sentences = [line for document in read_reference(reference) for line in document.splitlines()]
     calibration = calibrate_lid(code, sentences, describe_reference(reference), model)
     typer.echo(calibration.summary())
-    if not write:
-        return
+    if write:
+        _record_lid(calibration)
+
+
+def _record_lid(calibration) -> None:
+    """Record a derived threshold in lid_thresholds.tsv and in the language's config file, if it has one."""
+    from curate.language_configs.lid_thresholds import record, set_config_threshold
+    from curate.language_configs.schema import config_path
+    from curate.language_configs.validate import ConfigError
+
     record(calibration)
-    typer.echo("recorded in language_configs/lid_thresholds.tsv", err=True)
+    typer.echo(f"{calibration.code}: recorded in language_configs/lid_thresholds.tsv", err=True)
     try:
-        path = config_path(code)
+        path = config_path(calibration.code)
     except ConfigError:
         return
-    text = set_config_threshold(path.read_text(encoding="utf-8"), model, calibration.min_score, calibration.comment())
+    text = set_config_threshold(path.read_text(encoding="utf-8"), calibration.model, calibration.min_score,
+                                calibration.comment())
     path.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote lid.min_score.{model} into {path}", err=True)
+    typer.echo(f"wrote lid.min_score.{calibration.model} into {path}", err=True)
 
 
 def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
@@ -329,7 +336,7 @@ def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
     text keeps the default, said in one line."""
     from curate.language_configs.labels import ft176_labels
     from curate.language_configs.lid_thresholds import (MIN_SENTENCES, Unrecognised, calibrate_lid,
-                                                        derived_thresholds, describe_reference, record,
+                                                        derived_thresholds, describe_reference,
                                                         record_confusions, reference_files)
 
     if any(not folder.is_dir() for folder in folders):
@@ -350,7 +357,7 @@ def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
             continue
         typer.echo(calibration.summary())
         if write:
-            record(calibration)
+            _record_lid(calibration)
     if write:
         record_confusions(confused)
         typer.echo("recorded in language_configs/lid_thresholds.tsv and lid_confusions.tsv", err=True)
