@@ -49,7 +49,9 @@ def run(
     output: Annotated[str, typer.Option("--output", "-o", help="output folder or fsspec URL")] = "out",
     max_files: Annotated[Optional[int], typer.Option(help="seeded sample of at most N WARCs per crawl")] = None,
     limit: Annotated[Optional[int], typer.Option(help="read at most N response records per WARC")] = None,
-    lid: Annotated[Optional[str], typer.Option(help="LID model: glotlid, ft176 (offline) or a path")] = None,
+    lid: Annotated[Optional[str], typer.Option(help="LID model: glotlid, ft176 (offline; 176 languages, and it "
+                                                    "labels most Bosnian and Malay pages Croatian and Indonesian: "
+                                                    "docs/configs.md) or a path")] = None,
     lid_min_score: Annotated[Optional[float], typer.Option(help="override the configs' LID threshold")] = None,
     extractor: Annotated[str, typer.Option(help="trafilatura or resiliparse")] = "trafilatura",
     no_prefilter: Annotated[bool, typer.Option("--no-prefilter", help="extract every page (no cheap LID pass "
@@ -138,6 +140,8 @@ def run(
         typer.echo(describe_plan(plan))
         return
     stats = run_pipeline(options, graph)
+    if graph.skipped:
+        typer.echo(f"skipped {len(graph.skipped)} language(s): {', '.join(graph.skipped)}", err=True)
     for code, values in stats.items():
         released = values["released"]["documents"]
         typer.echo(f"{code}: {released:,} documents in {output}/{code}/data "
