@@ -144,7 +144,7 @@ def test_no_prefilter_reaches_the_run(monkeypatch):
 
     seen = {}
 
-    def fake_run(options) -> dict:
+    def fake_run(options, graph=None) -> dict:
         seen["prefilter"] = options.prefilter
         return {}
 
