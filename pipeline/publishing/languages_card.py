@@ -44,8 +44,8 @@ def render_languages_card(rows: list[dict[str, Any]], repo_id: str | None, licen
         "size_categories": [size_category(sum(row["released"] for row in released))],
         "task_categories": ["text-generation"],
         "tags": ["common-crawl", "fineweb-2", "curate"],
-        "configs": [{"config_name": row["code"], "data_files": [{"split": "train", "path": f"{row['code']}/{DATA_GLOB}"}]}
-                    for row in released],
+        "configs": [{"config_name": row["code"],
+                     "data_files": [{"split": "train", "path": f"{row['code']}/{DATA_GLOB}"}]} for row in released],
     }
     repo = repo_id or "ORG/NAME"
     example = released[0]["code"] if released else "fin_Latn"
