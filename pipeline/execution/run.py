@@ -43,6 +43,10 @@ log = logging.getLogger("curate")
 # A bucket task's memory does not grow with it (stage 3 and the final stage stream); it sets the task count.
 BUCKET_BYTES = 1_000_000_000
 
+# Above this many languages the driver's model checks run before Ray starts, not beside it (their loads, minutes
+# for hundreds of tokenizers, kept Ray's node from registering within its 30 s on a busy machine).
+OVERLAPPED_CHECK_LANGUAGES = 8
+
 # Measured on this project's benchmark machine (README, performance): what a plan's cost estimate uses.
 RESPONSES_PER_COMPRESSED_MB = 32.0
 DOCS_PER_CORE_SECOND = 26.0  # whole pipeline on ~100 KB pages (benchmarks/e2e.py, 16×)
@@ -230,6 +234,8 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
 
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
     with RunLock(output):
+        if len(graph.languages) > OVERLAPPED_CHECK_LANGUAGES:  # minutes of tokenizer loads would starve Ray's start
+            graph.check()
         with ThreadPoolExecutor(1) as checks:  # the driver's model checks (imports, loads) overlap Ray's start-up
             checked = checks.submit(graph.check)
             start_ray(options.num_cpus)
