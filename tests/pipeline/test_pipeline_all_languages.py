@@ -75,7 +75,7 @@ def test_each_language_releases_what_its_own_run_releases(all_run, languages_mir
     output, _ = all_run
     with_pages = sorted(c for c in json.loads((output / "run.json").read_text())["languages"]
                         if c in languages_mirror.pages and released_ids(output, c))
-    assert len(with_pages) >= 60
+    assert len(with_pages) >= 40  # 48 of the 69 lid.176 languages with pages and a tokenizer here
     sample = with_pages[::max(1, len(with_pages) // SAMPLE)][:SAMPLE]
     for code in sample:
         alone = tmp_path_factory.mktemp(f"alone-{code}")
