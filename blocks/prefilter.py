@@ -19,8 +19,8 @@ import pyarrow as pa
 from curate.blocks.base import Block, mark_dropped
 from curate.blocks.lid import LanguageId
 
-TEXT_CHARS = 20_000  # LID reads the first this many characters of the page text
 CHUNK_CHARS = 400  # a chunk is consecutive lines up to at least this many characters
+MAX_CHUNKS = 100  # LID reads at most this many chunks of a page (~40,000 characters), spread over the whole text
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,10 @@ class PrefilterRule:
 
 
 def page_chunks(html: str) -> list[str]:
-    """The whole page's visible text (its first `TEXT_CHARS` characters) as one-line chunks of consecutive
-    lines, each of at least `CHUNK_CHARS` characters but the last; [] if the page has no text (or cannot be
-    parsed)."""
+    """The whole page's visible text as one-line chunks of consecutive lines, each of at least `CHUNK_CHARS`
+    characters but the last; of a longer page, `MAX_CHUNKS` chunks evenly spread from its first to its last
+    (an article after long navigation in another language still has chunks read); [] if the page has no text
+    (or cannot be parsed)."""
     from resiliparse.extract.html2text import extract_plain_text
 
     try:
@@ -43,7 +44,7 @@ def page_chunks(html: str) -> list[str]:
     except Exception:  # noqa: BLE001 - a page the parser cannot read goes on to extraction, which decides
         text = ""
     chunks, lines, size = [], [], 0
-    for line in text[:TEXT_CHARS].splitlines():
+    for line in text.splitlines():
         line = " ".join(line.split())
         if line:
             lines.append(line)
@@ -53,6 +54,8 @@ def page_chunks(html: str) -> list[str]:
             lines, size = [], 0
     if lines:
         chunks.append(" ".join(lines))
+    if len(chunks) > MAX_CHUNKS:
+        chunks = [chunks[i] for i in np.linspace(0, len(chunks) - 1, MAX_CHUNKS).round().astype(int)]
     return chunks
 
 

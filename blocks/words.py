@@ -65,6 +65,9 @@ TOKENIZER_PACKAGES = {
     "TibetanTokenizer": Package("botok", "botok", "tibetan"),
     "BurmeseTokenizer": Package("pyidaungsu", "pyidaungsu-numpy2", "burmese"),
 }
+# spaCy languages whose tokenizer imports a package spaCy does not install (spaCy's `vi` imports pyvi)
+SPACY_PACKAGES = {"vi": Package("pyvi", "pyvi", "vietnamese")}
+ALL_LANGUAGES_EXTRA = "all-languages"  # installs every package of TOKENIZER_PACKAGES and SPACY_PACKAGES
 STANZA_DIR_ENV = "STANZA_RESOURCES_DIR"
 
 
@@ -95,10 +98,36 @@ def datatrove_assignment(key: str) -> tuple[str, str] | None:
     return (row["type"], row["tok_code"]) if row and row["type"] else None
 
 
+def required_package(key: str) -> Package | None:
+    """The package datatrove's tokenizer for `key` needs beyond curate's install, if any."""
+    kind, language = datatrove_assignment(key) or ("", "")
+    if kind == "SpaCyTokenizer":
+        return SPACY_PACKAGES.get(language)
+    return TOKENIZER_PACKAGES.get(kind)
+
+
+def missing_requirement(config: LanguageConfig) -> str | None:
+    """What the language's word tokenizer lacks here, in a few words (the pip package, or Stanza's model); None
+    when it has everything. Checks all languages of a run at once, before any work (`graph.build_graph`)."""
+    key = tokenizer_key(config)
+    if key == FAST_TOKENIZER:
+        return None
+    package = required_package(key)
+    if package and importlib.util.find_spec(package.module) is None:
+        return package.pip
+    kind, language = datatrove_assignment(key) or ("", "")
+    if kind == "StanzaTokenizer":
+        try:
+            stanza_model(language, key)
+        except UserError:
+            return f"Stanza's {language!r} tokenize model"
+    return None
+
+
 def check_requirements(key: str) -> None:
     """What datatrove's tokenizer for `key` needs beyond curate's install: its package, and Stanza's model."""
     kind, language = datatrove_assignment(key) or ("", "")
-    package = TOKENIZER_PACKAGES.get(kind)
+    package = required_package(key)
     if package and importlib.util.find_spec(package.module) is None:
         raise UserError(
             f"the word tokenizer for {key} needs a package curate does not install: datatrove's {kind}({language}) "

@@ -318,3 +318,20 @@ def import_fineweb2(path: str | Path) -> str:
     text = render_config(data, header, _notes(raw, code))
     validate_text(text, f"import of {path}")
     return text
+
+
+def import_fineweb2_folder(folder: str | Path, out: str | Path) -> list[Path]:
+    """Import every FineWeb2 config of `folder` (`*_*.yml`) into `out/<code>.yaml`; returns the files written.
+    Every file is converted before any is written, so a bad one leaves `out` as it was."""
+    paths = sorted(p for p in Path(folder).glob("*_*.yml"))
+    if not paths:
+        raise ConfigError(f"{folder}: no FineWeb2 config (<iso639-3>_<Script>.yml) in this folder")
+    texts = {path.name.removesuffix(".yml"): import_fineweb2(path) for path in paths}
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for code, text in texts.items():
+            (out / f"{code}.yaml").write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write into {out}: {error.strerror}") from None
+    return [out / f"{code}.yaml" for code in texts]

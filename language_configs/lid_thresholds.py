@@ -29,6 +29,7 @@ RULE = "max(0.3, min(0.9, median − σ))"
 FLOOR, CEILING = 0.3, 0.9
 DOCUMENTS = 1000
 SEED = 0
+MIN_SENTENCES = 100  # `--lang all` derives no threshold from a file of fewer sentences (a placeholder)
 MIN_KEPT = 0.8
 """A derived threshold keeps at least this share of the calibration documents lid.176 assigns to the language
 (FineWeb2's rule does not promise it; the table's languages hold it, a test checks: docs/configs.md)."""
@@ -36,6 +37,10 @@ FT176_DEFAULT_SCORE = 0.65
 """lid.176 threshold of a language without known text to derive one from: datatrove's `LanguageFilter` default,
 which FineWeb used for English with lid.176."""
 MODELS = ("ft176",)
+CONFUSIONS = TABLE.with_name("lid_confusions.tsv")
+_CONFUSIONS_HEADER = ("# Languages lid.176 labels but gives most of their known text to another label (`labelled_as`): "
+                      "no threshold is derived, the default applies, and a run names them. Written by `curate "
+                      "calibrate --lid ft176 --lang all --write`.\n")
 _HEADER = (f"# lid.176 thresholds per language: {RULE} of the lid.176 scores of web-like documents built from known "
            "text of the language (language_configs/lid_thresholds.py, docs/configs.md). Written by `curate "
            "calibrate --lid ft176 --write`; read by `curate config import-fineweb2`.\n")
@@ -66,6 +71,26 @@ class LidCalibration:
         return (f"{self.code} lid.min_score.{self.model}: {self.min_score:g} — {RULE} over {self.documents:,} web-like "
                 f"documents of {self.reference}: {self.assigned:.1%} assigned to {self.code}, median "
                 f"{self.median:.3f}, σ {self.sigma:.3f}; keeps {self.kept:.1%}")
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """A language `model` labels but gives most of its known text to another (`labelled_as`): it keeps the
+    default threshold, and a run says so (lid.176's Bosnian → Croatian, Malay → Indonesian: the model's limit)."""
+
+    code: str
+    model: str
+    assigned: float
+    labelled_as: str
+    reference: str
+
+
+class Unrecognised(ConfigError):
+    """The model gives fewer than half of the language's documents to it (`confusion` says to what)."""
+
+    def __init__(self, message: str, confusion: Confusion):
+        super().__init__(message)
+        self.confusion = confusion
 
 
 def describe_reference(paths: Iterable[str | Path]) -> str:
@@ -99,15 +124,37 @@ def calibrate_lid(code: str, sentences: list[str], reference: str, model: str = 
     scores = scored["language_score"].to_numpy()
     own = scores[labels == code]
     if len(own) < documents // 2:
-        found = ", ".join(f"{label} {n}" for label, n in zip(*np.unique(labels, return_counts=True)))
-        raise ConfigError(f"{model} assigns only {len(own)} of {documents} documents of the reference to {code} "
-                          f"({found}): is the reference text of {code}?")
+        names, counts = np.unique(labels, return_counts=True)
+        found = ", ".join(f"{label} {n}" for label, n in zip(names, counts))
+        raise Unrecognised(f"{model} assigns only {len(own)} of {documents} documents of the reference to {code} "
+                           f"({found}): is the reference text of {code}?",
+                           Confusion(code, model, round(len(own) / documents, 4), str(names[counts.argmax()]),
+                                     reference))
     median, sigma = float(np.median(own)), float(np.std(own))
     threshold = round(max(FLOOR, min(CEILING, median - sigma)), 3)
     return LidCalibration(code=code, model=model, min_score=threshold, documents=documents,
                           assigned=round(len(own) / documents, 4), median=round(median, 4),
                           sigma=round(sigma, 4), kept=round(float((own >= threshold).sum()) / documents, 4),
                           reference=reference)
+
+
+def reference_files(folders: Iterable[str | Path], codes: Iterable[str]) -> dict[str, Path]:
+    """`code` → its sentence file in the first of `folders` that has one: `fin_Latn.txt`, or FLORES-200's name
+    for it (`est_Latn.txt` for ekk_Latn through the macrolanguage, `cmn_Hans.txt` for cmn_Hani)."""
+    from curate.language_configs.labels import MACROLANGUAGES
+
+    macro_of = {member: macro for macro, member in MACROLANGUAGES.items()}
+    found = {}
+    for code in codes:
+        language, script = code.split("_")
+        scripts = [script, "Hans", "Hant"] if script == "Hani" else [script]
+        names = [f"{lang}_{s}.txt" for lang in (language, macro_of.get(language)) if lang for s in scripts]
+        for folder in map(Path, folders):
+            path = next((folder / name for name in names if (folder / name).is_file()), None)
+            if path is not None:
+                found[code] = path
+                break
+    return found
 
 
 @cache
@@ -123,6 +170,25 @@ def derived_thresholds() -> dict[tuple[str, str], LidCalibration]:
         values = {k: (v if names[k] == "str" else int(v) if names[k] == "int" else float(v)) for k, v in row.items()}
         table[(row["code"], row["model"])] = LidCalibration(**values)
     return table
+
+
+def confusions() -> dict[tuple[str, str], Confusion]:
+    """(code, model) → its confusion, from `lid_confusions.tsv` (`curate calibrate --lid ft176 --lang all`)."""
+    if not CONFUSIONS.is_file():
+        return {}
+    rows = csv.DictReader((line for line in CONFUSIONS.read_text(encoding="utf-8").splitlines()
+                           if not line.startswith("#")), delimiter="\t")
+    return {(row["code"], row["model"]): Confusion(row["code"], row["model"], float(row["assigned"]),
+                                                   row["labelled_as"], row["reference"]) for row in rows}
+
+
+def record_confusions(found: Iterable[Confusion]) -> None:
+    """Write `lid_confusions.tsv` (replacing the rows of the languages in `found`)."""
+    table = confusions() | {(c.code, c.model): c for c in found}
+    lines = ["\t".join(f.name for f in fields(Confusion))]
+    lines += ["\t".join(f"{v:g}" if isinstance(v, float) else str(v) for v in asdict(table[key]).values())
+              for key in sorted(table)]
+    CONFUSIONS.write_text(_CONFUSIONS_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 def ft176_threshold(code: str) -> tuple[float, str]:

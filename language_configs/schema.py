@@ -47,28 +47,39 @@ def config_dirs() -> list[Path]:
 
 
 def configured_languages() -> list[str]:
-    """Every `iso639-3_Script` code that has a config file."""
+    """Every `iso639-3_Script` code that has a config file (the reviewed ones and `$CURATE_LANGUAGE_CONFIGS`')."""
     codes = {p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*_*.yaml")}
     return sorted(codes)
 
 
+def available_languages() -> list[str]:
+    """Every code a run accepts: the configured ones and FineWeb2's 1,929 shipped configs (`--lang all`)."""
+    from curate.language_configs.fineweb2_bundle import bundled_configs
+
+    return sorted(set(configured_languages()) | set(bundled_configs()))
+
+
 def resolve_language(code: str) -> str:
-    """`fin` → `fin_Latn`, `fin_Latn` → itself, `fi` / `est` → through the LID label table; else a ConfigError."""
+    """`fin` → `fin_Latn`, `fin_Latn` → itself, `fi` / `est` → through the LID label table; else a ConfigError.
+    A code with several scripts (`srp`) resolves to the one a config file holds, else the one lid.176 labels."""
     from curate.language_configs.labels import code_for_label
 
-    configured = configured_languages()
-    if code in configured:
+    available = available_languages()
+    if code in available:
         return code
-    candidates = [c for c in configured if c.split("_")[0] == code]
+    candidates = [c for c in available if c.split("_")[0] == code]
     if len(candidates) == 1:
         return candidates[0]
+    reviewed = [c for c in candidates if c in configured_languages()]
+    if len(reviewed) == 1:
+        return reviewed[0]
     mapped = code_for_label(code)
-    if mapped in configured:
+    if mapped in available:
         return mapped
     if len(candidates) > 1:
         raise ConfigError(f"language {code!r} is ambiguous: use one of {', '.join(candidates)}")
     raise ConfigError(
-        f"unknown language {code!r}: configured are {', '.join(configured)}; "
+        f"unknown language {code!r}: not one of the {len(available):,} configured languages (`curate config list`); "
         f"write language_configs/{code}_<Script>.yaml (or a folder in ${USER_DIR_ENV}) "
         f"or import one with `curate config import-fineweb2 FILE.yml`"
     )
@@ -83,11 +94,33 @@ def config_path(code: str) -> Path:
 
 
 def load_language_config(code: str) -> LanguageConfig:
-    """Load and validate the config of `code` (any form `resolve_language` accepts). Cached by the file found and
+    """Load and validate the config of `code` (any form `resolve_language` accepts): its config file, else
+    FineWeb2's shipped config converted as `curate config import-fineweb2` would. Cached by the file found and
     its modification time, so a changed `$CURATE_LANGUAGE_CONFIGS` or an edited file is read again."""
     code = resolve_language(code)
-    path = config_path(code)
+    try:
+        path = config_path(code)
+    except ConfigError:
+        return _load_bundled(code)
     return _load_config(code, path, path.stat().st_mtime_ns)
+
+
+def is_bundled(code: str) -> bool:
+    """Whether `code`'s config is FineWeb2's shipped one (no config file of its own)."""
+    try:
+        config_path(code)
+    except ConfigError:
+        return True
+    return False
+
+
+@cache
+def _load_bundled(code: str) -> LanguageConfig:
+    from curate.language_configs.fineweb2 import convert_fineweb2
+    from curate.language_configs.fineweb2_bundle import bundled_configs
+
+    where = f"FineWeb2's shipped config {code}"
+    return from_dict(LanguageConfig, convert_fineweb2(bundled_configs()[code], code, where), where)
 
 
 @cache

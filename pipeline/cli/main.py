@@ -21,24 +21,40 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Per-language web-data curation: Common Crawl → clean, deduplicated Parquet shards, on Ray.")
 
 
-def _languages(value: str) -> list[str]:
+def _languages(value: str, lid: str | None = None) -> list[str]:
+    """`--lang`: a comma-separated list, `all-configured` (the config files) or `all` (every language a run
+    accepts; with `--lid ft176`, those lid.176 labels, said on the first line)."""
     from curate.language_configs import configured_languages
+    from curate.language_configs.schema import available_languages
 
     if value == "all-configured":
         return configured_languages()
-    return [v.strip() for v in value.split(",") if v.strip()]
+    if value != "all":
+        return [v.strip() for v in value.split(",") if v.strip()]
+    every = available_languages()
+    if lid != "ft176":
+        return every
+    from curate.language_configs.labels import ft176_labels
+
+    labelled = [code for code in every if code in set(ft176_labels().values())]
+    typer.echo(f"--lang all with --lid ft176: the {len(labelled)} languages lid.176 labels; the other "
+               f"{len(every) - len(labelled):,} need GlotLID (--lid glotlid)", err=True)
+    return labelled
 
 
 @app.command()
 def run(
-    lang: Annotated[str, typer.Option("--lang", help="language(s): fin, fin_Latn, fin,ekk,swe or all-configured")],
+    lang: Annotated[str, typer.Option("--lang", help="language(s): fin, fin_Latn, fin,ekk,swe, all (FineWeb2's "
+                                                      "1,929 and the configured ones) or all-configured")],
     snapshots: Annotated[str, typer.Option(help="crawl globs, comma-separated: '2024-*', 'CC-MAIN-2024-1?'")],
     source: Annotated[str, typer.Option(help="https://data.commoncrawl.org, s3://commoncrawl or a local mirror")]
     = "https://data.commoncrawl.org",
     output: Annotated[str, typer.Option("--output", "-o", help="output folder or fsspec URL")] = "out",
     max_files: Annotated[Optional[int], typer.Option(help="seeded sample of at most N WARCs per crawl")] = None,
     limit: Annotated[Optional[int], typer.Option(help="read at most N response records per WARC")] = None,
-    lid: Annotated[Optional[str], typer.Option(help="LID model: glotlid, ft176 (offline) or a path")] = None,
+    lid: Annotated[Optional[str], typer.Option(help="LID model: glotlid, ft176 (offline; 176 languages, and it "
+                                                    "labels most Bosnian and Malay pages Croatian and Indonesian: "
+                                                    "docs/configs.md) or a path")] = None,
     lid_min_score: Annotated[Optional[float], typer.Option(help="override the configs' LID threshold")] = None,
     extractor: Annotated[str, typer.Option(help="trafilatura or resiliparse")] = "trafilatura",
     no_prefilter: Annotated[bool, typer.Option("--no-prefilter", help="extract every page (no cheap LID pass "
@@ -96,6 +112,9 @@ def run(
     = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
+    skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable", help="run the languages whose word "
+                                                   "tokenizer is installed, naming the others (default: stop, "
+                                                   "listing every missing package)")] = False,
 ) -> None:
     """Turn Common Crawl snapshots into per-language Parquet shards under OUTPUT/<lang_Script>/."""
     from curate.pipeline.execution.executor import Resources
@@ -105,7 +124,7 @@ def run(
     if rehydration not in ("removal_rates", "fineweb2_fixed", "none"):
         raise UserError(f"--rehydration {rehydration!r}: choose removal_rates, fineweb2_fixed or none")
     options = RunOptions(
-        languages=_languages(lang), snapshots=snapshots, source=source, output=output, max_files=max_files,
+        languages=_languages(lang, lid), snapshots=snapshots, source=source, output=output, max_files=max_files,
         limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
         files_per_unit=files_per_unit, buckets=buckets, bucket_bytes=bucket_bytes, num_cpus=cpus,
         rehydration=rehydration,
@@ -118,18 +137,23 @@ def run(
         **({"robots_agents": tuple(a.strip() for a in robots_agents.split(",") if a.strip())} if robots_agents else {}),
         resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
     )
-    if dry_run:
-        from curate.pipeline.execution.graph import build_graph
+    from curate.pipeline.execution.graph import build_graph
 
-        graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor,
-                            prefilter=options.prefilter)
+    graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor,
+                        prefilter=options.prefilter, skip_unavailable=skip_unavailable)
+    for note in graph.notes:
+        typer.echo(note, err=True)
+    options.languages = list(graph.languages)
+    if dry_run:
         plan = make_plan(options)
         typer.echo(f"languages: {', '.join(graph.languages)}; crawls: {', '.join(plan.crawls)}")
         for warc in plan.files:
             typer.echo(f"  {warc.path}")
         typer.echo(describe_plan(plan))
         return
-    stats = run_pipeline(options)
+    stats = run_pipeline(options, graph)
+    if graph.skipped:
+        typer.echo(f"skipped {len(graph.skipped)} language(s): {', '.join(graph.skipped)}", err=True)
     for code, values in stats.items():
         released = values["released"]["documents"]
         units = values.get("units", {}).get("stage1", {})
@@ -272,27 +296,38 @@ def _write_or_print(text: str, out: Optional[Path]) -> None:
 
 @config_app.command("import-fineweb2")
 def config_import_fineweb2(
-    path: Annotated[Path, typer.Argument(help="a FineWeb2 config (configs/<lang_Script>.yml)")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
+    path: Annotated[Path, typer.Argument(help="a FineWeb2 config (configs/<lang_Script>.yml) or a folder of them")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print); for a folder: "
+                                                                    "the folder to write <lang_Script>.yaml files "
+                                                                    "into")] = None,
 ) -> None:
-    """Convert a FineWeb2 per-language config into ours (save it under $CURATE_LANGUAGE_CONFIGS)."""
-    from curate.language_configs.fineweb2 import import_fineweb2
+    """Convert FineWeb2 per-language configs into ours (save them under $CURATE_LANGUAGE_CONFIGS). FineWeb2's
+    1,929 configs already ship with curate: import one to edit it."""
+    from curate.language_configs.fineweb2 import import_fineweb2, import_fineweb2_folder
 
-    _write_or_print(import_fineweb2(path), out)
+    if not path.is_dir():
+        _write_or_print(import_fineweb2(path), out)
+        return
+    if out is None:
+        raise UserError(f"{path} is a folder: give --out FOLDER to write one <lang_Script>.yaml per config into")
+    written = import_fineweb2_folder(path, out)
+    typer.echo(f"wrote {len(written):,} configs into {out}", err=True)
 
 
 @config_app.command("list")
 def config_list() -> None:
-    """The configured languages (shipped and from $CURATE_LANGUAGE_CONFIGS)."""
-    from curate.language_configs import configured_languages
+    """The languages a run accepts: reviewed configs, $CURATE_LANGUAGE_CONFIGS and FineWeb2's shipped ones."""
+    from curate.language_configs.schema import available_languages, is_bundled
 
-    for code in configured_languages():
-        typer.echo(code)
+    for code in available_languages():
+        typer.echo(f"{code}\tFineWeb2" if is_bundled(code) else f"{code}\tconfig file")
 
 
 @app.command()
 def calibrate(
-    lang: Annotated[str, typer.Option("--lang", help="the language to calibrate, as lang_Script (fin_Latn)")],
+    lang: Annotated[str, typer.Option("--lang", help="the language to calibrate, as lang_Script (fin_Latn); "
+                                            "with --lid also all: every lid.176 language with a "
+                                            "<lang_Script>.txt in the folders given")],
     reference: Annotated[list[Path], typer.Argument(help="reference documents: Parquet/JSONL with `text`, or text "
                                                          "files with blank-line-separated documents")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write here (default: print)")] = None,
@@ -316,25 +351,68 @@ def calibrate(
 
 
 def _calibrate_lid(code: str, reference: list[Path], model: str, write: bool) -> None:
-    from curate.language_configs.lid_thresholds import calibrate_lid, describe_reference, record, set_config_threshold
+    from curate.language_configs.lid_thresholds import calibrate_lid, describe_reference
     from curate.language_configs.reference import read_reference
-    from curate.language_configs.schema import config_path
-    from curate.language_configs.validate import ConfigError
 
+    if code == "all":
+        _calibrate_lid_all(reference, model, write)
+        return
     sentences = [line for document in read_reference(reference) for line in document.splitlines()]
     calibration = calibrate_lid(code, sentences, describe_reference(reference), model)
     typer.echo(calibration.summary())
-    if not write:
-        return
+    if write:
+        _record_lid(calibration)
+
+
+def _record_lid(calibration) -> None:
+    """Record a derived threshold in lid_thresholds.tsv and in the language's config file, if it has one."""
+    from curate.language_configs.lid_thresholds import record, set_config_threshold
+    from curate.language_configs.schema import config_path
+    from curate.language_configs.validate import ConfigError
+
     record(calibration)
-    typer.echo("recorded in language_configs/lid_thresholds.tsv", err=True)
+    typer.echo(f"{calibration.code}: recorded in language_configs/lid_thresholds.tsv", err=True)
     try:
-        path = config_path(code)
+        path = config_path(calibration.code)
     except ConfigError:
         return
-    text = set_config_threshold(path.read_text(encoding="utf-8"), model, calibration.min_score, calibration.comment())
+    text = set_config_threshold(path.read_text(encoding="utf-8"), calibration.model, calibration.min_score,
+                                calibration.comment())
     path.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote lid.min_score.{model} into {path}", err=True)
+    typer.echo(f"wrote lid.min_score.{calibration.model} into {path}", err=True)
+
+
+def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
+    """`--lang all`: every language the model labels that has no derived threshold yet and a sentence file
+    (`<code>.txt`, FLORES-200's names) in one of `folders`; a language the model does not recognise in its own
+    text keeps the default, said in one line."""
+    from curate.language_configs.labels import ft176_labels
+    from curate.language_configs.lid_thresholds import (MIN_SENTENCES, Unrecognised, calibrate_lid,
+                                                        derived_thresholds, describe_reference,
+                                                        record_confusions, reference_files)
+
+    if any(not folder.is_dir() for folder in folders):
+        raise UserError("--lang all takes folders of <iso639-3>_<Script>.txt sentence files (FLORES-200's layout)")
+    codes = sorted(c for c in set(ft176_labels().values()) if (c, model) not in derived_thresholds())
+    confused = []
+    for code, path in sorted(reference_files(folders, codes).items()):
+        sentences = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if len(sentences) < MIN_SENTENCES:
+            typer.echo(f"{code}: keeps the default: {path} holds {len(sentences)} sentences, fewer than "
+                       f"{MIN_SENTENCES}")
+            continue
+        try:
+            calibration = calibrate_lid(code, sentences, describe_reference([path]), model)
+        except Unrecognised as error:
+            typer.echo(f"{code}: keeps the default: {error}")
+            confused.append(error.confusion)
+            continue
+        typer.echo(calibration.summary())
+        if write:
+            _record_lid(calibration)
+    if write:
+        record_confusions(confused)
+        typer.echo("recorded in language_configs/lid_thresholds.tsv and lid_confusions.tsv", err=True)
 
 
 @app.command()
@@ -352,7 +430,8 @@ def card(
 @app.command()
 def release(
     output: Annotated[str, typer.Argument(help="the output folder of a run")],
-    lang: Annotated[str, typer.Option("--lang", help="the language to publish")],
+    lang: Annotated[str, typer.Option("--lang", help="the language to publish; several (fin,swe) or all: one "
+                                                      "dataset with a config per language")],
     repo: Annotated[str, typer.Option(help="the Hub dataset repo, org/name")],
     private: Annotated[bool, typer.Option("--private", help="create the repo private")] = False,
     revision: Annotated[Optional[str], typer.Option(help="branch to commit to (created if missing)")] = None,
@@ -362,16 +441,41 @@ def release(
                                                           "takedown leaves no old copy on the Hub (cannot be "
                                                           "undone)")] = False,
 ) -> None:
-    """Publish the released shards, the dataset card and its images to the Hugging Face Hub."""
+    """Publish the released shards, the dataset card and its images to the Hugging Face Hub (several languages,
+    or all of the output's: one dataset with a config per language)."""
     from curate.pipeline.publishing.card import write_card
     from curate.pipeline.publishing.release import describe_files, release as release_language, release_files, repo_url
 
+    if lang == "all" or "," in lang:
+        _release_languages(output, lang, repo, private, revision, force, dry_run, squash)
+        return
     write_card(output, lang, repo_id=repo)
     if dry_run:
         typer.echo(describe_files(release_files(output, lang)))
         return
     paths = release_language(output, lang, repo, private=private, revision=revision, force=force, squash=squash)
     typer.echo(f"uploaded {len(paths):,} files to {repo_url(repo, revision)}")
+
+
+def _release_languages(output: str, lang: str, repo: str, private: bool, revision: Optional[str], force: bool,
+                       dry_run: bool, squash: bool) -> None:
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.publishing.card import write_card
+    from curate.pipeline.publishing.languages_card import language_rows, write_languages_card
+    from curate.pipeline.publishing.release import describe_files, languages_release_files, release_languages, repo_url
+    from curate.pipeline.publishing.report import language_codes
+
+    codes = language_codes(Output(output), None if lang == "all" else _languages(lang))
+    released = [row["code"] for row in language_rows(Output(output), codes) if row["released"]]
+    for code in codes:
+        write_card(output, code, repo_id=repo)
+    write_languages_card(output, codes, repo_id=repo)
+    if dry_run:
+        typer.echo(describe_files(languages_release_files(output, released)[0]))
+        return
+    paths = release_languages(output, released, repo, private=private, revision=revision, force=force, squash=squash)
+    typer.echo(f"uploaded {len(paths):,} files of {len(released)} languages ({len(codes) - len(released)} released "
+               f"no document) to {repo_url(repo, revision)}")
 
 
 @app.command()

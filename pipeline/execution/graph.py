@@ -46,6 +46,8 @@ class Graph:
     shared: list[Block]
     lid: LanguageId
     languages: dict[str, LanguageGraph]
+    skipped: dict[str, str] = field(default_factory=dict)  # language → what it lacks (`skip_unavailable`)
+    notes: list[str] = field(default_factory=list)  # what a run says first (default LID thresholds, skips)
 
     def blocks(self) -> list[Block]:
         return [*self.shared, self.lid, *(b for g in self.languages.values() for b in (*g.stage1, *g.stage3))]
@@ -80,6 +82,7 @@ def build_graph(
     extract_timeout_s: float = 30.0,
     url_filter: bool = True,
     prefilter: bool = True,
+    skip_unavailable: bool = False,
 ) -> Graph:
     """The graph for `languages` (codes as `--lang` takes them) from their configs.
 
@@ -97,6 +100,12 @@ def build_graph(
     model = models.pop()
     if model not in LID_MODELS:
         resolve_model(model)  # a missing model file is the first thing to say
+    check_labelled(configs, model)
+    configs, skipped = available_configs(configs, skip_unavailable)
+    notes = [f"skipped {len(skipped)} language(s) whose word tokenizer is not installed: "
+             + ", ".join(f"{code} ({need})" for code, need in skipped.items())] if skipped else []
+    if model == "ft176" and min_lid_score is None:
+        notes += ft176_notes(configs)
     graphs = {}
     for config in configs:
         score = min_lid_score
@@ -115,7 +124,58 @@ def build_graph(
     if rules:
         shared.append(Prefilter(lid=language_id, rules=rules))
     shared.append(Extract(extractor=extractor, timeout_s=extract_timeout_s))
-    return Graph(shared=shared, lid=language_id, languages=graphs)
+    return Graph(shared=shared, lid=language_id, languages=graphs, skipped=skipped, notes=notes)
+
+
+def check_labelled(configs: list[LanguageConfig], model: str) -> None:
+    """lid.176 labels 176 languages: every other one is refused in one line, all of them at once."""
+    if model != "ft176":
+        return
+    from curate.language_configs.labels import ft176_labels
+
+    known = set(ft176_labels().values())
+    unknown = [c.code for c in configs if c.code not in known]
+    if unknown:
+        raise UserError(f"lid.176 (--lid ft176) cannot label {len(unknown)} of the languages: {', '.join(unknown)}; "
+                        "run them with --lid glotlid")
+
+
+def available_configs(configs: list[LanguageConfig], skip: bool) -> tuple[list[LanguageConfig], dict[str, str]]:
+    """The configs whose word tokenizer can run here, and what each other one lacks. Without `skip`, any lack
+    stops the run with one line naming every package (before any work)."""
+    from curate.blocks.words import ALL_LANGUAGES_EXTRA, missing_requirement
+
+    lacking = {c.code: need for c in configs if (need := missing_requirement(c)) is not None}
+    if lacking and not skip:
+        by_need: dict[str, list[str]] = {}
+        for code, need in lacking.items():
+            by_need.setdefault(need, []).append(code)
+        listed = "; ".join(f"{need} for {', '.join(codes)}" for need, codes in sorted(by_need.items()))
+        raise UserError(f"{len(lacking)} language(s) need what curate does not install: {listed}: "
+                        f"pip install 'curate-corpus[{ALL_LANGUAGES_EXTRA}]' (Stanza's models: see docs/configs.md), "
+                        "or pass --skip-unavailable to run the others")
+    kept = [c for c in configs if c.code not in lacking]
+    if not kept:
+        raise UserError(f"no language can run here: {', '.join(lacking)} lack their word tokenizers: "
+                        f"pip install 'curate-corpus[{ALL_LANGUAGES_EXTRA}]'")
+    return kept, lacking
+
+
+def ft176_notes(configs: list[LanguageConfig]) -> list[str]:
+    """What a `--lid ft176` run says first: the languages at the default threshold, and lid.176's known
+    confusions among them."""
+    from curate.language_configs.lid_thresholds import FT176_DEFAULT_SCORE, confusions, derived_thresholds
+
+    default = [c.code for c in configs if (c.code, "ft176") not in derived_thresholds()]
+    notes = []
+    if default:
+        notes.append(f"{len(default)} language(s) use the default lid.176 threshold {FT176_DEFAULT_SCORE} (no text "
+                     f"to derive theirs, docs/configs.md): {', '.join(default)}")
+    confused = [confusions()[(code, "ft176")] for code in default if (code, "ft176") in confusions()]
+    if confused:
+        notes.append("lid.176 labels most pages of " + ", ".join(f"{c.code} as {c.labelled_as}" for c in confused)
+                     + " (the model's limit: few or none of their pages reach them): use --lid glotlid for them")
+    return notes
 
 
 def add_optouts(graph: Graph, stage1: list[Block], stage3: list[Block]) -> None:

@@ -28,7 +28,7 @@ from curate.pipeline.execution.scorer_pool import attach_pool, detach_pool, plan
 from curate.pipeline.execution.graph import Graph, LanguageGraph, add_decontamination, build_graph
 from curate.pipeline.execution.nodes import NodeChecked, preflight
 from curate.pipeline.publishing.card import write_card
-from curate.pipeline.publishing.report import write_report
+from curate.pipeline.publishing.report import RUN_NAME, write_report
 from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
 from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
@@ -44,6 +44,10 @@ log = logging.getLogger("curate")
 # Stage-1 Parquet bytes per bucket: at FineWeb2-like keep rates a bucket releases about one shard of SHARD_BYTES.
 # A bucket task's memory does not grow with it (stage 3 and the final stage stream); it sets the task count.
 BUCKET_BYTES = 1_000_000_000
+
+# Above this many languages the driver's model checks run before Ray starts, not beside it (their loads, minutes
+# for hundreds of tokenizers, kept Ray's node from registering within its 30 s on a busy machine).
+OVERLAPPED_CHECK_LANGUAGES = 8
 
 # Measured on this project's benchmark machine (README, performance): what a plan's cost estimate uses.
 RESPONSES_PER_COMPRESSED_MB = 32.0
@@ -243,6 +247,8 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
     lap("plan")
     with RunLock(output):
         output.remove_temporaries()  # what a killed run was writing
+        if len(graph.languages) > OVERLAPPED_CHECK_LANGUAGES:  # minutes of tokenizer loads would starve Ray's start
+            graph.check()
         with ThreadPoolExecutor(1) as checks:  # the driver's model checks (imports, loads) overlap Ray's start-up
             checked = checks.submit(_timed, graph.check)
             start_ray(options.num_cpus)
@@ -278,6 +284,8 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
                     stats[code]["ablation"] = previous["ablation"]
                 output.write_json(output.language(code, "stats.json"), stats[code])
                 write_card(options.output, code)
+            output.write_json(output.path(RUN_NAME), {"languages": list(stats), "skipped": graph.skipped,
+                                                      "wall_seconds": round(time.monotonic() - begun, 2)})
             write_report(options.output)
         finally:
             detach_pool(stage3_blocks, pool)

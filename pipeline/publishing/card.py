@@ -160,9 +160,12 @@ def shard_paths(output: Output, code: str) -> list[str]:
     return sorted(output.fs.glob(output.language(code, "data", "**", "*.parquet")))
 
 
-def read_released(output: Output, code: str) -> Released:
-    """Count documents, words (whitespace split), characters and bytes per shard; sample score columns."""
+def read_released(output: Output, code: str, allow_empty: bool = False) -> Released:
+    """Count documents, words (whitespace split), characters and bytes per shard; sample score columns.
+    `allow_empty`: a language its run released nothing of (its stats say 0) is an empty `Released`."""
     paths = shard_paths(output, code)
+    if not paths and allow_empty:
+        return Released([], [])
     if not paths:
         raise UserError(f"no released shards under {output.language(code, 'data')}: "
                         f"run `curate run --lang {code} --output {output.root}` first")
@@ -345,6 +348,11 @@ def size_range(first: int, next_first: int | None) -> str:
     return f"{first:,}" if next_first == first + 1 else f"{first:,}–{next_first - 1:,}"
 
 
+def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown table (numbers with thousands separators), then an empty line."""
+    return _table(header, rows)
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     def cell(value: Any) -> str:
         if isinstance(value, bool):
@@ -405,7 +413,10 @@ def optout_lines(optout: Any) -> list[str]:
     crawls = optout.get("robots_crawls") or {}
     unavailable = [c for c, available in crawls.items() if not available]
     if "robots" in applied or crawls:
-        if unavailable:
+        if unavailable and len(unavailable) == len(crawls):
+            out += [f"No robots.txt file was available for {', '.join(unavailable)}: no page was checked against "
+                    "robots.txt.", ""]
+        elif unavailable:
             out += [f"robots.txt files were not available for {', '.join(unavailable)}: its pages were checked "
                     "only against the robots.txt files of the other crawls read.", ""]
     per_crawl = optout.get("per_crawl") or {}
@@ -626,7 +637,7 @@ def write_card(output_root: str, language: str, *, repo_id: str | None = None, l
     if not isinstance(stats, dict):
         raise UserError(f"no {output.language(info.code, 'stats.json')}: "
                         f"run `curate run --lang {info.code} --output {output_root}` first")
-    released = read_released(output, info.code)
+    released = read_released(output, info.code, allow_empty=(stats.get("released") or {}).get("documents") == 0)
     provenance = read_provenance(output, info.code)
     images: dict[str, str] = {}
     written = set()

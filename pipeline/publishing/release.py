@@ -96,6 +96,50 @@ def release(output_root: str, language: str, repo_id: str, private: bool = False
     if dry_run:
         return paths
     code, folder = language_folder(output_root, language)
+    _upload(folder, RELEASED_PATTERNS, REPLACED_ON_FORCE, repo_id, private, revision, force, api, squash,
+            f"curate release of {code}: {sum(p.startswith('data/') for p in paths)} shards")
+    return paths
+
+
+def languages_release_files(output_root: str, codes: list[str]) -> tuple[list[ReleaseFile], list[str]]:
+    """What a release of several languages uploads from `<out>/`: the card `README.md` and, for each language that
+    released documents, `<code>/{README.md, data/, images/}`; returns them with the patterns that select them."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    folder = Path(Output(output_root).root)
+    if not (folder / "README.md").is_file():
+        raise UserError(f"no dataset card at {folder / 'README.md'}: run `curate card {output_root} --lang all` first")
+    patterns = ["README.md", *(f"{code}/{pattern}" for code in codes for pattern in RELEASED_PATTERNS)]
+    local = sorted(p.relative_to(folder).as_posix() for code in codes for p in (folder / code).glob("**/*")
+                   if p.is_file())
+    chosen = ["README.md", *filter_repo_objects(local, allow_patterns=patterns[1:])]
+    return [ReleaseFile(path, (folder / path).stat().st_size) for path in chosen], patterns
+
+
+def release_languages(output_root: str, codes: list[str], repo_id: str, private: bool = False,
+                      revision: str | None = None, force: bool = False, dry_run: bool = False, api: Any = None,
+                      squash: bool = False) -> list[str]:
+    """One Hub dataset of several languages: `<out>/README.md` (the card with a config per language, written by
+    `card.write_languages_card`) and each released language's folder as `<code>/…` (`data_dir` per language, as
+    FineWeb2's dataset). Same rules as `release` (`force`, `revision`, `squash`)."""
+    _check_repo_id(repo_id)
+    files, patterns = languages_release_files(output_root, codes)
+    paths = [f.path for f in files]
+    if dry_run:
+        return paths
+    if not Output(output_root).is_local:
+        raise UserError(f"curate release uploads a local folder; {output_root} is not local: copy it to a local "
+                        "folder and release that")
+    replaced = [f"{code}/{pattern}" for code in codes for pattern in REPLACED_ON_FORCE]
+    _upload(Path(Output(output_root).root), patterns, replaced, repo_id, private, revision, force, api, squash,
+            f"curate release of {len(codes)} languages: {sum('/data/' in p for p in paths)} shards")
+    return paths
+
+
+def _upload(folder: Path, patterns: list[str], replaced: list[str], repo_id: str, private: bool,
+            revision: str | None, force: bool, api: Any, squash: bool, message: str) -> None:
+    """Upload the files of `folder` that match `patterns` to the dataset `repo_id` (see `release`)."""
+    code = folder.name
     _check_online()
     api = api or _default_api()
     token = _token(api)
@@ -112,19 +156,18 @@ def release(output_root: str, language: str, repo_id: str, private: bool = False
                             "(unchanged files are skipped, data/ and images/ files this release lacks are deleted)")
         if branch:
             api.create_branch(repo_id, branch=branch, repo_type=REPO_TYPE, exist_ok=True)
-        log.info("uploading %d files of %s to %s", len(paths), code, repo_id)
+        log.info("uploading %s to %s", code, repo_id)
         api.upload_folder(
             repo_id=repo_id, repo_type=REPO_TYPE, folder_path=str(folder), revision=branch,
-            allow_patterns=list(RELEASED_PATTERNS), delete_patterns=list(REPLACED_ON_FORCE) if foreign else None,
-            commit_message=f"curate release of {code}: {sum(p.startswith('data/') for p in paths)} shards",
+            allow_patterns=list(patterns), delete_patterns=list(replaced) if foreign else None,
+            commit_message=message,
         )
         if squash:
             target = branch or DEFAULT_BRANCH
             log.warning("squashing the history of %s (branch %s) into one commit: every earlier revision is deleted "
                         "for good, with any copy of taken-down files", repo_id, target)
             api.super_squash_history(repo_id=repo_id, repo_type=REPO_TYPE, branch=target,
-                                     commit_message=f"curate release of {code} (history squashed)")
-    return paths
+                                     commit_message=f"{message.split(':')[0]} (history squashed)")
 
 
 def repo_url(repo_id: str, revision: str | None = None) -> str:

@@ -39,6 +39,7 @@ from curate.pipeline.publishing.card import (
 from curate.pipeline.execution.storage import Output
 
 REPORT_NAME = "report.html"
+RUN_NAME = "run.json"  # the run's own record: its languages and wall time (written by `curate run`)
 SCORE_BINS = 50  # bins of a score histogram computed from the shards
 MIX_SHOWN = 15  # language-mix rows shown; the rest are folded into a <details>
 MIX_BARS = 20
@@ -124,7 +125,7 @@ def funnel(stats: Mapping[str, Any]) -> list[tuple[str, int]]:
                 steps.append(("after LID prefilter", after_prefilter))
             steps.append(("after extraction", after_prefilter - _sum_prefixed(shared, ("extract.",))))
     stage1 = _counts(stats.get("stage1"))
-    if stage1:
+    if stage1 is not None:  # {} when no page was identified as the language: 0
         steps.append(("identified as this language", sum(stage1.values())))
         if "kept" in stage1:
             steps.append(("kept in stage 1", stage1["kept"]))
@@ -327,16 +328,18 @@ def _removal_part(stats: Mapping[str, Any]) -> str:
     shared = _counts(stats.get("shared")) or {}
     read = _number(stats.get("documents_read"))
     for rule, count in shared.items():
-        if rule.startswith(PRE_LID_RULES):
-            rows.append(["before LID (every language)", rule, count, _share(count, read or 0)])
+        if rule.startswith((*PRE_LID_RULES, "lid.")):
+            where = "language ID (every language)" if rule.startswith("lid.") else "before LID (every language)"
+            rows.append([where, rule, count, _share(count, read or 0)])
             removed[rule], shares[rule] = count, count / read if read else 0.0
     for stage, counts in count_stages(stats).items():
         entering = sum(counts.values())
-        for rule, count in sorted(counts.items(), key=lambda kv: (kv[0] != "kept", -kv[1], kv[0])):
+        for rule, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            if rule == "kept" or not count:  # what a stage keeps is the funnel's, not a removal
+                continue
             rows.append([stage, rule, count, _share(count, entering)])
-            if rule != "kept" and count:
-                removed[rule] = removed.get(rule, 0) + count
-                shares[rule] = removed[rule] / entering if entering else 0.0
+            removed[rule] = removed.get(rule, 0) + count
+            shares[rule] = removed[rule] / entering if entering else 0.0
     if not rows:
         return ""
     return ("<h3>Removal per rule</h3>" + _table(["stage", "outcome", "documents", "share of the stage's input"], rows)
@@ -598,26 +601,40 @@ def render_language(report: LanguageReport) -> str:
     return f'<section id="lang-{html.escape(report.code)}"><h2>{html.escape(title)}</h2>{body}</section>'
 
 
-def _overview(reports: Sequence[LanguageReport]) -> str:
+FUNNEL_STEPS = ("documents read", "after URL filter", "after opt-outs (robots.txt, TDM)", "after LID prefilter",
+                "after extraction", "identified as this language", "kept in stage 1", "after dedup", "after filters",
+                "released")  # what `funnel` may return, in its order
+OWN_STAGES = ("dedup", "stage3", "final")  # a language's own stages (startup and stage 1 are the run's, shared)
+
+
+def _overview(reports: Sequence[LanguageReport], run: Mapping[str, Any] | None = None) -> str:
+    """The index: every language's funnel in one table (a language with no document is a row of zeros), and the
+    run's wall time when the run recorded it (`run.json`)."""
+    funnels = [dict(funnel(report.stats)) for report in reports]
+    columns = [step for step in FUNNEL_STEPS if any(step in steps for steps in funnels)]
     rows = []
-    for report in reports:
-        steps = dict(funnel(report.stats))
+    for report, steps in zip(reports, funnels):
         seconds = report.stats.get("seconds")
-        total = sum(v for v in seconds.values() if _number(v) is not None) if isinstance(seconds, Mapping) else None
-        rows.append([report.code, report.name, steps.get("documents read"), steps.get("identified as this language"),
-                     steps.get("released"), total])
+        own = (sum(v for k, v in seconds.items() if k in OWN_STAGES and _number(v) is not None)
+               if isinstance(seconds, Mapping) else None)
+        rows.append([report.code, report.name, *(steps.get(step) for step in columns), own])
     links = " ".join(f'<a href="#lang-{html.escape(r.code)}">{html.escape(r.code)}</a>' for r in reports)
-    return (f"<nav>{links}</nav>"
-            + _table(["language", "name", "pages read", "identified as the language", "released", "seconds"], rows))
+    wall = _number((run or {}).get("wall_seconds"))
+    header = (_p(f"{len(reports):,} language(s); the run took {format_number(wall)} s of wall time (start-up and "
+                 "stage 1 are shared by every language; a language's own seconds are its dedup, stage 3 and final "
+                 "shards).") if wall is not None else "")
+    labels = [step.replace("this language", "the language") for step in columns]
+    return (header + f"<nav>{links}</nav>"
+            + _table(["language", "name", *labels, "own seconds"], rows))
 
 
-def render_report(root: str, reports: Sequence[LanguageReport]) -> str:
-    """The whole page: an overview table, then one section per language."""
+def render_report(root: str, reports: Sequence[LanguageReport], run: Mapping[str, Any] | None = None) -> str:
+    """The whole page: the index (every language's funnel), then one section per language."""
     title = f"curate report: {root}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1>" + _overview(reports)
+            f"<h1>{html.escape(title)}</h1>" + _overview(reports, run)
             + "".join(render_language(r) for r in reports) + "</body></html>\n")
 
 
@@ -675,6 +692,8 @@ def write_report(output_root: str, languages: list[str] | None = None) -> str:
     """Write `<out>/report.html` with a section for every language of the output (or those given); returns its path."""
     output = Output(output_root)
     reports = [read_language(output, code) for code in language_codes(output, languages)]
+    run = output.read_json(output.path(RUN_NAME))
     path = output.path(REPORT_NAME)
-    output.write_bytes(path, render_report(output_root, reports).encode("utf-8"))
+    output.write_bytes(path, render_report(output_root, reports, run if isinstance(run, dict) else None)
+                       .encode("utf-8"))
     return path

@@ -144,7 +144,7 @@ def test_no_prefilter_reaches_the_run(monkeypatch):
 
     seen = {}
 
-    def fake_run(options) -> dict:
+    def fake_run(options, graph=None) -> dict:
         seen["prefilter"] = options.prefilter
         return {}
 
@@ -164,3 +164,27 @@ def test_the_report_funnel_shows_the_prefilter():
         ("documents read", 100), ("after URL filter", 98), ("after LID prefilter", 8), ("after extraction", 7)]
     assert [name for name, _ in funnel({"documents_read": 10, "shared": {"extract.empty": 1}})] == [
         "documents read", "after URL filter", "after extraction"]  # runs without the cascade: as before
+
+
+def test_an_article_after_long_navigation_in_another_language_is_kept(tmp_path):
+    """The cascade reads chunks spread over the whole page text: a Finnish article after 25,000 characters of
+    English navigation is kept by the cascade as by the full path (reading only the first 20,000 missed it)."""
+    from prefilter_pages import flores_half
+
+    english, finnish = flores_half("eng_Latn", TEST_HALF), flores_half("fin_Latn", TEST_HALF)
+    links, size = [], 0
+    for number, sentence in enumerate(english):
+        links.append(f"<li><a href='/section/{number}'>{sentence}</a></li>")
+        size += len(sentence) + 1
+        if size > 25_000:
+            break
+    article = "".join(f"<p>{' '.join(finnish[i:i + 3])}</p>" for i in range(0, 24, 3))
+    html = (f"<html><head><title>{finnish[30]}</title></head><body><nav><ul>{''.join(links)}</ul></nav>"
+            f"<main><article><h1>{finnish[30]}</h1>{article}</article></main></body></html>")
+    chunks = page_chunks(html)
+    assert " ".join(chunks).index(finnish[0]) > 25_000  # the article starts after the first 25,000 characters
+    warc = write_pages(tmp_path / "long.warc.gz", [Page("https://long-nav.example.fi/a", html, "fin_Latn")])
+    full, _ = run_stage1(build_graph(["fin"], lid="ft176", prefilter=False), warc, tmp_path / "full")
+    cascade, counts = run_stage1(build_graph(["fin"], lid="ft176"), warc, tmp_path / "cascade")
+    assert full["fin_Latn"] == cascade["fin_Latn"] == {"https://long-nav.example.fi/a"}
+    assert counts["prefilter.other_language"] == 0

@@ -105,8 +105,9 @@ def test_null_switches_a_whole_filter_off():
     assert config.formatters.pii is None and config.formatters.fix_text is not None
 
 
-def test_unknown_language_lists_configured_ones_and_how_to_add_one():
+def test_unknown_language_names_the_list_and_how_to_add_one():
     with pytest.raises(ConfigError) as error:
         load_language_config("xyz")
     message = str(error.value)
-    assert "fin_Latn" in message and "import-fineweb2" in message and "\n" not in message
+    assert "not one of the 1,929 configured languages (`curate config list`)" in message
+    assert "import-fineweb2" in message and "\n" not in message

@@ -175,14 +175,18 @@ def test_the_imported_config_names_its_real_tokenizer(fineweb2_more_configs, tmp
     with pytest.raises(UserError, match=message) as stopped:
         WordTokens(validate_text(text, code)).check()
     assert "\n" not in str(stopped.value)
-    if code == "bxr_Cyrl":  # the run's own check, before any work: the same line
+    if code == "bxr_Cyrl":  # the run's own check, before any work, of every language at once: one line
         folder = tmp_path / "configs"
         folder.mkdir()
         (folder / f"{code}.yaml").write_text(text, encoding="utf-8")
         monkeypatch.setenv("CURATE_LANGUAGE_CONFIGS", str(folder))
+        need = "stanza" if importlib.util.find_spec("stanza") is None else "Stanza's 'bxr' tokenize model"
         try:
-            with pytest.raises(UserError, match=message):
-                build_graph([code], lid="ft176").check()
+            with pytest.raises(UserError, match=rf"^1 language\(s\) need what curate does not install: "
+                                                rf"{re.escape(need)} for bxr_Cyrl: pip install "
+                                                rf"'curate-corpus\[all-languages\]'.*--skip-unavailable"):
+                build_graph(["fin", code], lid="ft176")
+            assert list(build_graph(["fin", code], lid="ft176", skip_unavailable=True).languages) == ["fin_Latn"]
         finally:
             monkeypatch.delenv("CURATE_LANGUAGE_CONFIGS")
 
@@ -207,6 +211,18 @@ def test_stanza_model_is_looked_up_never_downloaded(tmp_path, monkeypatch, finew
     provenance = WordTokens(config).provenance()
     assert provenance["stanza_model:bxr"] == f"bdt.pt:{hashlib.sha256(b'model').hexdigest()}"
     assert provenance["word_tokenizer:bxr_Cyrl"] == "bxr_Cyrl"
+
+
+def test_all_languages_extra_installs_every_tokenizer_package():
+    import tomllib
+
+    from curate.blocks.words import ALL_LANGUAGES_EXTRA, SPACY_PACKAGES, TOKENIZER_PACKAGES
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    packages = [*TOKENIZER_PACKAGES.values(), *SPACY_PACKAGES.values()]
+    assert sorted(re.split(r"[<>=]", r)[0] for r in extras[ALL_LANGUAGES_EXTRA]) == sorted(p.pip for p in packages)
+    assert [re.split(r"[<>=]", r)[0] for r in extras[SPACY_PACKAGES["vi"].extra]] == ["pyvi"]
 
 
 def test_every_tokenizer_package_is_an_extra():

@@ -230,3 +230,15 @@ def test_shard_columns_follow_fineweb2(full):
     _, body = split_card(full.folder)
     columns = [row[0].strip("`") for row in table_after(body, "## Columns")]
     assert columns == names
+
+
+def test_the_card_says_when_no_robots_txt_was_available_at_all():
+    from curate.pipeline.publishing.card import optout_lines
+
+    none = "\n".join(optout_lines({"applied": ["tdm"], "robots_crawls": {"CC-MAIN-2024-18": False}}))
+    assert "No robots.txt file was available for CC-MAIN-2024-18: no page was checked against robots.txt." in none
+    assert "other crawls read" not in none
+    some = "\n".join(optout_lines({"applied": ["robots", "tdm"], "agents": ["CCBot"],
+                                   "robots_crawls": {"CC-MAIN-2024-18": False, "CC-MAIN-2024-22": True}}))
+    assert ("robots.txt files were not available for CC-MAIN-2024-18: its pages were checked only against the "
+            "robots.txt files of the other crawls read.") in some

@@ -208,7 +208,7 @@ def test_dry_run_lists_files_and_writes_nothing(mirror, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--lang", "xyz"], "error: unknown language 'xyz': configured are "),
+    (["--lang", "xyz"], "error: unknown language 'xyz': not one of the 1,929 configured languages "),
     (["--snapshots", "2099-*"], "error: no crawl matches '2099-*'; the source has: CC-MAIN-2024-22"),
     (["--lid", "/no/such/model.bin"], "error: LID model '/no/such/model.bin' not found"),
     (["--files-per-unit", "0"], "error: --files-per-unit 0: give a number of at least 1"),
