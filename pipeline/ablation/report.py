@@ -20,6 +20,7 @@ import numpy as np
 
 from curate.pipeline.ablation.corpora import BYTES_PER_TOKEN_BOUND
 from curate.pipeline.execution.storage import Output
+from curate.pipeline.publishing.plots import bpb_plot
 
 if TYPE_CHECKING:
     from curate.pipeline.ablation.runner import Ablation, AblationSettings
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 PLOT_NAME = "bpb.png"
 TABLE_NAME = "table.md"
 RESULTS_NAME = "results.json"
-COLORS = {"raw": "#8C8C8C", "lid": "#DD8452", "dedup": "#55A868", "filtered": "#4C72B0", "rehydrated": "#C44E52"}
 
 
 def aggregate_runs(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -97,33 +97,6 @@ def markdown_table(ablation: Ablation, language: str) -> str:
     lines += ["", ("Monotonicity is Spearman's ρ between tokens and −bpb (1: bpb fell at every evaluation). "
                    "Signal-to-noise needs two or more seeds (`--seeds 0,1`)."), ""]
     return "\n".join(lines)
-
-
-def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str | None) -> bytes:
-    """PNG: held-out bits per byte against training tokens, one line per variant, the band between the
-    lowest and highest seed where several seeds ran."""
-    from curate.pipeline.publishing.plots import new_figure, png_bytes
-
-    figure = new_figure()
-    axes = figure.add_subplot()
-    for name, row in aggregate.items():
-        tokens = np.asarray(row["tokens"], float)
-        color = COLORS.get(name)
-        label = f"{name} ({row['final_bpb']:.3f})"
-        axes.plot(tokens, row["bpb"], marker="o", markersize=3, linewidth=1.5, color=color, label=label)
-        if row["seeds"] > 1:
-            axes.fill_between(tokens, row["bpb_min"], row["bpb_max"], color=color, alpha=0.2, linewidth=0)
-    # The untrained model's first evaluation would dwarf the differences: the y range starts at the second.
-    high = max(v for row in aggregate.values() for v in (row["bpb_max"][1:] or row["bpb_max"]))
-    low = min(v for row in aggregate.values() for v in row["bpb_min"])
-    pad = 0.05 * ((high - low) or 1.0)
-    axes.set_ylim(low - pad, high + pad)
-    axes.set_xlabel("training tokens")
-    axes.set_ylabel("held-out bits per byte")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8, title="variant (final bpb)", title_fontsize=8)
-    axes.set_title("Ablation of the curation steps" + (f" ({language})" if language else ""), fontsize=10)
-    return png_bytes(figure)
 
 
 def write_outputs(ablation: Ablation, language_root: Path, settings: AblationSettings) -> None:

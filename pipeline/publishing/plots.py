@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -160,4 +161,34 @@ def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], tit
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title, fontsize=10)
+    return png_bytes(figure)
+
+
+# `curate ablate`'s variants, one colour each in every plot of them
+ABLATION_COLORS = {"raw": "#8C8C8C", "lid": "#DD8452", "dedup": "#55A868", "filtered": "#4C72B0",
+                   "rehydrated": "#C44E52"}
+
+
+def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str | None) -> bytes:
+    """PNG: held-out bits per byte against training tokens, one line per variant, the band between the
+    lowest and highest seed where several seeds ran."""
+    figure = new_figure()
+    axes = figure.add_subplot()
+    for name, row in aggregate.items():
+        tokens = np.asarray(row["tokens"], float)
+        color = ABLATION_COLORS.get(name)
+        label = f"{name} ({row['final_bpb']:.3f})"
+        axes.plot(tokens, row["bpb"], marker="o", markersize=3, linewidth=1.5, color=color, label=label)
+        if row["seeds"] > 1:
+            axes.fill_between(tokens, row["bpb_min"], row["bpb_max"], color=color, alpha=0.2, linewidth=0)
+    # The untrained model's first evaluation would dwarf the differences: the y range starts at the second.
+    high = max(v for row in aggregate.values() for v in (row["bpb_max"][1:] or row["bpb_max"]))
+    low = min(v for row in aggregate.values() for v in row["bpb_min"])
+    pad = 0.05 * ((high - low) or 1.0)
+    axes.set_ylim(low - pad, high + pad)
+    axes.set_xlabel("training tokens")
+    axes.set_ylabel("held-out bits per byte")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8, title="variant (final bpb)", title_fontsize=8)
+    axes.set_title("Ablation of the curation steps" + (f" ({language})" if language else ""), fontsize=10)
     return png_bytes(figure)

@@ -499,7 +499,7 @@ def _ablation_plot(variants: Mapping[str, Mapping[str, Any]], stats: Mapping[str
     """`curate ablate`'s own plot (mean curve per variant, the band between the lowest and highest seed)
     when stats.json holds the seed extremes, else the mean curves alone."""
     if all(all(key in v for key in _SEED_BAND_KEYS) for v in variants.values()):
-        from curate.pipeline.ablation.report import bpb_plot
+        from curate.pipeline.publishing.plots import bpb_plot
 
         language = stats.get("language")
         png = bpb_plot(variants, language if isinstance(language, str) else None)
