@@ -30,13 +30,14 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from functools import cache, partial
 from pathlib import Path
-from typing import NamedTuple
 
 import pyarrow as pa
 
 from curate.errors import UserError
 from curate.blocks.base import Block, set_column
 from curate.language_configs.schema import LanguageConfig
+from curate.language_configs.tokenizer_packages import (ALL_LANGUAGES_EXTRA, SPACY_PACKAGES, TOKENIZER_PACKAGES,
+                                                      Package)
 
 WORDS = "words"
 FAST_TOKENIZER = "unicode_words"
@@ -48,26 +49,6 @@ UNSPACED_SCRIPTS = frozenset({"Hani", "Hans", "Hant", "Jpan", "Thai", "Laoo", "K
 _UNICODE_WORD = re.compile(r"https?://\S+|@\w+|-?\w+(?:[-'’:.,/]\w+)*-?|\.+|-+|[^\w\s]")
 
 
-class Package(NamedTuple):
-    """What a datatrove tokenizer imports, the PyPI package that provides it, and curate's extra that installs it."""
-
-    module: str
-    pip: str
-    extra: str
-
-
-TOKENIZER_PACKAGES = {
-    "StanzaTokenizer": Package("stanza", "stanza", "stanza"),
-    "IndicNLPTokenizer": Package("indicnlp", "indic-nlp-library", "indic"),
-    "KiwiTokenizer": Package("kiwipiepy", "kiwipiepy", "korean"),
-    "KhmerTokenizer": Package("khmernltk", "khmer-nltk", "khmer"),
-    "LaoTokenizer": Package("laonlp", "laonlp", "lao"),
-    "TibetanTokenizer": Package("botok", "botok", "tibetan"),
-    "BurmeseTokenizer": Package("pyidaungsu", "pyidaungsu-numpy2", "burmese"),
-}
-# spaCy languages whose tokenizer imports a package spaCy does not install (spaCy's `vi` imports pyvi)
-SPACY_PACKAGES = {"vi": Package("pyvi", "pyvi", "vietnamese")}
-ALL_LANGUAGES_EXTRA = "all-languages"  # installs every package of TOKENIZER_PACKAGES and SPACY_PACKAGES
 STANZA_DIR_ENV = "STANZA_RESOURCES_DIR"
 
 

@@ -37,6 +37,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from curate.language_configs.filters import FiltersConfig, FormattersConfig
 from curate.language_configs.lid_thresholds import ft176_threshold
+from curate.language_configs.tokenizer_packages import TOKENIZER_PACKAGES
 from curate.language_configs.validate import ConfigError
 
 CODE = re.compile(r"^([a-z]{3})_([A-Z][a-z]{3})$")
@@ -76,8 +77,6 @@ def tokenizer_note(code: str) -> str:
     if row is None or not row["type"]:
         return (f"datatrove assigns no word tokenizer to {code}: set word_tokenizer to datatrove:<code> (a related "
                 "variety's) or unicode_words before running")
-    from curate.blocks.words import TOKENIZER_PACKAGES
-
     note = f"datatrove's assignment for {code}: {row['type']}({row['tok_code']})"
     package = TOKENIZER_PACKAGES.get(row["type"])
     if package:
