@@ -91,6 +91,7 @@ def run(
     from curate.pipeline.execution.executor import Resources
     from curate.pipeline.execution.run import RunOptions, describe_plan, make_plan
     from curate.pipeline.execution.run import run as run_pipeline
+    from curate.pipeline.execution.run import run_summary
 
     if rehydration not in ("removal_rates", "fineweb2_fixed", "none"):
         raise UserError(f"--rehydration {rehydration!r}: choose removal_rates, fineweb2_fixed or none")
@@ -120,8 +121,7 @@ def run(
     stats = run_pipeline(options)
     for code, values in stats.items():
         released = values["released"]["documents"]
-        typer.echo(f"{code}: {released:,} documents in {output}/{code}/data "
-                   f"({values['documents_read']:,} pages read, {values['documents_per_second']:,.0f} pages/s)")
+        typer.echo(f"{code}: {released:,} documents in {output}/{code}/data ({run_summary(values)})")
         if values["quarantined"]:
             typer.echo(f"  quarantined {len(values['quarantined'])} file(s): see {output}/{code}/stats.json", err=True)
 

@@ -16,7 +16,7 @@ from run_helpers import FINEWEB2_COLUMNS, cli, cli_run, run_options
 
 import curate
 from curate.errors import UserError
-from curate.pipeline.execution.run import run
+from curate.pipeline.execution.run import run, run_summary
 
 
 def test_selected_crawls_and_finnish_documents(reference, mirror):
@@ -83,9 +83,15 @@ def test_rerun_reuses_every_unit_and_gives_the_same_output(reference, mirror):
     manifests = sorted((output / "_work" / "manifests").rglob("*.json"))
     before = {p: p.read_text() for p in manifests}
     shards = {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")}
-    run(run_options(mirror, output))
+    stats = run(run_options(mirror, output))["fin_Latn"]
     assert {p: p.read_text() for p in manifests} == before, "no unit ran again"
     assert {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")} == shards
+    assert reference[1]["units"]["reused"] == 0 and reference[1]["documents_per_second"] > 0
+    units = stats["units"]["total"]
+    assert units == reference[1]["units"]["total"] == sum(
+        len(list((output / "_work" / "manifests" / stage).glob("*.json"))) for stage in ("stage1", "stage3", "final"))
+    assert stats["units"]["reused"] == units and stats["documents_per_second"] is None, "no made-up throughput"
+    assert run_summary(stats) == f"{stats['documents_read']:,} pages read, {units} of {units} units reused"
 
 
 def stage3_rows(output: Path) -> list[dict]:
