@@ -189,7 +189,8 @@ def test_page_runs_as_written(page, doc_root, moto_endpoint, hub):
                 continue
             result, expected = run_block(block, folder, env, doc_root, namespace)
             transcript = f"{block.where} ({block.lang})\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
-            assert result.returncode == 0, f"exit code {result.returncode}: {transcript}"
+            fails = bool(expected) and expected.strip().startswith("error:")  # a promised one-line error: exit 2
+            assert result.returncode == (2 if fails else 0), f"exit code {result.returncode}: {transcript}"
             if expected:
                 missing = promised_lines_missing(expected, result.stdout + result.stderr)
                 assert not missing, f"promised output missing {missing}: {transcript}"

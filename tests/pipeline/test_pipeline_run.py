@@ -252,6 +252,19 @@ def test_inspect_shows_removed_documents_with_their_measured_value(reference):
             (document.measured < document.threshold)
 
 
+def test_inspect_says_a_counted_only_reason_is_counted_not_stored(reference):
+    """stats.json counts pages of other languages (`lid.other_language`); inspect says why it shows none."""
+    output, stats = reference
+    counted = stats["shared"]["lid.other_language"]
+    assert counted > 0
+    result = cli("inspect", str(output), "--lang", "fin", "--reason", "lid.other_language")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"error: {counted:,} pages were counted under 'lid.other_language' (stats.json) but not stored: pages of "
+        "other languages are most of a crawl, so a run counts them and keeps none (run their language with "
+        "`curate run --lang …` to see them)")
+
+
 def test_inspect_prints_the_runs_thresholds(reference, tmp_path, monkeypatch):
     """The threshold shown is the one the run applied (its stage-3 manifests), not today's config."""
     import dataclasses
