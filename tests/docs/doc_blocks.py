@@ -60,7 +60,7 @@ def parse_marker(before: str, where: str) -> str | None:
 def blocks(page: Path) -> list[Block]:
     """Every fenced block of `page` that runs (or is marked), in order, with the output block after it."""
     text = page.read_text(encoding="utf-8")
-    relative = str(page.relative_to(REPO))
+    relative = str(page.relative_to(REPO)) if page.is_relative_to(REPO) else str(page)
     fences = list(FENCE.finditer(text))
     found: list[Block] = []
     for index, fence in enumerate(fences):
@@ -89,7 +89,8 @@ def untagged_commands(page: Path) -> list[str]:
         follows_command = (previous is not None and previous.group(1).lower() in RUNNABLE
                            and not text[previous.end():fence.start()].strip())
         if fence.group(1) in OUTPUT and not follows_command and COMMAND_START.match(fence.group(2)):
-            found.append(f"{page.relative_to(REPO)}:{text.count(chr(10), 0, fence.start()) + 1}")
+            name = page.relative_to(REPO) if page.is_relative_to(REPO) else page
+            found.append(f"{name}:{text.count(chr(10), 0, fence.start()) + 1}")
     return found
 
 

@@ -56,6 +56,21 @@ def test_every_command_block_is_tagged_and_every_marker_is_valid():
     assert [u for p in pages() for u in untagged_commands(p)] == []
 
 
+def test_markers_and_promised_output_are_read_as_documented(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("Intro\n\n<!-- doc-test: skip gpu -->\n```bash\nnvidia-smi\n```\n\n```python\nprint(1)\n```\n"
+                    "```text\nfound … here\n```\n\n```\ncurate run --lang fin\n```\n")
+    found = blocks(page)
+    assert [(b.lang, b.skip, b.expected) for b in found] == [("bash", "gpu", None),
+                                                             ("python", None, "found … here\n")]
+    assert untagged_commands(page) == [f"{page}:15"]
+    assert promised_lines_missing("a … c\nd", "x\na b c\nd e") == []
+    assert promised_lines_missing("d\na … c", "a b c\nd") == ["a … c"], "in order"
+    page.write_text("<!-- doc-test: skip because -->\n```bash\ntrue\n```\n")
+    with pytest.raises(ValueError, match="bad marker"):
+        blocks(page)
+
+
 @pytest.fixture(scope="module")
 def doc_root(tmp_path_factory) -> Path:
     """A folder with `shared` (../shared), `bin/` (the `curate` shim, python, ray), the mirror with its index."""
