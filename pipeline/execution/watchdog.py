@@ -5,8 +5,8 @@ raylet starts agents and workers. When the driver is SIGKILLed, some of them (Ra
 agents) keep running. `watch(roots)` starts a small process, in a session of its own, that follows the driver
 and every descendant of `roots` (once a second); when the driver is gone it SIGKILLs each one it saw, by pid
 (the pid's start time checked, so a reused pid is never hit), and ends. `watch` returns once the watchdog has
-taken its first look, so a driver killed right after `start_ray` still takes Ray down. It ends by itself once every root is
-gone (the driver shut Ray down).
+taken its first look, so a driver killed right after `start_ray` still takes Ray down. It ends by itself once
+every root is gone (the driver shut Ray down).
 
     python -m curate.pipeline.execution.watchdog DRIVER_PID ROOT_PID...
 """

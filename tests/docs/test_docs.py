@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -131,8 +132,8 @@ class LoopbackNamespace:
     """A network namespace with only loopback (held by a sleeping process); every process in it is stopped by pid."""
 
     def __init__(self):
-        self.holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 86400"],
-                                       stdout=subprocess.PIPE, text=True)
+        holder = ["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 86400"]
+        self.holder = subprocess.Popen(holder, stdout=subprocess.PIPE, text=True)
         assert self.holder.stdout.readline().strip() == "up"
         self.net = _namespace_inode(self.holder.pid, "net")
 
@@ -156,6 +157,7 @@ class LoopbackNamespace:
 def cluster_page_setup(namespace: LoopbackNamespace, env: dict[str, str], folder: Path) -> None:
     """docs/cluster.md: Ray on loopback in the namespace, its own temp folder, and moto inside it too."""
     env.update(RAY_NAMESPACE_ENV)
+    env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)})  # as on a real cluster
     env["RAY_TMPDIR"] = f"/tmp/dt-{os.getpid()}"  # short: Ray's socket paths
     env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{MOTO_PORT}"
     log = (folder / "moto.log").open("w")
@@ -203,7 +205,8 @@ def test_page_runs_as_written(page, doc_root, moto_endpoint, hub):
             if block.skip:
                 continue
             result, expected = run_block(block, folder, env, doc_root, namespace)
-            transcript = f"{block.where} ({block.lang})\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+            transcript = (f"{block.where} ({block.lang})\n--- stdout\n{result.stdout[-4000:]}\n"
+                          f"--- stderr\n{result.stderr[-4000:]}")
             fails = bool(expected) and expected.strip().startswith("error:")  # a promised one-line error: exit 2
             assert result.returncode == (2 if fails else 0), f"exit code {result.returncode}: {transcript}"
             if expected:

@@ -280,6 +280,7 @@ def test_cluster_size_ticks_are_plain_integers(histogram):
     axes = figure.axes[0]
     for axis in (axes.xaxis, axes.yaxis):
         low, high = sorted(axis.get_view_interval())
-        shown = [t.get_text() for t in axis.get_majorticklabels() if low <= t.get_position()[axis is axes.yaxis] <= high]
+        index = int(axis is axes.yaxis)  # a tick label's position: (x, y)
+        shown = [t.get_text() for t in axis.get_majorticklabels() if low <= t.get_position()[index] <= high]
         assert len(shown) >= 2 and all(label.replace(",", "").isdigit() for label in shown), shown
         assert not [t for t in axis.get_minorticklabels() if t.get_text()]
