@@ -60,6 +60,13 @@ def counted_only(output: Output, code: str, reason: str) -> int:
     return total
 
 
+def _raise_if_counted_only(output: Output, code: str, reason: str) -> None:
+    counted = counted_only(output, code, reason)
+    if counted:
+        raise UserError(f"{counted:,} pages were counted under {reason!r} (stats.json) but not stored: "
+                        f"{COUNTED_ONLY.get(reason, COUNTED_ONLY_DEFAULT)}")
+
+
 def run_thresholds(output: Output, code: str) -> dict[str, float]:
     """Each stage-3 rule's threshold as the run's committed stage-3 units recorded it."""
     thresholds: dict[str, float] = {}
@@ -80,6 +87,7 @@ def removed_documents(output_root: str, language: str, reason: str, limit: int =
     files = sorted(output.fs.glob(output.language(config.code, "_work", "removed", "**", "*.parquet")))
     files += sorted(output.fs.glob(output.path("_work", "removed", "**", "*.parquet")))
     if not files:
+        _raise_if_counted_only(output, config.code, reason)
         raise UserError(f"no removed documents under {output.language(config.code, '_work', 'removed')}: "
                         f"run `curate run --lang {language}` first")
     # stage-1, stage-3 and shared files hold different columns: one schema over all (footers only)
@@ -87,10 +95,7 @@ def removed_documents(output_root: str, language: str, reason: str, limit: int =
     removed = ds.dataset(files, schema=schema, filesystem=output.fs, format="parquet")
     total = removed.count_rows(filter=_matches(reason))
     if not total:
-        counted = counted_only(output, config.code, reason)
-        if counted:
-            raise UserError(f"{counted:,} pages were counted under {reason!r} (stats.json) but not stored: "
-                            f"{COUNTED_ONLY.get(reason, COUNTED_ONLY_DEFAULT)}")
+        _raise_if_counted_only(output, config.code, reason)
         reasons = removed.to_table(columns=["drop_reason"])["drop_reason"].value_counts().to_pylist()
         listing = ", ".join(f"{r['values']} ({r['counts']})" for r in sorted(reasons, key=lambda r: -r["counts"]))
         raise UserError(f"no document was removed for {reason!r}; reasons in this run: {listing}")

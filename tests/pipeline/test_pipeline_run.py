@@ -358,3 +358,16 @@ def test_editing_a_block_redoes_its_units_and_editing_docs_does_not(mirror, tmp_
     after = run_copy()
     assert set(after) == set(before) and not set(after.values()) & set(before.values()), "every unit redone"
     assert released(output) == documents
+
+
+def test_inspect_of_a_counted_only_reason_in_a_run_that_stored_no_removal(tmp_path):
+    """A run that removed nothing has no removed files; its counted-only reasons still get their answer."""
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.publishing.inspect import removed_documents
+
+    output = Output(str(tmp_path))
+    output.write_json(output.language("fin_Latn", "stats.json"), {"shared": {"lid.other_language": 3}})
+    with pytest.raises(UserError, match=r"^3 pages were counted under 'lid.other_language' \(stats.json\) but not"):
+        removed_documents(str(tmp_path), "fin", "lid.other_language")
+    with pytest.raises(UserError, match="no removed documents under"):
+        removed_documents(str(tmp_path), "fin", "gopher_quality")
