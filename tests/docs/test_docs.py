@@ -84,7 +84,9 @@ def doc_root(tmp_path_factory) -> Path:
     shim = bin_folder / "curate"
     shim.write_text(f"#!/bin/sh\nexec {sys.executable} {REPO / 'tests' / 'docs' / 'curate_shim.py'} \"$@\"\n")
     shim.chmod(0o755)
-    (bin_folder / "python").symlink_to(sys.executable)
+    python = bin_folder / "python"  # a script, not a link: the virtualenv is found from the interpreter's own path
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
     ray = shutil.which("ray", path=f"{Path(sys.executable).parent}{os.pathsep}{Path(sys.executable).resolve().parent}")
     assert ray, "Ray's command line"
     (bin_folder / "ray").symlink_to(ray)
@@ -188,7 +190,8 @@ def run_block(block: Block, folder: Path, env: dict[str, str], doc_root: Path,
     args = [sys.executable, "-c", code] if block.lang == "python" else ["bash", "-e", "-o", "pipefail", "-c", code]
     if namespace is not None:
         args = namespace.command(args)
-    result = subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
+    result = subprocess.run(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=BLOCK_TIMEOUT)  # one stream, in the order the lines came
     return result, expected or None
 
 
@@ -205,12 +208,11 @@ def test_page_runs_as_written(page, doc_root, moto_endpoint, hub):
             if block.skip:
                 continue
             result, expected = run_block(block, folder, env, doc_root, namespace)
-            transcript = (f"{block.where} ({block.lang})\n--- stdout\n{result.stdout[-4000:]}\n"
-                          f"--- stderr\n{result.stderr[-4000:]}")
+            transcript = f"{block.where} ({block.lang})\n--- output\n{result.stdout[-6000:]}"
             fails = bool(expected) and expected.strip().startswith("error:")  # a promised one-line error: exit 2
             assert result.returncode == (2 if fails else 0), f"exit code {result.returncode}: {transcript}"
             if expected:
-                missing = promised_lines_missing(expected, result.stdout + result.stderr)
+                missing = promised_lines_missing(expected, result.stdout)
                 assert not missing, f"promised output missing {missing}: {transcript}"
     finally:
         if namespace is not None:
