@@ -110,6 +110,11 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
     checkpoint = latest_checkpoint(out_dir)
     if checkpoint is not None and not config.resume:
         raise ConfigError(f"{out_dir} already holds checkpoints: resume from them or give another --out")
+    finished = finished_result(out_dir, checkpoint, min(config.stop_at_step or config.steps, config.steps))
+    if finished is not None:  # the same command again: nothing to train, result.json stays as it is
+        logging.getLogger("curate.trainer").info("%s already reached step %d (%s): result.json kept", out_dir,
+                                                 finished.steps, finished.checkpoint)
+        return finished
 
     # Tokenizer and data: each worker reads its own data shards.
     tokenizer = load_tokenizer(config.tokenizer)  # type: ignore[arg-type]
@@ -315,6 +320,18 @@ def train(config: TrainConfig, *, device: torch.device | str | None = None) -> T
                       result.epochs, result.stopped)
         (out_dir / "result.json").write_text(json.dumps(asdict(result), indent=2))
     return result
+
+
+def finished_result(out_dir: Path, checkpoint: Path | None, stop_step: int) -> TrainResult | None:
+    """The stored result of a call that already reached `stop_step` with its checkpoint, or None."""
+    path = out_dir / "result.json"
+    if checkpoint is None or not path.is_file() or int(checkpoint.name.removeprefix("step_")) < stop_step:
+        return None
+    try:
+        result = TrainResult(**json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        return None
+    return result if result.steps >= stop_step and result.checkpoint else None
 
 
 def _format(value: float | None, spec: str) -> str:

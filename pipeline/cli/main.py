@@ -120,6 +120,7 @@ def run(
     from curate.pipeline.execution.executor import Resources
     from curate.pipeline.execution.run import RunOptions, describe_plan, make_plan
     from curate.pipeline.execution.run import run as run_pipeline
+    from curate.pipeline.execution.run import run_summary
 
     if rehydration not in ("removal_rates", "fineweb2_fixed", "none"):
         raise UserError(f"--rehydration {rehydration!r}: choose removal_rates, fineweb2_fixed or none")
@@ -156,14 +157,7 @@ def run(
         typer.echo(f"skipped {len(graph.skipped)} language(s): {', '.join(graph.skipped)}", err=True)
     for code, values in stats.items():
         released = values["released"]["documents"]
-        units = values.get("units", {}).get("stage1", {})
-        if units.get("reused") == units.get("total"):
-            work = f"all {units.get('total', 0):,} stage-1 units reused"
-        else:
-            work = (f"{values['documents_computed']:,} pages read at {values['documents_per_second']:,.0f} pages/s"
-                    + (f"; {units['reused']:,} of {units['total']:,} stage-1 units reused" if units.get("reused")
-                       else ""))
-        typer.echo(f"{code}: {released:,} documents in {output}/{code}/data ({work})")
+        typer.echo(f"{code}: {released:,} documents in {output}/{code}/data ({run_summary(values)})")
         if values["quarantined"]:
             typer.echo(f"  quarantined {len(values['quarantined'])} file(s): see {output}/{code}/stats.json", err=True)
     missing = sorted({m for values in stats.values() for m in values.get("missing", [])})

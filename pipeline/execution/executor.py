@@ -30,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from curate.blocks import faults
 from curate.blocks.model_files import first_line
 from curate.errors import UserError
+from curate.pipeline.execution.watchdog import children, watch
 from curate.pipeline.sources.remote import SourceUnavailable
 
 log = logging.getLogger("curate")
@@ -57,8 +58,10 @@ def start_ray(num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True, runtime_env=_runtime_env_for_cluster())
     else:
+        before = set(children().get(os.getpid(), []))
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
                  configure_logging=False)
+        watch(sorted(set(children().get(os.getpid(), [])) - before))  # Ray's processes end with this driver
 
 
 def _runtime_env_for_cluster() -> dict:

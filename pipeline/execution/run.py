@@ -32,6 +32,7 @@ from curate.pipeline.publishing.report import RUN_NAME, write_report
 from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
 from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
+from curate.pipeline.sources.estimate import request_bytes, responses_per_byte
 from curate.pipeline.execution.stage1 import (MAX_ERRORS, CodeFault, Stage1Work, Unit, UnitResult, budget_message,
                                               merge_results)
 from curate.pipeline.execution.stages import SHARD_BYTES, BucketResult, BucketUnit, FinalWork, Stage3Work
@@ -50,7 +51,6 @@ BUCKET_BYTES = 1_000_000_000
 OVERLAPPED_CHECK_LANGUAGES = 8
 
 # Measured on this project's benchmark machine (README, performance): what a plan's cost estimate uses.
-RESPONSES_PER_COMPRESSED_MB = 32.0
 DOCS_PER_CORE_SECOND = 26.0  # whole pipeline on ~100 KB pages (benchmarks/e2e.py, 16×)
 
 
@@ -190,7 +190,8 @@ def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Pla
 
 
 def describe_plan(plan: Plan, sample: int = 16) -> str:
-    """Files, bytes and a cost estimate (sizes of up to `sample` files per crawl, extrapolated)."""
+    """Files, bytes and a cost estimate (sizes of up to `sample` files per crawl, extrapolated; pages from the
+    record density of a few files' first MiB, or the index's selected records: `sources/estimate.py`)."""
     lines = []
     total_bytes = documents = 0.0
     for crawl in plan.crawls:
@@ -198,20 +199,24 @@ def describe_plan(plan: Plan, sample: int = 16) -> str:
         sizes = [s for s in (plan.source.size(f.path) for f in files[:sample]) if s is not None]
         estimate = (sum(sizes) / len(sizes) * len(files)) if sizes else 0.0
         if any(f.ranges is not None for f in files):  # an index selection: only the selected records are read
-            selected, read = sum(f.records for f in files), sum(f.selected_bytes for f in files)
+            selected, read = sum(f.records for f in files), sum(request_bytes(f) for f in files)
             total_bytes += read
             documents += selected
             lines.append(f"  {crawl}: {selected:,} of {sum(f.considered for f in files):,} HTML records selected in "
-                         f"{len(files):,} WARC files, ~{read / 1e6:,.1f} MB to read of ~{estimate / 1e9:,.2f} GB")
+                         f"{len(files):,} WARC files, ~{_size(read)} to read of ~{_size(estimate)}")
             continue
         total_bytes += estimate
-        documents += estimate / 1e6 * RESPONSES_PER_COMPRESSED_MB
-        lines.append(f"  {crawl}: {len(files):,} WARC files, ~{estimate / 1e9:,.2f} GB")
+        documents += estimate * responses_per_byte(plan.source, files)
+        lines.append(f"  {crawl}: {len(files):,} WARC files, ~{_size(estimate)}")
     core_hours = documents / DOCS_PER_CORE_SECOND / 3600
-    lines.append(f"  total: {len(plan.files):,} files in {len(plan.units):,} units, ~{total_bytes / 1e9:,.2f} GB to read,"
+    lines.append(f"  total: {len(plan.files):,} files in {len(plan.units):,} units, ~{_size(total_bytes)} to read,"
                  f" ~{documents:,.0f} HTML pages, ~{core_hours:,.1f} core-hours at {DOCS_PER_CORE_SECOND:.0f} pages/s"
                  f" per core")
     return "\n".join(lines)
+
+
+def _size(count: float) -> str:
+    return f"{count / 1e9:,.2f} GB" if count >= 1e9 else f"{count / 1e6:,.1f} MB"
 
 
 def graph_signature(graph: Graph) -> dict:
@@ -356,7 +361,9 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     stats["units"] = {stage: {"reused": done, "total": total} for stage, (done, total) in reused.items()}
     computed = [m for m in stage1.values() if not m.get("reused")]
     stats["documents_computed"] = sum(m["result"]["documents_read"] for m in computed)
-    stats["documents_per_second"] = round(stats["documents_computed"] / max(seconds.get("stage1", 0.0), 1e-9), 1)
+    # pages this run read itself per second of stage 1 (None when every stage-1 unit was reused)
+    stats["documents_per_second"] = (round(stats["documents_computed"] / max(seconds.get("stage1", 0.0), 1e-9), 1)
+                                     if computed else None)
     if clusters:
         stats["dedup"] = _dedup_stats(clusters)
     stats["rehydration"] = rehydration
@@ -452,7 +459,7 @@ def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, m
         manifest = manifests.committed("stage1", unit.id, fingerprints[unit.id])
         if manifest and (options.skip_quarantined or not manifest["result"]["quarantined"]) \
                 and not manifest["result"].get("missing"):
-            done[unit.id] = {**manifest, "reused": True}
+            done[unit.id] = {**manifest, "reused": True}  # in memory only: counted in stats["units"]
         else:
             todo.append(unit)
     reused["stage1"] = [len(done), len(plan.units)]
@@ -512,7 +519,7 @@ def _run_bucket_stage(stage: str, code: str, num_buckets: int, options: RunOptio
                                             settings)
         manifest = manifests.committed(stage, unit.id, fingerprints[unit.id])
         if manifest:
-            done[bucket] = manifest
+            done[bucket] = {**manifest, "reused": True}
         else:
             todo.append(unit)
     reused[stage] = [len(done), num_buckets]
@@ -574,6 +581,23 @@ def _remove_unlisted(output: Output, listed: set[str], *patterns: str) -> None:
         for path in output.fs.glob(pattern):
             if path.lstrip("/") not in current:
                 output.fs.rm(path)
+
+
+def run_summary(stats: dict) -> str:
+    """A language's figures for the end-of-run line: the pages this run read and its own throughput (none when
+    every stage-1 unit was reused), and how many units an earlier run had committed."""
+    units = stats.get("units") or {}
+    stage1 = units.get("stage1", {"reused": 0, "total": 0})
+    reused, total = sum(u["reused"] for u in units.values()), sum(u["total"] for u in units.values())
+    if stats.get("documents_per_second") is None:
+        parts = [f"all {stage1['total']:,} stage-1 units reused"]
+    else:
+        parts = [f"{stats['documents_computed']:,} pages read at {stats['documents_per_second']:,.0f} pages/s"]
+        if stage1["reused"]:
+            parts.append(f"{stage1['reused']:,} of {stage1['total']:,} stage-1 units reused")
+    if reused:
+        parts.append(f"{reused:,} of {total:,} units reused")
+    return "; ".join(parts)
 
 
 def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds: dict) -> dict:

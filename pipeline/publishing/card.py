@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,7 +168,7 @@ def read_released(output: Output, code: str, allow_empty: bool = False) -> Relea
     if not paths and allow_empty:
         return Released([], [])
     if not paths:
-        raise UserError(f"no released shards under {output.language(code, 'data')}: "
+        raise UserError(f"no released shards under {output.url(code, 'data')}: "
                         f"run `curate run --lang {code} --output {output.root}` first")
     prefix = output.language(code) + "/"
     files = []
@@ -405,8 +406,8 @@ def optout_lines(optout: Any) -> list[str]:
         said.append("pages reserving text-and-data-mining rights under the W3C TDM Reservation Protocol "
                     "(`tdm-reservation: 1` header or meta tag) were removed")
     if "list" in applied:
-        lists = ", ".join(f"`{item.get('source')}` ({int(item.get('entries', 0)):,} entries, sha256 "
-                          f"{item.get('digest')})" for item in optout.get("lists") or [])
+        lists = ", ".join(f"`{item.get('source')}` ({int(item.get('entries', 0)):,} entries, "
+                          f"{digest_label(str(item.get('digest')))})" for item in optout.get("lists") or [])
         said.append(f"documents on the takedown / opt-out lists {lists} were removed")
     sentence = "; ".join(said)
     out += [sentence[0].upper() + sentence[1:] + ".", ""]
@@ -588,8 +589,8 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
         if provenance.versions:
             out += _table(["package", "version"], [[k, ", ".join(v)] for k, v in provenance.versions.items()])
         if provenance.models:
-            out += _table(["model or list", "sha256 / version"],
-                          [[k, ", ".join(f"`{x}`" for x in v)] for k, v in provenance.models.items()])
+            out += _table(["model or list", "digest / version"],
+                          [[k, ", ".join(digest_label(x) for x in v)] for k, v in provenance.models.items()])
     else:
         out += ["No unit manifests were found next to the data, so versions and model hashes are not recorded "
                 "here.", ""]
@@ -598,6 +599,15 @@ def render_card(info: LanguageInfo, stats: Mapping[str, Any], released: Released
                                                if license == "odc-by" else "")
             + ". The text comes from Common Crawl and is subject to Common Crawl's terms of use.", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def digest_label(value: str) -> str:
+    """A digest as what it is: a full sha256 (64 hex digits), the first 16 hex digits of one, or a version."""
+    if re.fullmatch(r"[0-9a-f]{64}", value):
+        return f"sha256 `{value}`"
+    if re.fullmatch(r"[0-9a-f]{16}", value):
+        return f"sha256 prefix `{value}` (first 16 hex digits)"
+    return f"`{value}`"
 
 
 def _plots(released: Released, stats: Mapping[str, Any]) -> dict[str, tuple[str, bytes]]:
@@ -635,7 +645,7 @@ def write_card(output_root: str, language: str, *, repo_id: str | None = None, l
     info = language_info(output, language)
     stats = output.read_json(output.language(info.code, "stats.json"))
     if not isinstance(stats, dict):
-        raise UserError(f"no {output.language(info.code, 'stats.json')}: "
+        raise UserError(f"no {output.url(info.code, 'stats.json')}: "
                         f"run `curate run --lang {info.code} --output {output_root}` first")
     released = read_released(output, info.code, allow_empty=(stats.get("released") or {}).get("documents") == 0)
     provenance = read_provenance(output, info.code)
@@ -653,4 +663,4 @@ def write_card(output_root: str, language: str, *, repo_id: str | None = None, l
                        chars_per_token=chars_per_token)
     path = output.language(info.code, "README.md")
     output.write_bytes(path, card.encode("utf-8"))
-    return path
+    return output.url(path)

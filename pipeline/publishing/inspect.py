@@ -42,6 +42,33 @@ def _matches(reason: str) -> ds.Expression:
     return (column == reason) | pc.starts_with(column, pattern=reason + ".")
 
 
+# Reasons a run counts without storing the pages, and why.
+COUNTED_ONLY = {
+    "lid.other_language": "pages of other languages are most of a crawl, so a run counts them and keeps none "
+                          "(run their language with `curate run --lang …` to see them)",
+    "prefilter.other_language": "pages the cheap LID pass rules out for every run language are counted before "
+                                "extraction and never stored (`--no-prefilter` extracts them; docs/performance.md)",
+}
+COUNTED_ONLY_DEFAULT = "the run counts these records and keeps no rows for them (docs/bad-input.md)"
+
+
+def counted_only(output: Output, code: str, reason: str) -> int:
+    """How many pages the language's stats.json counts under `reason` (or its block's rules) outside the
+    removed files: the run's shared counts and the stage counts."""
+    stats = output.read_json(output.language(code, "stats.json")) or {}
+    total = 0
+    for counts in (stats.get("shared") or {}, stats.get("stage1") or {}, stats.get("stage3") or {}):
+        total += sum(int(n) for key, n in counts.items() if key == reason or key.startswith(reason + "."))
+    return total
+
+
+def _raise_if_counted_only(output: Output, code: str, reason: str) -> None:
+    counted = counted_only(output, code, reason)
+    if counted:
+        raise UserError(f"{counted:,} pages were counted under {reason!r} (stats.json) but not stored: "
+                        f"{COUNTED_ONLY.get(reason, COUNTED_ONLY_DEFAULT)}")
+
+
 def run_thresholds(output: Output, code: str) -> dict[str, float]:
     """Each stage-3 rule's threshold as the run's committed stage-3 units recorded it."""
     thresholds: dict[str, float] = {}
@@ -62,6 +89,7 @@ def removed_documents(output_root: str, language: str, reason: str, limit: int =
     files = sorted(output.fs.glob(output.language(config.code, "_work", "removed", "**", "*.parquet")))
     files += sorted(output.fs.glob(output.path("_work", "removed", "**", "*.parquet")))
     if not files:
+        _raise_if_counted_only(output, config.code, reason)
         raise UserError(f"no removed documents under {output.language(config.code, '_work', 'removed')}: "
                         f"run `curate run --lang {language}` first")
     # stage-1, stage-3 and shared files hold different columns: one schema over all (footers only)
@@ -69,6 +97,7 @@ def removed_documents(output_root: str, language: str, reason: str, limit: int =
     removed = ds.dataset(files, schema=schema, filesystem=output.fs, format="parquet")
     total = removed.count_rows(filter=_matches(reason))
     if not total:
+        _raise_if_counted_only(output, config.code, reason)
         reasons = removed.to_table(columns=["drop_reason"])["drop_reason"].value_counts().to_pylist()
         listing = ", ".join(f"{r['values']} ({r['counts']})" for r in sorted(reasons, key=lambda r: -r["counts"]))
         raise UserError(f"no document was removed for {reason!r}; reasons in this run: {listing}")

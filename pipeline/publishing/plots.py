@@ -69,6 +69,11 @@ def removal_per_rule(removed: Mapping[str, int], shares: Mapping[str, float] | N
 
 def cluster_size_histogram(histogram: Mapping[int, int]) -> bytes:
     """Log-log scatter of how many near-duplicate clusters have each size."""
+    return png_bytes(cluster_size_figure(histogram))
+
+
+def cluster_size_figure(histogram: Mapping[int, int]):
+    """The figure of `cluster_size_histogram`: both log axes labelled with plain integers (1, 2, 5, 10, …)."""
     pairs = sorted((int(size), int(count)) for size, count in histogram.items())
     sizes = np.array([size for size, _ in pairs], dtype=float)
     counts = np.array([count for _, count in pairs], dtype=float)
@@ -78,11 +83,24 @@ def cluster_size_histogram(histogram: Mapping[int, int]) -> bytes:
     axes.scatter(sizes[keep], counts[keep], s=10, color=BAR_COLOR)
     axes.set_xscale("log")
     axes.set_yscale("log")
+    for axis, values in ((axes.xaxis, sizes[keep]), (axes.yaxis, counts[keep])):
+        integer_log_ticks(axis, values)
     axes.set_xlabel("cluster size (documents)")
     axes.set_ylabel("count")
     axes.grid(True, which="major", alpha=0.3)
     axes.set_title("Near-duplicate cluster sizes", fontsize=10)
-    return png_bytes(figure)
+    return figure
+
+
+def integer_log_ticks(axis, values: np.ndarray) -> None:
+    """Ticks of a log axis of counts as plain integers: 1-2-5 steps over up to three decades, powers of ten
+    beyond (matplotlib's default labels a narrow range `2×10⁰ … 6×10⁰`)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    decades = float(np.log10(values.max() / values.min())) if values.size else 0.0
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 3 else (1.0,)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def score_distribution(name: str, values: Sequence[float] | np.ndarray, bins: int = 50) -> bytes:

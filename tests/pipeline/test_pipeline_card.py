@@ -23,7 +23,14 @@ from card_helpers import (
 )
 
 from curate.errors import UserError
-from curate.pipeline.publishing.card import find_table, hub_language_code, int_keyed, size_category, write_card
+from curate.pipeline.publishing.card import (
+    digest_label,
+    find_table,
+    hub_language_code,
+    int_keyed,
+    size_category,
+    write_card,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -142,6 +149,37 @@ def test_card_records_provenance_of_this_language_only(full):
     assert "From 4 unit manifests" in provenance
 
 
+def test_each_digest_is_labelled_as_what_it_is(full):
+    """A 64-hex sha256, the first 16 hex digits of one (takedown lists, code digests), or a version."""
+    _, body = split_card(full.folder)
+    provenance = body[body.index("## Provenance"):]
+    assert "| model or list | digest / version |" in provenance and f"sha256 `{LID_SHA}`" in provenance
+    assert digest_label("0123456789abcdef") == "sha256 prefix `0123456789abcdef` (first 16 hex digits)"
+    assert digest_label("3.8.18") == "`3.8.18`" and digest_label(LID_SHA) == f"sha256 `{LID_SHA}`"
+
+
+def test_a_card_on_s3_is_named_with_its_scheme(full, monkeypatch):
+    import boto3
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        endpoint = "http://%s:%d" % server.get_host_and_port()
+        for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(name, value)
+        boto3.client("s3").create_bucket(Bucket="cards")
+        fs = fsspec.filesystem("s3", skip_instance_cache=True)
+        fs.put(str(full.root), "cards/out", recursive=True)
+        assert write_card("s3://cards/out", "fin") == "s3://cards/out/fin_Latn/README.md"
+        with pytest.raises(UserError, match=r"no s3://cards/none/fin_Latn/stats\.json: run"):
+            write_card("s3://cards/none", "fin")
+    finally:
+        server.stop()
+
+
 def test_plots_are_small_pngs_linked_from_the_card(full):
     _, body = split_card(full.folder)
     images = sorted(p.name for p in (full.folder / "images").iterdir())
@@ -242,3 +280,19 @@ def test_the_card_says_when_no_robots_txt_was_available_at_all():
                                    "robots_crawls": {"CC-MAIN-2024-18": False, "CC-MAIN-2024-22": True}}))
     assert ("robots.txt files were not available for CC-MAIN-2024-18: its pages were checked only against the "
             "robots.txt files of the other crawls read.") in some
+
+
+@pytest.mark.parametrize("histogram", [{1: 40, 2: 5, 3: 2, 6: 1}, {1: 90_000, 2: 3_000, 40: 7, 250_000: 1}])
+def test_cluster_size_ticks_are_plain_integers(histogram):
+    """Over a narrow range (sizes 1-6) as over six decades: labels like `2`, `5`, `1,000`, never `2×10⁰`."""
+    from curate.pipeline.publishing.plots import cluster_size_figure
+
+    figure = cluster_size_figure(histogram)
+    figure.canvas.draw()
+    axes = figure.axes[0]
+    for axis in (axes.xaxis, axes.yaxis):
+        low, high = sorted(axis.get_view_interval())
+        index = int(axis is axes.yaxis)  # a tick label's position: (x, y)
+        shown = [t.get_text() for t in axis.get_majorticklabels() if low <= t.get_position()[index] <= high]
+        assert len(shown) >= 2 and all(label.replace(",", "").isdigit() for label in shown), shown
+        assert not [t for t in axis.get_minorticklabels() if t.get_text()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,10 @@ import pyarrow.parquet as pq
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
 
 from cluster_helpers import DASHBOARD_PORT, GCS_PORT, Cluster  # noqa: E402
+from doc_blocks import blocks  # noqa: E402
 from mirror import build_mirror, released  # noqa: E402
 
 from curate.blocks.lid import ft176_path  # noqa: E402
@@ -135,18 +138,36 @@ def test_a_model_missing_on_the_workers_stops_the_run_then_the_fixed_rerun_survi
     assert stats["quarantined"] == [] and not (tmp_path / "out" / "_work" / "quarantine").exists()
 
 
-def test_job_submitted_to_the_cluster(cluster, big_mirror, tmp_path):
+def documented_job_submit() -> list[str]:
+    """The `ray job submit …` command of docs/cluster.md's first runnable block, as its words."""
+    block = next(b for b in blocks(REPO / "docs" / "cluster.md") if b.skip is None and "ray job submit" in b.code)
+    text = block.code.replace("\\\n", " ")
+    line = next(line for line in text.splitlines() if line.lstrip().startswith("ray job submit"))
+    return shlex.split(line, comments=True)
+
+
+def test_the_documented_job_submit_releases_what_a_local_run_releases(cluster, mirror, tmp_path):
+    """docs/cluster.md's `ray job submit` with its runtime env exactly as shown (no `pip`: the nodes share the
+    virtualenv's packages), with the doc runner's placeholders (the mirror, ft176, an output every node sees)."""
+    words = documented_job_submit()
+    split = words.index("--")
+    submit, entrypoint = words[:split], words[split + 1:]
+    assert submit[:3] == ["ray", "job", "submit"] and "--runtime-env-json" in submit
+    assert entrypoint[:2] == ["curate", "run"] and entrypoint[entrypoint.index("--output") + 1].startswith("s3://")
+    output = entrypoint.index("--output")
+    args = [*entrypoint[1:output], *entrypoint[output + 2:], "--source", str(mirror.root), "--lid", "ft176"]
     wait_for_job_agent(cluster)
-    output = tmp_path / "out"
-    job = cluster.run([str(BIN / "ray"), "job", "submit", f"--address=http://127.0.0.1:{DASHBOARD_PORT}",
-                       "--working-dir", str(REPO), "--", "curate", "run", "--lang", "fin", "--snapshots",
-                       "CC-MAIN-2024-18", "--max-files", "3", "--source", str(big_mirror.root), "--lid", "ft176",
-                       "--output", str(output), "--buckets", "2"], timeout=600)
-    assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
+    job = cluster.run([str(BIN / "ray"), *submit[1:], "--", "curate", *args, "--output", str(tmp_path / "cluster")],
+                      timeout=600)
+    assert job.returncode == 0, (job.stdout + job.stderr)[-3000:] + cluster.log_tails()
     assert "succeeded" in job.stdout
-    shards = list((output / "fin_Latn" / "data").glob("*.parquet"))
-    rows = sum(pq.read_metadata(s).num_rows for s in shards)
-    assert rows > 0 and f"fin_Latn: {rows} documents" in job.stdout
+    local = subprocess.run([*CURATE, *args, "--output", str(tmp_path / "local")], capture_output=True, text=True,
+                           timeout=600)
+    assert local.returncode == 0, local.stderr[-3000:]
+    for language in ("fin_Latn", "ekk_Latn", "swe_Latn"):
+        documents = released(tmp_path / "cluster", language)
+        assert documents and documents == released(tmp_path / "local", language), language
+        assert f"{language}: {len(documents)} documents" in job.stdout
 
 
 def wait_for_job_agent(cluster: Cluster, timeout: float = 180) -> None:

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from http_server import FaultyServer
 from mirror import build_index, build_mirror
+from warcio.archiveiterator import ArchiveIterator
 
 from curate.errors import UserError
 from curate.blocks.warc import WarcReader
@@ -29,6 +30,7 @@ from curate.pipeline.sources.ranged import MAX_GAP, RangedStream, fsspec_fetch, 
 from curate.pipeline.sources.remote import RetryPolicy
 from curate.pipeline.execution.run import RunOptions, describe_plan, make_plan, run
 from curate.pipeline.sources.crawls import Source
+from curate.pipeline.sources.estimate import request_bytes, responses_per_byte
 
 FAST = RetryPolicy(attempts=5, initial_delay_s=0.01, max_delay_s=0.05)
 CURATE = [sys.executable, "-m", "curate"]
@@ -359,3 +361,30 @@ def test_an_index_run_killed_after_a_commit_resumes_without_redoing_it(runs):
     after = {p.name: p.read_text() for p in (index_output / "_work" / "manifests" / "stage1").glob("*.json")}
     assert {name: after[name] for name in committed} == committed, "the committed unit was not read again"
     assert len(after) == 2
+
+
+def test_a_dry_run_estimates_the_pages_and_the_bytes_the_runs_read(runs, tmp_path):
+    """The full run's pages from the sampled record density (every file of the mirror is under the sample size:
+    exact but for records the run cannot read), the index run's bytes as the merged ranged requests fetch them."""
+    mirror = runs["mirror"]
+    (_, full), (_, index) = runs["full"], runs["index"]
+    full_plan = make_plan(options(mirror, tmp_path / "full"))
+    estimated_pages = float(describe_plan(full_plan).splitlines()[-1].split("~")[2].split()[0].replace(",", ""))
+    assert abs(estimated_pages - full["documents_read"]) <= 0.05 * full["documents_read"], (estimated_pages, full)
+    index_plan = make_plan(options(mirror, tmp_path / "index", select="index"))
+    assert sum(request_bytes(f) for f in index_plan.files) == index["input"]["bytes_read"]
+    assert f"~{index['input']['bytes_read'] / 1e6:,.1f} MB to read," in describe_plan(index_plan)
+
+
+def test_the_page_density_comes_from_whole_records_of_the_sampled_prefix(runs):
+    """A whole small file gives its exact response count; a prefix that cuts a record counts the records before
+    the cut only, so its density stays close."""
+    mirror = runs["mirror"]
+    source = Source(str(mirror.root))
+    files = source.warc_files("CC-MAIN-2024-22")[:1]
+    path = mirror.root / files[0].path
+    with path.open("rb") as stream:
+        responses = sum(1 for record in ArchiveIterator(stream) if record.rec_type == "response")
+    assert responses_per_byte(source, files) * path.stat().st_size == pytest.approx(responses)
+    cut = responses_per_byte(source, files, sample_bytes=path.stat().st_size // 2) * path.stat().st_size
+    assert 0.7 * responses <= cut <= 1.3 * responses

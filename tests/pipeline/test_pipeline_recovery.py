@@ -3,6 +3,8 @@ mid-write; every rerun resumes and the output equals a run that never failed."""
 
 from __future__ import annotations
 
+import re
+
 from mirror import released
 from run_helpers import cli_run
 
@@ -40,6 +42,8 @@ def test_failures_at_every_point_then_a_rerun_give_identical_output(reference, m
 
     resumed = cli_run(mirror, tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    reused = re.search(r"all \d+ stage-1 units reused; (\d+) of (\d+) units reused\)", resumed.stdout)  # no pages/s
+    assert reused and 0 < int(reused[1]) < int(reused[2]), resumed.stdout
     assert released(tmp_path) == released(reference_output)
 
 

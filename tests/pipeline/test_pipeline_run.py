@@ -16,7 +16,7 @@ from run_helpers import FINEWEB2_COLUMNS, cli, cli_run, run_options
 
 import curate
 from curate.errors import UserError
-from curate.pipeline.execution.run import run
+from curate.pipeline.execution.run import run, run_summary
 
 
 def test_selected_crawls_and_finnish_documents(reference, mirror):
@@ -93,9 +93,17 @@ def test_rerun_reuses_every_unit_and_gives_the_same_output(reference, mirror):
     manifests = sorted((output / "_work" / "manifests").rglob("*.json"))
     before = {p: p.read_text() for p in manifests}
     shards = {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")}
-    run(run_options(mirror, output))
+    stats = run(run_options(mirror, output))["fin_Latn"]
     assert {p: p.read_text() for p in manifests} == before, "no unit ran again"
     assert {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")} == shards
+    assert not any(u["reused"] for u in reference[1]["units"].values())
+    assert reference[1]["documents_per_second"] > 0
+    for stage, units in stats["units"].items():
+        assert units["total"] == reference[1]["units"][stage]["total"] == units["reused"] == len(
+            list((output / "_work" / "manifests" / stage).glob("*.json"))), stage
+    assert stats["documents_per_second"] is None, "no made-up throughput"
+    stage1, total = stats["units"]["stage1"]["total"], sum(u["total"] for u in stats["units"].values())
+    assert run_summary(stats) == f"all {stage1} stage-1 units reused; {total} of {total} units reused"
 
 
 def stage3_rows(output: Path) -> list[dict]:
@@ -256,6 +264,19 @@ def test_inspect_shows_removed_documents_with_their_measured_value(reference):
             (document.measured < document.threshold)
 
 
+def test_inspect_says_a_counted_only_reason_is_counted_not_stored(reference):
+    """stats.json counts pages of other languages (`lid.other_language`); inspect says why it shows none."""
+    output, stats = reference
+    counted = stats["shared"]["lid.other_language"]
+    assert counted > 0
+    result = cli("inspect", str(output), "--lang", "fin", "--reason", "lid.other_language")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"error: {counted:,} pages were counted under 'lid.other_language' (stats.json) but not stored: pages of "
+        "other languages are most of a crawl, so a run counts them and keeps none (run their language with "
+        "`curate run --lang …` to see them)")
+
+
 def test_inspect_prints_the_runs_thresholds(reference, tmp_path, monkeypatch):
     """The threshold shown is the one the run applied (its stage-3 manifests), not today's config."""
     import dataclasses
@@ -349,3 +370,16 @@ def test_editing_a_block_redoes_its_units_and_editing_docs_does_not(mirror, tmp_
     after = run_copy()
     assert set(after) == set(before) and not set(after.values()) & set(before.values()), "every unit redone"
     assert released(output) == documents
+
+
+def test_inspect_of_a_counted_only_reason_in_a_run_that_stored_no_removal(tmp_path):
+    """A run that removed nothing has no removed files; its counted-only reasons still get their answer."""
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.publishing.inspect import removed_documents
+
+    output = Output(str(tmp_path))
+    output.write_json(output.language("fin_Latn", "stats.json"), {"shared": {"lid.other_language": 3}})
+    with pytest.raises(UserError, match=r"^3 pages were counted under 'lid.other_language' \(stats.json\) but not"):
+        removed_documents(str(tmp_path), "fin", "lid.other_language")
+    with pytest.raises(UserError, match="no removed documents under"):
+        removed_documents(str(tmp_path), "fin", "gopher_quality")

@@ -93,6 +93,17 @@ def test_continued_pretraining_starts_from_the_checkpoint(finnish_run, tiny_conf
     assert cpt.evals[0]["loss"] < result.evals[0]["loss"] - 0.6  # not a fresh model
 
 
+def test_rerunning_a_finished_run_keeps_its_result(finnish_run) -> None:
+    """The same call again trains nothing and leaves result.json as it was (checkpoint, losses, evaluations)."""
+    config, result = finnish_run
+    path = Path(config.out_dir) / "result.json"
+    before = path.read_text()
+    checkpoints = list_checkpoints(config.out_dir)
+    again = train(config)
+    assert path.read_text() == before and list_checkpoints(config.out_dir) == checkpoints
+    assert again == result and again.checkpoint and len(again.losses) == STEPS and len(again.evals) == 3
+
+
 def test_resume_is_exact(tiny_config, tmp_path: Path) -> None:
     """12 steps straight = 5 steps, a checkpoint, and 7 more: bit-identical losses and weights, and the
     same evaluations (step 5, where the first call stopped, is evaluated by the second)."""
