@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 
-.PHONY: install test bench clean system-deps lmplz
+.PHONY: install test test-slow bench clean system-deps lmplz
 
 # Debian packages the tests need beyond PyPI: headless Chromium renders report.html in a test; cmake, Boost
 # and zlib build KenLM's lmplz / build_binary (`make lmplz`) and the `kenlm` Python module.
@@ -47,6 +47,10 @@ $(BIN)/lmplz $(BIN)/build_binary &:
 # most of a Ray test's wall time is start-up and waiting, which the other worker fills.
 test: lmplz
 	$(BIN)/python -P -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+
+# The `slow` tests `make test` leaves out: every language of a 181-language mirror in one run (pyproject.toml).
+test-slow:
+	$(BIN)/python -P -m pytest -q -p no:cacheprovider -m slow
 
 bench:
 	$(BIN)/python benchmarks/stage1.py

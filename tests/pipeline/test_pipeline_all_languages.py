@@ -51,6 +51,7 @@ def labelled() -> list[str]:
     return [code for code in available_languages() if code in known]
 
 
+@pytest.mark.slow
 def test_all_runs_every_labelled_language_and_names_the_rest(all_run):
     output, result = all_run
     assert result.returncode == 0, result.stderr[-3000:]
@@ -71,6 +72,7 @@ def test_all_runs_every_labelled_language_and_names_the_rest(all_run):
         assert (output / code / "README.md").is_file() and f'id="lang-{code}"' in report
 
 
+@pytest.mark.slow
 def test_each_language_releases_what_its_own_run_releases(all_run, languages_mirror, tmp_path_factory):
     output, _ = all_run
     with_pages = sorted(c for c in json.loads((output / "run.json").read_text())["languages"]
@@ -84,6 +86,7 @@ def test_each_language_releases_what_its_own_run_releases(all_run, languages_mir
         assert released_ids(alone, code) == released_ids(output, code), code
 
 
+@pytest.mark.slow
 def test_a_language_without_a_page_is_a_zero_row(all_run, languages_mirror):
     output, _ = all_run
     empty = [c for c in json.loads((output / "run.json").read_text())["languages"] if c not in languages_mirror.pages]
