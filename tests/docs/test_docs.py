@@ -14,10 +14,8 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +32,7 @@ from doc_blocks import (
 sys.path.insert(0, str(REPO / "tests" / "pipeline"))
 
 from card_helpers import FakeHub  # noqa: E402
-from cluster_helpers import _namespace_inode, pids_in  # noqa: E402
+from cluster_helpers import _namespace_inode, kill_network_namespace  # noqa: E402
 from mirror import SHARED, build_index, build_mirror  # noqa: E402
 
 BLOCK_TIMEOUT = 600
@@ -143,16 +141,7 @@ class LoopbackNamespace:
         return ["nsenter", "-t", str(self.holder.pid), "-n", "--", *args]
 
     def stop(self) -> None:
-        for _ in range(5):
-            pids = [p for p in pids_in("net", self.net) if p != os.getpid()]
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.5)
+        kill_network_namespace(self.net, rounds=5)
         self.holder.wait(30)
 
 

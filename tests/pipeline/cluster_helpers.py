@@ -57,6 +57,20 @@ def pids_in(kind: str, inode: int) -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and _namespace_inode(int(p), kind) == inode]
 
 
+def kill_network_namespace(net: int | None, rounds: int) -> None:
+    """SIGKILL every process of the network namespace `net` (by pid, never by name), until none is left."""
+    for _ in range(rounds):
+        pids = [p for p in pids_in("net", net) if p != os.getpid()] if net else []
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.5)
+
+
 class Cluster:
     """Head plus worker nodes on 127.0.0.1 of a fresh network namespace; `run` executes a command inside it."""
 
@@ -166,16 +180,7 @@ class Cluster:
 
     def stop(self) -> None:
         """SIGKILL every process of the namespace (head, workers, drivers, the holder)."""
-        for _ in range(3):
-            pids = [p for p in pids_in("net", self.net) if p != os.getpid()] if self.net else []
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.5)
+        kill_network_namespace(self.net, rounds=3)
         for process in [self.holder, getattr(self, "head", None), *self.workers.values()]:
             if process is not None:
                 process.wait(30)
