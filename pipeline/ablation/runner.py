@@ -286,26 +286,31 @@ def _first_texts(path: str, limit: int) -> list[str]:
     return texts
 
 
-# --- runs --------------------------------------------------------------------------------------------
-def _plan_run(variant: str, seed: int, settings: AblationSettings, corpus: Corpus, tokenizer: str,
-              tokenizer_id: str, folder: Path) -> Run:
+def train_config(settings, corpus: Path, out_dir: Path, seed: int, steps: int, eval_every: int, **model):
+    """The `TrainConfig` of one ablation run (validated: a bad setting is one line): `settings` gives the shape of
+    the training and its evaluation, `model` the model and tokenizer fields."""
     from curate.trainer import SourceSpec, TrainConfig
 
-    steps = settings.steps
-    eval_every = max(1, steps // max(1, settings.evaluations))
     config = TrainConfig(
-        mix=[SourceSpec(str(Path(corpus.path).resolve()), 1.0)], tokenizer=tokenizer,
-        model_config=settings.model, steps=steps, seq_len=settings.seq_len,
-        micro_batch_size=settings.micro_batch_size, lr=settings.lr,
-        warmup_steps=max(1, round(0.05 * steps)), seed=seed,
-        eval_texts=[str(Path(p).resolve()) for p in settings.eval_texts], eval_every=eval_every,
+        mix=[SourceSpec(str(corpus.resolve()), 1.0)], steps=steps, seq_len=settings.seq_len,
+        micro_batch_size=settings.micro_batch_size, lr=settings.lr, warmup_steps=max(1, round(0.05 * steps)),
+        seed=seed, eval_texts=[str(Path(p).resolve()) for p in settings.eval_texts], eval_every=eval_every,
         eval_max_tokens=settings.eval_max_tokens, ckpt_every=eval_every, keep_checkpoints=1,
-        log_every=max(1, min(100, eval_every)), progress=False,
-        out_dir=str((folder / "runs" / variant / f"seed-{seed}").resolve()))
+        log_every=max(1, min(100, eval_every)), progress=False, out_dir=str(out_dir.resolve()), **model)
     try:
         config.validate()
     except ValueError as error:
         raise UserError(str(error)) from None
+    return config
+
+
+# --- runs --------------------------------------------------------------------------------------------
+def _plan_run(variant: str, seed: int, settings: AblationSettings, corpus: Corpus, tokenizer: str,
+              tokenizer_id: str, folder: Path) -> Run:
+    steps = settings.steps
+    eval_every = max(1, steps // max(1, settings.evaluations))
+    config = train_config(settings, Path(corpus.path), folder / "runs" / variant / f"seed-{seed}", seed, steps,
+                          eval_every, tokenizer=tokenizer, model_config=settings.model)
     varying = {k: v for k, v in config.to_dict().items() if k not in ("mix", "tokenizer", "eval_texts",
                                                                        "out_dir", "progress")}
     model_file = Path(settings.model)

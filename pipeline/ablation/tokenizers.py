@@ -29,7 +29,7 @@ from typing import Any
 from curate.errors import UserError
 from curate.pipeline.ablation.report import aggregate_runs
 from curate.pipeline.ablation.runner import (Run, _check_training_extra, _committed, _digest, _execute,
-                                              _file_digest, language_root, log, parse_seeds)
+                                              _file_digest, language_root, log, parse_seeds, train_config)
 from curate.pipeline.ablation.stats import pooled_seed_std, step_gains
 from curate.pipeline.execution.storage import Output
 
@@ -142,27 +142,15 @@ def _bytes_per_token(tokenizer: str, corpus: str, documents: int) -> float:
 
 def _plan(variant: str, seed: int, settings: TokenizerAblation, root: Path, folder: Path, tokenizer: str,
           bytes_per_token: float) -> Run:
-    from curate.trainer import SourceSpec, TrainConfig
-
     tokens_per_step = settings.seq_len * settings.micro_batch_size
     steps = max(1, math.ceil(settings.text_bytes / (bytes_per_token * tokens_per_step)))
     eval_every = max(1, steps // settings.evaluations)
     extended = variant == "extended"
-    config = TrainConfig(
-        mix=[SourceSpec(str(root.resolve()), 1.0)], model=settings.model,
+    config = train_config(
+        settings, root, folder / "runs" / variant / f"seed-{seed}", seed, steps, eval_every, model=settings.model,
         tokenizer=str(Path(tokenizer).resolve()) if extended else None,
         new_embeddings=settings.new_embeddings if extended else None,
-        embeddings_only_steps=min(settings.embeddings_only_steps, steps) if extended else 0,
-        steps=steps, seq_len=settings.seq_len, micro_batch_size=settings.micro_batch_size, lr=settings.lr,
-        warmup_steps=max(1, round(0.05 * steps)), seed=seed,
-        eval_texts=[str(Path(p).resolve()) for p in settings.eval_texts], eval_every=eval_every,
-        eval_max_tokens=settings.eval_max_tokens, ckpt_every=eval_every, keep_checkpoints=1,
-        log_every=max(1, min(100, eval_every)), progress=False,
-        out_dir=str((folder / "runs" / variant / f"seed-{seed}").resolve()))
-    try:
-        config.validate()
-    except ValueError as error:
-        raise UserError(str(error)) from None
+        embeddings_only_steps=min(settings.embeddings_only_steps, steps) if extended else 0)
     local = [Path(p) for p in (settings.model, tokenizer)]
     fingerprint = _digest(dict(
         config={k: v for k, v in config.to_dict().items() if k not in ("out_dir", "progress")},
