@@ -254,6 +254,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         output.remove_temporaries()  # what a killed run was writing
         if len(graph.languages) > OVERLAPPED_CHECK_LANGUAGES:  # minutes of tokenizer loads would starve Ray's start
             graph.check()
+        import loguru  # noqa: F401  # datatrove's logger: imported in a thread while Ray forks, its lock broke
         with ThreadPoolExecutor(1) as checks:  # the driver's model checks (imports, loads) overlap Ray's start-up
             checked = checks.submit(_timed, graph.check)
             start_ray(options.num_cpus)
