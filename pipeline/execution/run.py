@@ -172,7 +172,7 @@ def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Pla
         chosen = {crawl: cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
                                                cache=Output(options.output), fill_cache=fill_cache)
                   for crawl, files in chosen.items()}
-    slots = worker_slots(options, remember=fill_cache)
+    slots = worker_slots(options)
     if selection is not None:
         records = unit_size(sum(f.records for files in chosen.values() for f in files),
                             options.index_records_per_unit, slots, MIN_INDEX_RECORDS_PER_UNIT)
@@ -271,6 +271,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         stage3_blocks = [b for language in graph.languages.values() for b in language.stage3]
         plan_pool(stage3_blocks, ray.cluster_resources().get("GPU", 0), options.scorer_gpus)  # before any work
         lap("preflight")
+        worker_slots(options, remember=True)  # the units' size, for a resume on a machine of another size
         started = time.monotonic()
         startup = started - begun  # plan, model checks, Ray start-up, preflight: the fixed cost of a run
         reused: dict[str, list[int]] = {}  # stage → [units reused, units]

@@ -38,11 +38,12 @@ def test_plan_units_per_slot(mirror):
 
 
 def test_an_output_keeps_its_units_on_a_machine_of_another_size(mirror, tmp_path):
-    """The first run records its worker slots under the output; a resume with other CPUs makes the same units (so
-    they are reused, not recomputed), and a dry run records nothing."""
-    make_plan(run_options(mirror, tmp_path / "dry", files_per_unit=8, num_cpus=1))
-    assert not (tmp_path / "dry" / "_work" / "plan.json").exists()
-    first = make_plan(run_options(mirror, tmp_path / "out", files_per_unit=8, num_cpus=1), fill_cache=True)
+    """A run records its worker slots under the output once its checks passed; a resume with other CPUs makes the
+    same units (so they are reused, not recomputed), and a plan alone (a dry run) records nothing."""
+    options = run_options(mirror, tmp_path / "out", files_per_unit=8, num_cpus=1)
+    first = make_plan(options, fill_cache=True)
+    assert not (tmp_path / "out" / "_work" / "plan.json").exists()
+    assert worker_slots(options, remember=True) == 1  # what `run` records before any work
     resumed = make_plan(run_options(mirror, tmp_path / "out", files_per_unit=8, num_cpus=2), fill_cache=True)
     assert resumed.units == first.units
     assert sorted(len(u.files) for u in first.units) == [1, 2, 2]

@@ -31,7 +31,8 @@ def test_a_copied_then_moved_output_resumes_with_no_unit_recomputed(reference, m
     assert cli("verify", str(copied)).returncode == 0
     resumed = cli_run(mirror, copied)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "all 3 stage-1 units reused" in resumed.stdout, resumed.stdout
+    units = len(list((reference_output / "_work" / "manifests" / "stage1").glob("*.json")))
+    assert f"all {units} stage-1 units reused" in resumed.stdout, resumed.stdout
     assert manifests(copied) == manifests(reference_output), "no unit ran again"
     assert shards(copied) == shards(reference_output)
 
@@ -65,9 +66,10 @@ def test_a_deleted_and_a_truncated_stage1_file_are_recomputed_with_their_depende
     before = manifests(reference_output)
     resumed = cli_run(mirror, output)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "1 of 3 stage-1 units reused" in resumed.stdout, resumed.stdout
     after = manifests(output)
     redone = {name for name in before if name.startswith("_work/manifests/stage1/") and after[name] != before[name]}
+    units = len([name for name in before if name.startswith("_work/manifests/stage1/")])
+    assert f"{units - len(redone)} of {units} stage-1 units reused" in resumed.stdout, resumed.stdout
     assert redone == {str(p.relative_to(output)) for p in stage1[:2]}, "only the damaged units ran again"
     assert shards(output) == shards(reference_output)
     assert cli("verify", str(output)).returncode == 0
