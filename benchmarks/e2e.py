@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
@@ -127,26 +128,16 @@ def _xxhash64(text: str) -> int:
     return xxhash.xxh64_intdigest(text.encode("utf-8"))
 
 
-def datatrove_steps(root: Path, out: Path, workers: int) -> list[tuple[str, object]]:
-    """FineWeb2's pipeline for fin_Latn as datatrove executors, in the order they run: [(name, executor)]."""
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
-    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets
-    from datatrove.pipeline.extractors import Trafilatura
+def offline_pieces() -> SimpleNamespace:
+    """datatrove's steps that would download or hash otherwise, made to run offline on ours' inputs:
+    `url_filter()`, `language_filter(labels, threshold)` (lid.176.ftz shipped with curate) and
+    `minhash_signature(...)` (xxhash ≥ 4 on encoded text)."""
+    from datatrove.pipeline.dedup import MinhashDedupSignature
     from datatrove.pipeline.filters import LanguageFilter, URLFilter
-    from datatrove.pipeline.formatters import FTFYFormatter, PIIFormatter, SymbolLinesFormatter
-    from datatrove.pipeline.readers import JsonlReader, WarcReader
-    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
-    from datatrove.utils.hashing import HashConfig
     from datatrove.utils.lid import FT176LID
     from tldextract import TLDExtract
 
-    sys.path.insert(0, str(common.PROJECT / "tests" / "filters"))
-    from corpus import CRAWL
-    from filters_helpers import datatrove_fineweb2_filters
-
     from curate.blocks.lid import ft176_path
-    from curate.language_configs import load_language_config
 
     class LocalFT176LID(FT176LID):
         """datatrove's fastText LID on the lid.176.ftz shipped with curate (ours' model; no download)."""
@@ -176,6 +167,28 @@ def datatrove_steps(root: Path, out: Path, workers: int) -> list[tuple[str, obje
             super().__init__(*args, **kwargs)
             self._hash_func = _xxhash64
 
+    return SimpleNamespace(url_filter=OfflineURLFilter, language_filter=LocalLanguageFilter,
+                           minhash_signature=EncodingMinhashDedupSignature)
+
+
+def datatrove_steps(root: Path, out: Path, workers: int) -> list[tuple[str, object]]:
+    """FineWeb2's pipeline for fin_Latn as datatrove executors, in the order they run: [(name, executor)]."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.formatters import FTFYFormatter, PIIFormatter, SymbolLinesFormatter
+    from datatrove.pipeline.readers import JsonlReader, WarcReader
+    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+    from datatrove.utils.hashing import HashConfig
+
+    sys.path.insert(0, str(common.PROJECT / "tests" / "filters"))
+    from corpus import CRAWL
+    from filters_helpers import datatrove_fineweb2_filters
+
+    from curate.language_configs import load_language_config
+
+    pieces = offline_pieces()
     threshold = load_language_config("fin").lid.min_score["ft176"]
     config = MinhashConfig(hash_config=HashConfig(hash_fc="xxhash", precision=64), num_buckets=14,
                            hashes_per_bucket=8, n_grams=5)
@@ -193,12 +206,12 @@ def datatrove_steps(root: Path, out: Path, workers: int) -> list[tuple[str, obje
         executor("read→url→extract→LID", [
             WarcReader(str(root), paths_file=str(root / "crawl-data" / CRAWL / "warc.paths.gz"),
                        default_metadata={"dump": CRAWL}),
-            OfflineURLFilter(),
+            pieces.url_filter(),
             Trafilatura(favour_precision=True, timeout=EXTRACT_TIMEOUT_S),
-            LocalLanguageFilter(["fi"], threshold),
+            pieces.language_filter(["fi"], threshold),
             JsonlWriter(str(lid_out)),
         ]),
-        executor("minhash-1 signatures", [reader(), EncodingMinhashDedupSignature(
+        executor("minhash-1 signatures", [reader(), pieces.minhash_signature(
             str(minhash / "signatures"), config=config, language=LANGUAGE)]),
         executor("minhash-2 buckets", [MinhashDedupBuckets(str(minhash / "signatures"), str(minhash / "buckets"),
                                                            config=config)], tasks=config.num_buckets),

@@ -57,15 +57,16 @@ def fineweb2_config_path(code: str) -> Path:
     return path if path.exists() else FINEWEB2_CONFIGS.with_name("configs-more") / f"{code}.yml"
 
 
-def fineweb2_raw(code: str) -> dict:
-    return yaml.safe_load(fineweb2_config_path(code).read_text(encoding="utf-8"))
+def fineweb2_raw(code: str, path: Path | None = None) -> dict:
+    return yaml.safe_load((path or fineweb2_config_path(code)).read_text(encoding="utf-8"))
 
 
-def datatrove_fineweb2_filters(code: str) -> list:
-    """datatrove's filters with the arguments of fineweb-2-pipeline.py (huggingface/fineweb-2)."""
+def datatrove_fineweb2_filters(code: str, path: Path | None = None) -> list:
+    """datatrove's filters with the arguments of fineweb-2-pipeline.py (huggingface/fineweb-2), from FineWeb2's
+    config of `code` (`path`, default: its copy among the test references)."""
     from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
-    config = fineweb2_raw(code)
+    config = fineweb2_raw(code, path)
     return [
         GopherRepetitionFilter(language=code, dup_para_frac=0, dup_line_char_frac=0, dup_para_char_frac=0,
                                dup_line_frac=config["dup_line_frac"], top_n_grams=config["top_n_grams"],
