@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+import ray
 from curate.blocks import faults
 from curate.pipeline.execution.executor import Display, Quiet, Resources, run_units
 from curate.pipeline.execution.provenance import code_version, fingerprint
@@ -132,14 +133,15 @@ def in_driver(fn: Callable[[U], R], items: list[U], description: str, threads: i
     language's dedup); progress counts the items done."""
     display = display or Quiet()
     display.begin(description, len(items), "languages")
+    pool = ThreadPoolExecutor(max(1, min(threads, len(items))))
     try:
-        with ThreadPoolExecutor(max(1, min(threads, len(items)))) as pool:
-            futures = [pool.submit(fn, item) for item in items]
-            for number, future in enumerate(futures, 1):
-                future.result()
-                display.update(number, len(items), 0)
-            return [f.result() for f in futures]
+        futures = [pool.submit(fn, item) for item in items]
+        for number, future in enumerate(futures, 1):
+            future.result()
+            display.update(number, len(items), 0)
+        return [f.result() for f in futures]
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a failure stops the languages not started
         display.end()
 
 
@@ -222,7 +224,8 @@ class Task:
 
 @dataclass
 class Tasks:
-    """Runs a `Task`: each part with its own work, in turn; an exception names the unit and stage that raised."""
+    """Runs a `Task`: each part with its own work (or a reference to it in Ray's object store), in turn; an
+    exception names the unit and stage that raised."""
 
     stage: str
 
@@ -231,7 +234,7 @@ class Tasks:
         for unit, work in task.parts:
             try:
                 faults.unit_error_point(unit.id)
-                results.append(work.run(unit))
+                results.append((ray.get(work) if isinstance(work, ray.ObjectRef) else work).run(unit))
             except Exception as error:
                 error.curate_unit = unit.id  # `run_units` names this unit, not the task, in its one line
                 error.curate_where = f"{self.stage} {unit.language}"
@@ -296,10 +299,14 @@ class BucketStage:
         return True
 
     def tasks(self, todo: list[BucketUnit]) -> list[Task]:
+        """The units to do in tasks (`group`); with Ray running, each language's work is put in its object store
+        once and the tasks hold references (a language's buckets share one copy, as before grouping)."""
+        works = {code: ray.put(self.works[code]) if ray.is_initialized() else self.works[code]
+                 for code in dict.fromkeys(u.language for u in todo)}
         tasks = []
         for number, units in enumerate(group(todo, self.size, self.budget)):
             name = units[0].id if len(units) == 1 else f"{self.name}-task-{number:05d}"
-            tasks.append(Task(name, tuple((u, self.works[u.language]) for u in units)))
+            tasks.append(Task(name, tuple((u, works[u.language]) for u in units)))
         return tasks
 
     def results(self, task: Task, results: list[BucketResult]) -> list[tuple[BucketUnit, BucketResult]]:

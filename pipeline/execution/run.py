@@ -3,7 +3,8 @@
 Each stage's unit commits a manifest (`_work/manifests/<stage>/<unit>.json`) holding its fingerprint,
 the files it wrote and its counts. A rerun reuses every unit whose fingerprint still matches and redoes
 the rest; fingerprints chain (a stage-3 bucket's fingerprint covers the fingerprints of the stage-1
-units it read), so a run killed at any point and rerun gives the same final output.
+units it read), so a run killed at any point and rerun gives the same final output. The stages run through
+`driver.py` (`drive`): stage 1, each language's dedup, then stage 3 and the final stage of every language at once.
 """
 
 from __future__ import annotations
@@ -356,11 +357,9 @@ def _run_languages(graph: Graph, stage1: dict[str, dict], options: RunOptions, o
     """Dedup of each language (several at once), then stage 3, the rehydration tables and the final stage of every
     language at once (`BucketStage`); returns each language's stats."""
     codes = list(graph.languages)
-    started = time.monotonic()
     prepared = dict(zip(codes, in_driver(
         lambda code: _prepare(code, graph.languages[code], stage1, options, output), codes,
         "dedup", DEDUP_THREADS, display)))
-    counts["dedup"] = StageCounts(0, len(codes), len(codes), round(time.monotonic() - started, 2))
     upstream = sorted(m["fingerprint"] for m in stage1.values())
     errors = output.url("_work", "errors")
     stage3_run = run_bucket_stage(BucketStage(
