@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 class Bars:
-    """A `curate.pipeline.execution.executor.Display` drawn with rich on stderr: one line a stage at a time."""
+    """A `curate.pipeline.execution.executor.Display` drawn with rich on stdout (stderr keeps warnings and the one error line): a
+    line a stage at a time."""
 
     def __init__(self) -> None:
         self.progress: Progress | None = None
@@ -19,7 +19,7 @@ class Bars:
     def begin(self, description: str, total: int, noun: str) -> None:
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn(noun), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                                 TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
+                                 TextColumn("ETA"), TimeRemainingColumn())
         self.task = self.progress.add_task(description, total=total, rate="")
         self.started = time.monotonic()
         self.progress.start()
