@@ -8,8 +8,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class Bars:
-    """A `curate.pipeline.execution.executor.Display` drawn with rich on stdout (stderr keeps warnings and the one error line): a
-    line a stage at a time."""
+    """A `curate.pipeline.execution.executor.Display` drawn with rich on stdout, a line a stage at a time (stderr
+    keeps the warnings and the one error line)."""
 
     def __init__(self) -> None:
         self.progress: Progress | None = None
