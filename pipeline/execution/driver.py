@@ -345,5 +345,5 @@ def modules(work: Any) -> list[str]:
     return [type(inner).__module__, *sorted({type(b).__module__ for b in getattr(work, "blocks", [])})]
 
 
-__all__ = ["BucketStage", "RunStats", "Stage", "Stage1", "StageCounts", "StageRun", "Task", "Tasks", "TASK_BYTES", "drive",
-           "group", "in_driver", "modules", "run_bucket_stage", "run_stage1"]
+__all__ = ["BucketStage", "RunStats", "Stage", "Stage1", "StageCounts", "StageRun", "Task", "Tasks", "TASK_BYTES",
+           "drive", "group", "in_driver", "modules", "run_bucket_stage", "run_stage1"]

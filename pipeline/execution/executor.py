@@ -366,4 +366,5 @@ def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0
                         "cause, then rerun the same command to resume") from None
 
 
-__all__ = ["Display", "Quiet", "Resources", "classify", "code_error", "environment_error", "run_units", "ray_map", "start_ray", "storage_error"]
+__all__ = ["Display", "Quiet", "Resources", "classify", "code_error", "environment_error", "run_units", "ray_map",
+           "start_ray", "storage_error"]
