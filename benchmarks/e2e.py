@@ -90,7 +90,7 @@ class OursSide:
         ray_startup = {"wall": time.perf_counter() - wall, "cpu": common.tree_cpu_seconds() - cpu, "workers": len(pids)}
 
         cpu, wall = common.tree_cpu_seconds(), time.perf_counter()
-        stats = run(self.options)[LANGUAGE]
+        stats = run(self.options).languages[LANGUAGE]
         wall, cpu = time.perf_counter() - wall, common.tree_cpu_seconds() - cpu  # before shutdown: workers alive
         ray.shutdown()
         released_ids = _ids(self.args.out / LANGUAGE / "data")

@@ -152,9 +152,15 @@ def run(
             typer.echo(f"  {warc.path}")
         typer.echo(describe_plan(plan))
         return
-    stats = run_pipeline(options, graph)
-    if graph.skipped:
-        typer.echo(f"skipped {len(graph.skipped)} language(s): {', '.join(graph.skipped)}", err=True)
+    from curate.pipeline.cli.progress import Bars
+    from curate.pipeline.publishing.documents import write_documents
+
+    ran = run_pipeline(options, graph, display=Bars())
+    if ran.languages:
+        write_documents(output, ran.languages)
+    if ran.skipped:
+        typer.echo(f"skipped {len(ran.skipped)} language(s): {', '.join(ran.skipped)}", err=True)
+    stats = ran.languages
     for code, values in stats.items():
         released = values["released"]["documents"]
         typer.echo(f"{code}: {released:,} documents in {output}/{code}/data ({run_summary(values)})")

@@ -1,6 +1,7 @@
 """Running units of work on Ray: local Ray with no setup, or the cluster in `RAY_ADDRESS` / `ray job submit`.
 
-The driver keeps a bounded number of units in flight, shows progress (units, docs/s, ETA), and classifies what
+The driver keeps a bounded number of units in flight, reports progress to a `Display` (the CLI draws it; the Python
+API's default only logs), and classifies what
 fails (`classify`): a worker process that dies on a unit is retried (Ray's task retries), and when it keeps
 dying, the unit is bisected so one poisonous input is quarantined and reported while the rest completes; a lost
 node, worker or actor is the cluster's fault and the unit is resubmitted; an exception the unit's code raises is a
@@ -17,15 +18,13 @@ import logging
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import ray
 import requests
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from curate.blocks import faults
 from curate.blocks.model_files import first_line
@@ -46,6 +45,61 @@ class Resources:
     cpus_per_task: float = 1.0
     memory_per_task: int | None = None
     max_retries: int = 3
+
+
+class Display(Protocol):
+    """Where a stage's progress goes: `begin` once, `update` as units finish, `end` once (`pipeline/cli/progress.py`
+    draws it; `Quiet` only logs). `noun` says what `completed` and `total` count (units, languages)."""
+
+    def begin(self, description: str, total: int, noun: str) -> None: ...
+
+    def update(self, completed: int, total: int, documents: int) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class Quiet:
+    """The default `Display`: a log line when a stage begins, nothing drawn."""
+
+    def begin(self, description: str, total: int, noun: str) -> None:
+        log.info("%s: %d %s", description, total, noun)
+
+    def update(self, completed: int, total: int, documents: int) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+class _Tally:
+    """What a stage has completed: units, or the groups units belong to (`groups_of`: a group, such as a language,
+    is complete once every unit holding it is)."""
+
+    def __init__(self, units: list, groups_of: Callable[[Any], Iterable[Hashable]] | None):
+        self.groups_of = groups_of
+        self.open: dict[Hashable, int] = {}
+        for unit in units:
+            self._add(unit, 1)
+        self.total = len(self.open) if groups_of else len(units)
+        self.completed = 0
+
+    def _add(self, unit: Any, step: int) -> int:
+        finished = 0
+        for group in (self.groups_of(unit) if self.groups_of else ()):
+            self.open[group] = self.open.get(group, 0) + step
+            if self.open[group] == 0:
+                finished += 1
+        return finished
+
+    def done(self, unit: Any) -> None:
+        self.completed += self._add(unit, -1) if self.groups_of else 1
+
+    def split(self, unit: Any, parts: list) -> None:
+        for part in parts:
+            self._add(part, 1)
+        self._add(unit, -1)  # its groups stay open while its parts run
+        if not self.groups_of:
+            self.total += len(parts) - 1
 
 
 def start_ray(num_cpus: int | None = None) -> None:
@@ -105,6 +159,8 @@ def run_units(
     docs_of: Callable[[R], int] = lambda result: 0,
     in_flight: int | None = None,
     errors_folder: str | None = None,
+    display: Display | None = None,
+    groups_of: Callable[[U], Iterable[Hashable]] | None = None,
 ) -> None:
     """Run `work.run(unit)` for every unit on Ray; `on_result` commits each result as it arrives.
 
@@ -113,9 +169,14 @@ def run_units(
     memory pressure or a lost object resubmits the unit (up to `max_retries` times more than Ray's own retries); a
     unit whose worker process dies by itself (poison) is split (`split`) and its parts run instead, and a unit that
     cannot be split goes to `on_quarantine` with the error, or, without `on_quarantine`, stops the run.
+
+    Progress goes to `display` (default `Quiet`): units completed, or, with `groups_of`, the groups (languages)
+    whose every unit completed.
     """
     if not units:
         return
+    display = display or Quiet()
+    tally = _Tally(units, groups_of)
     resources = resources or Resources()
     remote = _call.options(num_cpus=resources.cpus_per_task, memory=resources.memory_per_task,
                            max_retries=resources.max_retries, retry_exceptions=False)
@@ -126,9 +187,8 @@ def run_units(
     resubmitted: dict[int, int] = {}
     dead_nodes = _dead_nodes()
     documents = 0
-    started = time.monotonic()
-    with _progress() as progress, _abandoned_on_error(running):
-        task = progress.add_task(description, total=len(units), rate="")
+    display.begin(description, tally.total, "languages" if groups_of else "units")
+    with _ended(display), _abandoned_on_error(running):
         while pending or running:
             while pending and len(running) < limit:
                 unit = pending.pop()
@@ -144,7 +204,9 @@ def run_units(
                 if kind == ENVIRONMENT:
                     raise environment_error(error) from None
                 if kind == CODE:
-                    raise code_error(error, description, name, errors_folder) from None
+                    cause = getattr(error, "cause", error)  # a task of several units names the one that raised
+                    raise code_error(error, getattr(cause, "curate_where", description),
+                                     getattr(cause, "curate_unit", name), errors_folder) from None
                 if kind == TRANSIENT:
                     resubmitted[id(unit)] = resubmitted.get(id(unit), 0) + 1
                     if resubmitted[id(unit)] > resources.max_retries:
@@ -158,7 +220,7 @@ def run_units(
                 message = _short(error)
                 if parts:
                     log.warning("unit %s failed (%s); retrying it in %d parts", name, message, len(parts))
-                    progress.update(task, total=progress.tasks[task].total + len(parts) - 1)
+                    tally.split(unit, parts)
                     pending.extend(reversed(parts))
                 elif on_quarantine is None:
                     raise UserError(f"{description}: unit {name} failed ({message}); the committed units are kept: "
@@ -166,12 +228,21 @@ def run_units(
                 else:
                     log.warning("quarantined %s: %s", name, message)
                     on_quarantine(unit, message)
-                    progress.advance(task)
+                    tally.done(unit)
+                    display.update(tally.completed, tally.total, documents)
                 continue
             on_result(unit, result)
             documents += docs_of(result)
-            rate = documents / max(time.monotonic() - started, 1e-9)
-            progress.update(task, advance=1, rate=f"{rate:,.0f} docs/s")
+            tally.done(unit)
+            display.update(tally.completed, tally.total, documents)
+
+
+@contextlib.contextmanager
+def _ended(display: Display):
+    try:
+        yield
+    finally:
+        display.end()
 
 
 @contextlib.contextmanager
@@ -277,19 +348,6 @@ def _short(error: BaseException) -> str:
     return text[-1][:300] if text else type(error).__name__
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("units"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-
-
 def _apply(fn: Callable[[U], R], item: U) -> R:
     return fn(item)
 
@@ -308,4 +366,5 @@ def ray_map(fn: Callable[[U], R], items: Iterable[U], cpus_per_task: float = 1.0
                         "cause, then rerun the same command to resume") from None
 
 
-__all__ = ["Resources", "classify", "code_error", "environment_error", "run_units", "ray_map", "start_ray", "storage_error"]
+__all__ = ["Display", "Quiet", "Resources", "classify", "code_error", "environment_error", "run_units", "ray_map",
+           "start_ray", "storage_error"]

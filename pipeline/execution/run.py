@@ -3,7 +3,8 @@
 Each stage's unit commits a manifest (`_work/manifests/<stage>/<unit>.json`) holding its fingerprint,
 the files it wrote and its counts. A rerun reuses every unit whose fingerprint still matches and redoes
 the rest; fingerprints chain (a stage-3 bucket's fingerprint covers the fingerprints of the stage-1
-units it read), so a run killed at any point and rerun gives the same final output.
+units it read), so a run killed at any point and rerun gives the same final output. The stages run through
+`driver.py` (`drive`): stage 1, each language's dedup, then stage 3 and the final stage of every language at once.
 """
 
 from __future__ import annotations
@@ -22,20 +23,20 @@ from curate.blocks import faults
 from curate.blocks.optout import DEFAULT_AGENTS
 from curate.blocks.warc import WarcReader
 from curate import dedup
-from curate.pipeline.execution.executor import Resources, ray_map, run_units, start_ray
+from curate.pipeline.execution.driver import (TASK_BYTES, BucketStage, RunStats, Stage1, StageCounts, StageRun,
+                                              in_driver, modules, run_bucket_stage, run_stage1)
+from curate.pipeline.execution.executor import Display, Resources, ray_map, start_ray
 from curate.pipeline.execution import decontamination, optout
 from curate.pipeline.execution.scorer_pool import attach_pool, detach_pool, plan_pool
 from curate.pipeline.execution.graph import Graph, LanguageGraph, add_decontamination, build_graph
 from curate.pipeline.execution.nodes import NodeChecked, preflight
-from curate.pipeline.publishing.card import write_card
-from curate.pipeline.publishing.report import RUN_NAME, write_report
+from curate.pipeline.publishing.report import RUN_NAME
 from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
 from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
 from curate.pipeline.sources.estimate import request_bytes, responses_per_byte
-from curate.pipeline.execution.stage1 import (MAX_ERRORS, CodeFault, Stage1Work, Unit, UnitResult, budget_message,
-                                              merge_results)
-from curate.pipeline.execution.stages import SHARD_BYTES, BucketResult, BucketUnit, FinalWork, Stage3Work
+from curate.pipeline.execution.stage1 import MAX_ERRORS, CodeFault, Stage1Work, Unit, budget_message
+from curate.pipeline.execution.stages import SHARD_BYTES, FinalWork, Stage3Work
 from curate.pipeline.execution.storage import Manifests, Output, RunLock
 from curate.rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
                          rehydration_table, removal_rate_distribution_from_counts)
@@ -49,6 +50,9 @@ BUCKET_BYTES = 1_000_000_000
 # Above this many languages the driver's model checks run before Ray starts, not beside it (their loads, minutes
 # for hundreds of tokenizers, kept Ray's node from registering within its 30 s on a busy machine).
 OVERLAPPED_CHECK_LANGUAGES = 8
+
+# Languages whose dedup (and decontamination counts) run at once, each in a driver thread.
+DEDUP_THREADS = 8
 
 # Measured on this project's benchmark machine (README, performance): what a plan's cost estimate uses.
 DOCS_PER_CORE_SECOND = 26.0  # whole pipeline on ~100 KB pages (benchmarks/e2e.py, 16×)
@@ -233,8 +237,10 @@ def graph_signature(graph: Graph) -> dict:
     }
 
 
-def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
-    """Run every stage; returns the stats of each language (also written to `<out>/<lang>/stats.json`)."""
+def run(options: RunOptions, graph: Graph | None = None, display: Display | None = None) -> RunStats:
+    """Run every stage; returns each language's stats (also written to `<out>/<lang>/stats.json`, the run's
+    record to `<out>/run.json`). Progress goes to `display` (default: log lines only). The dataset cards and the
+    report are the caller's (`curate.pipeline.publishing.documents.write_documents`; `curate run` writes them)."""
     begun = time.monotonic()
     graph = graph or build_graph(options.languages, lid=options.lid, min_lid_score=options.lid_min_score,
                                  extractor=options.extractor, prefilter=options.prefilter)
@@ -272,31 +278,30 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
         plan_pool(stage3_blocks, ray.cluster_resources().get("GPU", 0), options.scorer_gpus)  # before any work
         lap("preflight")
         worker_slots(options, remember=True)  # the units' size, for a resume on a machine of another size
-        started = time.monotonic()
-        startup = started - begun  # plan, model checks, Ray start-up, preflight: the fixed cost of a run
-        reused: dict[str, list[int]] = {}  # stage → [units reused, units]
-        stage1 = _run_stage1(plan, graph, options, output, manifests, models, reused)
+        startup = time.monotonic() - begun  # plan, model checks, Ray start-up, preflight: the fixed cost of a run
+        stage1_run = _run_stage1(plan, graph, options, output, manifests, models, display)
+        stage1 = stage1_run.done
         _check_quarantined(stage1, len(plan.files), options.max_quarantined)
         for code in graph.languages:
             _check_errors(output, options.max_errors, *(_error_counts(m["result"], code) for m in stage1.values()))
-        seconds = {"startup": startup, "startup_parts": parts, "stage1": time.monotonic() - started}
-        stats = {}
+        seconds = {"startup": startup, "startup_parts": parts, "stage1": stage1_run.counts.seconds}
+        counts = {"stage1": stage1_run.counts}
         pool = attach_pool(stage3_blocks, options.scorer_gpus)
         try:
-            for code, language in graph.languages.items():
-                stats[code] = _run_language(code, language, stage1, options, output, manifests, seconds, reused)
+            stats = _run_languages(graph, stage1, options, output, manifests, seconds, counts, display)
+            for code in graph.languages:
                 stats[code]["optout"] = optout.summary(optouts, stage1, output, code, stats[code]["input"]["buckets"])
                 previous = output.read_json(output.language(code, "stats.json")) or {}
                 if "ablation" in previous:  # `curate ablate` results of this output, kept until rerun
                     stats[code]["ablation"] = previous["ablation"]
                 output.write_json(output.language(code, "stats.json"), stats[code])
-                write_card(options.output, code)
-            output.write_json(output.path(RUN_NAME), {"languages": list(stats), "skipped": graph.skipped,
-                                                      "wall_seconds": round(time.monotonic() - begun, 2)})
-            write_report(options.output)
+            wall = round(time.monotonic() - begun, 2)
+            output.write_json(output.path(RUN_NAME), {
+                "languages": list(stats), "skipped": graph.skipped, "wall_seconds": wall,
+                "stages": {name: dataclasses.asdict(c) for name, c in counts.items()}})
         finally:
             detach_pool(stage3_blocks, pool)
-    return stats
+    return RunStats(stats, list(graph.skipped), wall, counts)
 
 
 def _laps(parts: dict[str, float], begun: float):
@@ -316,62 +321,89 @@ def _timed(fn) -> float:
     return round(time.monotonic() - started, 3)
 
 
-def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], options: RunOptions, output: Output,
-                  manifests: Manifests, seconds: dict[str, float], reused: dict[str, list[int]]) -> dict:
-    """Dedup, stage 3, rehydration table and final shards of one language; returns its stats."""
-    seconds = dict(seconds)
+@dataclass
+class _Prepared:
+    """A language's inputs to stage 3: its stage-1 files, bucket count, dedup result and dedup seconds."""
+
+    kept_files: list[str]
+    kept_bytes: int
+    buckets: int
+    clusters: dedup.ClusterResult | None
+    seconds: float
+
+
+def _prepare(code: str, language: LanguageGraph, stage1: dict[str, dict], options: RunOptions,
+             output: Output) -> _Prepared:
+    """A language's buckets, dedup and decontamination counts (in a driver thread: `_run_languages`). A small
+    language runs them in this thread, a larger one on Ray tasks."""
     started = time.monotonic()
     kept_files = sorted(p for m in stage1.values() for p in m["result"]["kept_files"].get(code, []))
+    kept_bytes = sum(m["result"].get("kept_bytes", {}).get(code, 0) for m in stage1.values())
     num_buckets = choose_buckets(code, stage1, options)
     log.info("%s: %d buckets", code, num_buckets)
-    clusters = _run_dedup(code, language, kept_files, num_buckets, options, output)
-    seconds["dedup"] = time.monotonic() - started
-    started = time.monotonic()
-    reused = dict(reused)
-    decontamination.prepare(code, language.stage3, kept_files, output, options.output,
-                            lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
-    stage3 = _run_bucket_stage(
-        "stage3", code, num_buckets, options, output, manifests, reused,
-        NodeChecked(Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules,
-                               max_errors=options.max_errors),
-                    language.stage3, manifests.provenance["models"]),
-        inputs=lambda b: tuple(kept_files),
-        upstream=sorted(m["fingerprint"] for m in stage1.values()) + [clusters.fingerprint if clusters else ""],
-        settings=[repr(b) for b in language.stage3] + [language.rehydration_rules]
-        + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)],
-    )
-    seconds["stage3"] = time.monotonic() - started
-    _check_errors(output, options.max_errors, *(m["result"]["counts"] for m in stage3.values()))
-    written = {p for m in stage3.values() for p in (m["result"]["kept_file"], m["result"]["removed_file"])}
-    _remove_unlisted(output, written,
-                     output.language(code, "_work", "stage3", "*.parquet"),
-                     output.language(code, "_work", "removed", "stage3", "*.parquet"))
-    rehydration = _rehydration(code, stage3, options, output)
-    started = time.monotonic()
-    final = _run_bucket_stage(
-        "final", code, num_buckets, options, output, manifests, reused,
-        FinalWork(options.output, rehydration["table"], options.seed, options.materialize, options.shard_bytes),
-        inputs=lambda b: tuple(p for p in [stage3[b]["result"]["kept_file"]] if p),
-        upstream=sorted(m["fingerprint"] for m in stage3.values()),
-        settings=[sorted(rehydration["table"].items()), options.seed, options.materialize, options.shard_bytes],
-    )
-    _remove_unlisted(output, {p for m in final.values() for p in m["result"]["files"]},
-                     output.language(code, "data", "**", "*.parquet"))
-    seconds["final"] = time.monotonic() - started
-    stats = _language_stats(code, stage1, stage3, final, seconds)
-    stats["input"]["buckets"] = num_buckets
-    stats["units"] = {stage: {"reused": done, "total": total} for stage, (done, total) in reused.items()}
-    computed = [m for m in stage1.values() if not m.get("reused")]
-    stats["documents_computed"] = sum(m["result"]["documents_read"] for m in computed)
-    # pages this run read itself per second of stage 1 (None when every stage-1 unit was reused)
-    stats["documents_per_second"] = (round(stats["documents_computed"] / max(seconds.get("stage1", 0.0), 1e-9), 1)
-                                     if computed else None)
-    if clusters:
-        stats["dedup"] = _dedup_stats(clusters)
-    stats["rehydration"] = rehydration
-    contamination = decontamination.summary(decontamination.block_of(language.stage3), stage3, output)
-    if contamination:
-        stats["decontamination"] = contamination
+
+    def map_fn(fn, items):
+        if kept_bytes < TASK_BYTES:
+            return list(map(fn, items))
+        return ray_map(fn, items, options.resources.cpus_per_task)
+
+    clusters = _run_dedup(code, language, kept_files, num_buckets, output, map_fn)
+    decontamination.prepare(code, language.stage3, kept_files, output, options.output, map_fn)
+    return _Prepared(kept_files, kept_bytes, num_buckets, clusters, time.monotonic() - started)
+
+
+def _run_languages(graph: Graph, stage1: dict[str, dict], options: RunOptions, output: Output, manifests: Manifests,
+                   seconds: dict, counts: dict[str, StageCounts], display: Display | None) -> dict[str, dict]:
+    """Dedup of each language (several at once), then stage 3, the rehydration tables and the final stage of every
+    language at once (`BucketStage`); returns each language's stats."""
+    codes = list(graph.languages)
+    prepared = dict(zip(codes, in_driver(
+        lambda code: _prepare(code, graph.languages[code], stage1, options, output), codes,
+        "dedup", DEDUP_THREADS, display)))
+    upstream = sorted(m["fingerprint"] for m in stage1.values())
+    errors = output.url("_work", "errors")
+    stage3_run = run_bucket_stage(BucketStage(
+        "stage3",
+        works={code: NodeChecked(Stage3Work(options.output, language.stage3, prepared[code].clusters,
+                                            language.rehydration_rules, max_errors=options.max_errors),
+                                 language.stage3, manifests.provenance["models"])
+               for code, language in graph.languages.items()},
+        buckets={code: p.buckets for code, p in prepared.items()},
+        inputs=lambda code, bucket: tuple(prepared[code].kept_files),
+        size=lambda unit: prepared[unit.language].kept_bytes // unit.num_buckets,
+        upstream={code: upstream + [p.clusters.fingerprint if p.clusters else ""] for code, p in prepared.items()},
+        settings={code: [repr(b) for b in language.stage3] + [language.rehydration_rules]
+                  + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)]
+                  for code, language in graph.languages.items()},
+    ), manifests, options.resources, display, errors)
+    stage3, counts["stage3"] = stage3_run
+    rehydration = {}
+    for code in codes:
+        _check_errors(output, options.max_errors, *(m["result"]["counts"] for m in stage3[code].values()))
+        written = {p for m in stage3[code].values() for p in (m["result"]["kept_file"], m["result"]["removed_file"])}
+        _remove_unlisted(output, written,
+                         output.language(code, "_work", "stage3", "*.parquet"),
+                         output.language(code, "_work", "removed", "stage3", "*.parquet"))
+        rehydration[code] = _rehydration(code, stage3[code], options, output)
+    final_settings = [options.seed, options.materialize, options.shard_bytes]
+    final, counts["final"] = run_bucket_stage(BucketStage(
+        "final",
+        works={code: FinalWork(options.output, rehydration[code]["table"], options.seed, options.materialize,
+                               options.shard_bytes) for code in codes},
+        buckets={code: p.buckets for code, p in prepared.items()},
+        inputs=lambda code, bucket: tuple(p for p in [stage3[code][bucket]["result"]["kept_file"]] if p),
+        size=lambda unit: stage3[unit.language][unit.bucket]["result"].get("kept_bytes", 0),
+        upstream={code: sorted(m["fingerprint"] for m in stage3[code].values()) for code in codes},
+        settings={code: [sorted(rehydration[code]["table"].items()), *final_settings] for code in codes},
+    ), manifests, options.resources, display, errors)
+    stats = {}
+    for code in codes:
+        _remove_unlisted(output, {p for m in final[code].values() for p in m["result"]["files"]},
+                         output.language(code, "data", "**", "*.parquet"))
+        times = {**seconds, "dedup": prepared[code].seconds, "stage3": counts["stage3"].seconds,
+                 "final": counts["final"].seconds}
+        stats[code] = _language_stats(code, graph.languages[code], stage1, stage3[code], final[code], times,
+                                      prepared[code], rehydration[code], counts["stage1"], output)
     return stats
 
 
@@ -384,33 +416,26 @@ def choose_buckets(code: str, stage1: dict[str, dict], options: RunOptions) -> i
     return max(1, -(-written // options.bucket_bytes))
 
 
-def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_buckets: int, options: RunOptions,
-               output: Output) -> dedup.ClusterResult | None:
+def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_buckets: int, output: Output,
+               map_fn) -> dedup.ClusterResult | None:
     """Global dedup of the language over every stage-1 file (resumable: see `dedup.cluster`)."""
     config = language.config.dedup
     if not (config.enabled or config.exact or config.by_url) or not kept_files:
         return None
 
-    def map_fn(fn, items):
-        results = ray_map(fn, items, options.resources.cpus_per_task)
+    def killable(fn, items):
+        results = map_fn(fn, items)
         faults.kill_point("during_dedup")
         return results
 
     log.info("dedup %s: %d stage-1 files", code, len(kept_files))
-    with _status(f"dedup {code}: clustering the documents of {len(kept_files):,} stage-1 files"):
-        result = dedup.cluster([output.url(p) for p in kept_files], output.url(code, "_work", "dedup"),
-                               num_buckets, config, map_fn=map_fn,
-                               exclude=[b for b in language.stage3 if b.before_dedup], relative_to=output.root)
+    result = dedup.cluster([output.url(p) for p in kept_files], output.url(code, "_work", "dedup"),
+                           num_buckets, config, map_fn=killable,
+                           exclude=[b for b in language.stage3 if b.before_dedup], relative_to=output.root)
     for earlier in output.fs.ls(output.language(code, "_work", "dedup"), detail=False):
         if earlier.rstrip("/").rsplit("/", 1)[-1] != result.fingerprint[:16]:  # a run over other inputs
             output.fs.rm(earlier, recursive=True)
     return result
-
-
-def _status(message: str):
-    from rich.console import Console
-
-    return Console(stderr=True).status(message)
 
 
 def _dedup_stats(clusters: dedup.ClusterResult) -> dict:
@@ -447,101 +472,14 @@ def _rehydration(code: str, stage3: dict[int, dict], options: RunOptions, output
 
 
 def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, manifests: Manifests,
-                models: dict[str, str], reused: dict[str, list[int]]) -> dict[str, dict]:
+                models: dict[str, str], display: Display | None) -> StageRun:
     reader = WarcReader(limit=options.limit)
     blocks = [*graph.shared, graph.lid, *(b for g in graph.languages.values() for b in g.stage1)]
     work = NodeChecked(Stage1Work(graph, plan.source.location, options.output, reader, options.max_errors), blocks,
                        models)
-    settings = [code_version(*_modules(work)), graph_signature(graph), repr(reader)]
-    done: dict[str, dict] = {}
-    todo: list[Unit] = []
-    fingerprints = {}
-    for unit in plan.units:
-        fingerprints[unit.id] = fingerprint(settings, [f.canonical for f in unit.files])
-        manifest = manifests.committed("stage1", unit.id, fingerprints[unit.id])
-        if manifest and (options.skip_quarantined or not manifest["result"]["quarantined"]) \
-                and not manifest["result"].get("missing"):
-            done[unit.id] = {**manifest, "reused": True}  # in memory only: counted in stats["units"]
-        else:
-            todo.append(unit)
-    reused["stage1"] = [len(done), len(plan.units)]
-    if done:
-        log.info("stage 1: %d of %d units already done", len(done), len(plan.units))
-    parents = {u.id: u for u in todo}
-    partial: dict[str, list[UnitResult]] = {}
-
-    def parent_of(unit: Unit) -> str:
-        return unit.id.split("~")[0]
-
-    def finish(unit_id: str, result: UnitResult) -> None:
-        done[unit_id] = manifests.commit("stage1", unit_id, fingerprints[unit_id], result,
-                                         files=[f.canonical for f in parents[unit_id].files])
-        manifests.record_quarantine(unit_id, result.quarantined)
-
-    def on_result(unit: Unit, result: UnitResult) -> None:
-        parent = parent_of(unit)
-        if unit.id == parent:
-            finish(parent, result)
-            return
-        partial.setdefault(parent, []).append(result)
-        _maybe_finish_parent(parent)
-
-    def _maybe_finish_parent(parent: str) -> None:
-        results = partial.get(parent, [])
-        if sum(len(r.files) for r in results) == len(parents[parent].files):
-            finish(parent, merge_results(parent, results))
-
-    def split(unit: Unit) -> list[Unit] | None:
-        if len(unit.files) < 2:
-            return None
-        middle = len(unit.files) // 2
-        return [Unit(f"{unit.id}~a", unit.files[:middle]), Unit(f"{unit.id}~b", unit.files[middle:])]
-
-    def on_quarantine(unit: Unit, error: str) -> None:
-        parent = parent_of(unit)
-        partial.setdefault(parent, []).append(UnitResult(
-            unit.id, files=[f.canonical for f in unit.files],
-            quarantined=[f"{f.canonical}: {error}" for f in unit.files]))
-        _maybe_finish_parent(parent)
-
-    run_units(work, todo, "stage 1: read, extract, identify", on_result, split, on_quarantine,
-              options.resources, docs_of=lambda r: r.documents_read, errors_folder=output.url("_work", "errors"))
-    return {u.id: done[u.id] for u in plan.units}
-
-
-def _run_bucket_stage(stage: str, code: str, num_buckets: int, options: RunOptions, output: Output,
-                      manifests: Manifests, reused: dict[str, list[int]], work, inputs, upstream: list[str],
-                      settings: list) -> dict[int, dict]:
-    done: dict[int, dict] = {}
-    todo: list[BucketUnit] = []
-    fingerprints: dict[str, str] = {}
-    for bucket in range(num_buckets):
-        unit = BucketUnit(f"{code}-{bucket:05d}", code, bucket, inputs(bucket), num_buckets)
-        fingerprints[unit.id] = fingerprint(code_version(*_modules(work)), stage, code, bucket, num_buckets, upstream,
-                                            settings)
-        manifest = manifests.committed(stage, unit.id, fingerprints[unit.id])
-        if manifest:
-            done[bucket] = {**manifest, "reused": True}
-        else:
-            todo.append(unit)
-    reused[stage] = [len(done), num_buckets]
-
-    def on_result(unit: BucketUnit, result: BucketResult) -> None:
-        done[unit.bucket] = manifests.commit(stage, unit.id, fingerprints[unit.id], result)
-
-    run_units(work, todo, f"{stage} {code}", on_result, resources=options.resources,
-              docs_of=lambda r: r.documents_read, errors_folder=output.url("_work", "errors"))
-    for path in output.fs.glob(output.path("_work", "manifests", stage, f"{code}-*.json")):
-        bucket = path.rsplit("-", 1)[-1].removesuffix(".json")
-        if bucket.isdigit() and int(bucket) >= num_buckets:  # a bucket of an earlier, wider bucketing
-            output.fs.rm(path)
-    return done
-
-
-def _modules(work) -> list[str]:
-    """The modules a stage's work and its blocks are defined in (what its code digest starts from)."""
-    inner = getattr(work, "work", work)
-    return [type(inner).__module__, *sorted({type(b).__module__ for b in getattr(work, "blocks", [])})]
+    settings = [code_version(*modules(work)), graph_signature(graph), repr(reader)]
+    stage = Stage1(work, plan.units, settings, options.skip_quarantined)
+    return run_stage1(stage, manifests, options.resources, display, output.url("_work", "errors"))
 
 
 def _check_quarantined(stage1: dict[str, dict], files: int, limit: int | None) -> None:
@@ -602,7 +540,29 @@ def run_summary(stats: dict) -> str:
     return "; ".join(parts)
 
 
-def _language_stats(code: str, stage1: dict, stage3: dict, final: dict, seconds: dict) -> dict:
+def _language_stats(code: str, language_graph: LanguageGraph, stage1: dict, stage3: dict, final: dict, seconds: dict,
+                    prepared: _Prepared, rehydration: dict, stage1_counts: StageCounts, output: Output) -> dict:
+    """A language's `stats.json`: its counts from the manifests of every stage, timings, dedup, rehydration."""
+    stats = _counted(code, stage1, stage3, final, seconds)
+    stats["input"]["buckets"] = prepared.buckets
+    stats["units"] = {"stage1": {"reused": stage1_counts.reused, "total": stage1_counts.total},
+                      **{stage: {"reused": sum(1 for m in done.values() if m.get("reused")), "total": len(done)}
+                         for stage, done in (("stage3", stage3), ("final", final))}}
+    computed = [m for m in stage1.values() if not m.get("reused")]
+    stats["documents_computed"] = sum(m["result"]["documents_read"] for m in computed)
+    # pages this run read itself per second of stage 1 (None when every stage-1 unit was reused)
+    stats["documents_per_second"] = (round(stats["documents_computed"] / max(seconds.get("stage1", 0.0), 1e-9), 1)
+                                     if computed else None)
+    if prepared.clusters:
+        stats["dedup"] = _dedup_stats(prepared.clusters)
+    stats["rehydration"] = rehydration
+    contamination = decontamination.summary(decontamination.block_of(language_graph.stage3), stage3, output)
+    if contamination:
+        stats["decontamination"] = contamination
+    return stats
+
+
+def _counted(code: str, stage1: dict, stage3: dict, final: dict, seconds: dict) -> dict:
     shared: Counter = Counter()
     language: Counter = Counter()
     mix: Counter = Counter()

@@ -82,8 +82,7 @@ def apply_takedown(output_root: str, lists: list[str], languages: list[str] | No
 
 def _apply(output: Output, output_root: str, codes: list[str], read: list[OptOutList]) -> dict[str, TakedownResult]:
     from curate.pipeline.execution.optout import record_lists, recorded_lists
-    from curate.pipeline.publishing.card import write_card
-    from curate.pipeline.publishing.report import write_report
+    from curate.pipeline.publishing.documents import write_documents
 
     index = record_lists(output, read)
     block = ListOptOut.from_lists(recorded_lists(output))
@@ -109,9 +108,8 @@ def _apply(output: Output, output_root: str, codes: list[str], read: list[OptOut
             output.write_parquet(output.unique(output.language(code, "_work", "removed", "optout"), "takedown"), table)
         _update_stats(stats, result, index)
         output.write_json(output.language(code, "stats.json"), stats)
-        write_card(output_root, code)
         results[code] = result
-    write_report(output_root)
+    write_documents(output_root, codes)
     return results
 
 

@@ -141,12 +141,13 @@ def test_no_prefilter_reaches_the_run(monkeypatch):
 
     from curate.pipeline.cli.main import app
     from curate.pipeline.execution import run as run_module
+    from curate.pipeline.execution.driver import RunStats
 
     seen = {}
 
-    def fake_run(options, graph=None) -> dict:
+    def fake_run(options, graph=None, display=None) -> RunStats:
         seen["prefilter"] = options.prefilter
-        return {}
+        return RunStats({})
 
     monkeypatch.setattr(run_module, "run", fake_run)
     for flags, expected in (([], True), (["--no-prefilter"], False)):

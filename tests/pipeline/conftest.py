@@ -6,11 +6,14 @@ import pytest
 from run_helpers import run_options
 
 from curate.pipeline.execution.run import run
+from curate.pipeline.publishing.documents import write_documents
 
 
 @pytest.fixture(scope="module")
 def reference(mirror, tmp_path_factory):
-    """`curate run` of Finnish on the shared mirror: (output folder, stats of fin_Latn)."""
+    """`curate run` of Finnish on the shared mirror, its card and report as the CLI writes them: (output folder,
+    stats of fin_Latn)."""
     output = tmp_path_factory.mktemp("reference")
     stats = run(run_options(mirror, output))
-    return output, stats["fin_Latn"]
+    write_documents(str(output), stats.languages)
+    return output, stats.languages["fin_Latn"]

@@ -18,6 +18,7 @@ from run_helpers import cli
 
 from curate.language_configs.schema import config_path
 from curate.pipeline.execution.run import RunOptions, run
+from curate.pipeline.publishing.documents import write_documents
 
 CRAWL = "CC-MAIN-2024-22"
 BOILERPLATE = ("Tämän sivun sisältö on suojattu tekijänoikeuslailla eikä sitä saa kopioida ilman kirjallista lupaa "
@@ -117,7 +118,8 @@ def runs(tmp_path_factory, shared):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CURATE_LANGUAGE_CONFIGS", str(configs))
         output = tmp_path_factory.mktemp("decont-out")
-        before = run(_options(source, output, [str(edited)]))["fin_Latn"]
+        before = run(_options(source, output, [str(edited)])).languages["fin_Latn"]
+        write_documents(str(output), ["fin_Latn"])
         state = {"stage1": _manifests(output, "stage1"), "stage3": _manifests(output, "stage3"),
                  "removed": _removed(output), "card": (output / "fin_Latn" / "README.md").read_text(encoding="utf-8"),
                  "report": (output / "report.html").read_text(encoding="utf-8"), "before": before}
@@ -125,7 +127,7 @@ def runs(tmp_path_factory, shared):
                       check=True)
         whole = next(i for i, item in planted.items() if "whole" in i)
         edited.write_text("\n".join(f for f in flores if f != planted[whole]) + "\n", encoding="utf-8")
-        after = run(_options(source, output, [str(edited)]))["fin_Latn"]
+        after = run(_options(source, output, [str(edited)])).languages["fin_Latn"]
         fresh_output = tmp_path_factory.mktemp("decont-fresh")
         run(_options(source, fresh_output, [str(edited)]))
     return {**state, "output": output, "fresh": fresh_output, "after": after, "planted": planted, "whole": whole,

@@ -305,7 +305,7 @@ def runs(indexed, tmp_path_factory):
     mirror = build_mirror(tmp_path_factory.mktemp("plain"), with_bad_records=False)
     build_index(mirror)
     full_output, index_output = tmp_path_factory.mktemp("full"), tmp_path_factory.mktemp("index")
-    full = run(options(mirror, full_output))["fin_Latn"]
+    full = run(options(mirror, full_output)).languages["fin_Latn"]
     args = [*CURATE, "run", "--lang", "fin", "--snapshots", "2024-*", "--source", str(mirror.root), "--lid", "ft176",
             "--output", str(index_output), "--buckets", "4", "--select", "index"]
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}

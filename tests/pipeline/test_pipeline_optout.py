@@ -24,6 +24,7 @@ from curate.pipeline.cli.main import app
 from curate.pipeline.execution.graph import build_graph
 from curate.pipeline.execution.optout import prepare
 from curate.pipeline.execution.run import RunOptions, run
+from curate.pipeline.publishing.documents import write_documents
 from curate.pipeline.execution.storage import Output
 from curate.pipeline.publishing.takedown import apply_takedown
 from curate.pipeline.sources.robots import build_robots_table, host_key
@@ -137,7 +138,8 @@ def finished(optout_mirror, tmp_path_factory):
                                lid="ft176", files_per_unit=1, buckets=2, num_cpus=2))
     finally:
         logging.getLogger("curate").removeHandler(handler)
-    return output, stats["fin_Latn"], handler.lines
+    write_documents(str(output), stats.languages)
+    return output, stats.languages["fin_Latn"], handler.lines
 
 
 def shared_audit(output: Path) -> list[dict]:

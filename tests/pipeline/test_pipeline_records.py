@@ -27,7 +27,7 @@ def twice_listed(tmp_path_factory) -> tuple[Path, dict]:
     output = tmp_path_factory.mktemp("out")
     options = RunOptions(languages=["fin"], snapshots="2024-22", source=str(mirror.root), output=str(output),
                          lid="ft176", files_per_unit=1, buckets=3, num_cpus=2)
-    return output, run(options)["fin_Latn"]
+    return output, run(options).languages["fin_Latn"]
 
 
 def test_each_id_is_released_once(twice_listed):

@@ -16,6 +16,7 @@ from run_helpers import FINEWEB2_COLUMNS, cli, cli_run, run_options
 
 import curate
 from curate.errors import UserError
+from curate.pipeline.execution.driver import RunStats, StageCounts
 from curate.pipeline.execution.run import run, run_summary
 
 
@@ -93,7 +94,7 @@ def test_rerun_reuses_every_unit_and_gives_the_same_output(reference, mirror):
     manifests = sorted((output / "_work" / "manifests").rglob("*.json"))
     before = {p: p.read_text() for p in manifests}
     shards = {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")}
-    stats = run(run_options(mirror, output))["fin_Latn"]
+    stats = run(run_options(mirror, output)).languages["fin_Latn"]
     assert {p: p.read_text() for p in manifests} == before, "no unit ran again"
     assert {p: p.read_bytes() for p in (output / "fin_Latn" / "data").rglob("*.parquet")} == shards
     assert not any(u["reused"] for u in reference[1]["units"].values())
@@ -156,8 +157,18 @@ def test_released_documents_carry_their_rehydration_weight(reference):
 
 def test_many_languages_read_each_warc_once(reference, mirror, tmp_path):
     reference_output, reference_stats = reference
-    stats = run(run_options(mirror, tmp_path, languages=["fin", "ekk", "swe"]))
-    assert set(stats) == {"fin_Latn", "ekk_Latn", "swe_Latn"}
+    ran = run(run_options(mirror, tmp_path, languages=["fin", "ekk", "swe"]))
+    assert isinstance(ran, RunStats) and all(isinstance(c, StageCounts) for c in ran.stages.values())
+    stats = ran.languages
+    assert set(stats) == {"fin_Latn", "ekk_Latn", "swe_Latn"} and ran.skipped == [] and ran.units_reused == 0
+    # three small languages × 4 buckets: each bucket commits on its own, all of them in one task a stage
+    for stage in ("stage3", "final"):
+        assert (ran.stages[stage].reused, ran.stages[stage].total, ran.stages[stage].tasks) == (0, 12, 1), stage
+        for code in stats:
+            assert len(list((tmp_path / "_work" / "manifests" / stage).glob(f"{code}-*.json"))) == 4
+            assert stats[code]["units"][stage] == {"reused": 0, "total": 4}
+    recorded = json.loads((tmp_path / "run.json").read_text())["stages"]
+    assert recorded["stage3"]["tasks"] == 1 and recorded["stage1"]["total"] == ran.stages["stage1"].total
     assert {s["documents_read"] for s in stats.values()} == {reference_stats["documents_read"]}
     units = list((tmp_path / "_work" / "manifests" / "stage1").glob("*.json"))
     assert len(units) == len(list((reference_output / "_work" / "manifests" / "stage1").glob("*.json")))
@@ -170,10 +181,10 @@ def test_many_languages_read_each_warc_once(reference, mirror, tmp_path):
 
 def test_widening_the_snapshots_reuses_finished_stage1_units(reference, mirror, tmp_path):
     reference_output, reference_stats = reference
-    narrow = run(run_options(mirror, tmp_path, snapshots="2024-22"))["fin_Latn"]
+    narrow = run(run_options(mirror, tmp_path, snapshots="2024-22")).languages["fin_Latn"]
     assert set(narrow["released"]["per_dump"]) == {"CC-MAIN-2024-22"}
     stage1 = {p: p.read_text() for p in (tmp_path / "_work" / "manifests" / "stage1").glob("*.json")}
-    wide = run(run_options(mirror, tmp_path))["fin_Latn"]
+    wide = run(run_options(mirror, tmp_path)).languages["fin_Latn"]
     assert {p: p.read_text() for p in stage1} == stage1, "the first crawl's units are not run again"
     assert len(list((tmp_path / "_work" / "manifests" / "stage1").glob("*.json"))) > len(stage1)
     assert released(tmp_path) == released(reference_output), "the wider dedup and its cluster sizes are fresh"

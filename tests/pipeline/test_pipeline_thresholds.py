@@ -32,16 +32,16 @@ def _shards(output: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def edited(mirror, tmp_path_factory, monkeypatch_module):
     output = tmp_path_factory.mktemp("out")
-    before = run(_options(mirror, output))["fin_Latn"]
+    before = run(_options(mirror, output)).languages["fin_Latn"]
     stage1, stage3 = _manifests(output, "stage1"), _manifests(output, "stage3")
     configs = tmp_path_factory.mktemp("configs")
     text = config_path("fin_Latn").read_text(encoding="utf-8")
     assert "    min_word_count: 50\n" in text
     (configs / "fin_Latn.yaml").write_text(text.replace("    min_word_count: 50\n", "    min_word_count: 150\n"))
     monkeypatch_module.setenv("CURATE_LANGUAGE_CONFIGS", str(configs))
-    after = run(_options(mirror, output))["fin_Latn"]
+    after = run(_options(mirror, output)).languages["fin_Latn"]
     fresh_output = tmp_path_factory.mktemp("fresh")
-    fresh = run(_options(mirror, fresh_output, cpus=1))["fin_Latn"]
+    fresh = run(_options(mirror, fresh_output, cpus=1)).languages["fin_Latn"]
     return {"output": output, "fresh_output": fresh_output, "before": before, "after": after, "fresh": fresh,
             "stage1": stage1, "stage3": stage3, "mirror": mirror}
 
@@ -88,7 +88,7 @@ def rebucketed(edited):
     written = sum(m["result"]["kept_bytes"].get("fin_Latn", 0) for m in stage1.values())
     ids = _ids(output)
     options = dataclasses.replace(_options(edited["mirror"], output), buckets=None, bucket_bytes=-(-written // 3))
-    stats = run(options)["fin_Latn"]
+    stats = run(options).languages["fin_Latn"]
     return {"stage1": stage1, "written": written, "ids": ids, "stats": stats}
 
 

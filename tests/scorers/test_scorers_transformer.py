@@ -289,6 +289,6 @@ def test_a_lost_scorer_actor_restarts_and_two_runs_share_one_ray_session(tiny, m
     tables = [pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / name / "fin_Latn" / "data").rglob("*.parquet")))
               for name in ("first", "second")]
     assert tables[0].num_rows > 10 and tables[0].equals(tables[1])
-    assert first["fin_Latn"]["released"] == second["fin_Latn"]["released"]
+    assert first.languages["fin_Latn"]["released"] == second.languages["fin_Latn"]["released"]
     np.testing.assert_allclose(tables[0]["edu_score"].to_numpy(),
                                direct_outputs(tiny.regression, tables[0]["text"].to_pylist())[:, 0], atol=TOLERANCE)
