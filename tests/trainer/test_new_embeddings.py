@@ -141,7 +141,7 @@ CONFIDENT_RUN = dict(steps=2, embeddings_only_steps=2, eval_every=1)
 
 @pytest.fixture(scope="module")
 def confident(tmp_path_factory: pytest.TempPathFactory, memorised_base) -> tuple[dict[str, list], Path, Path]:
-    """The confident base extended by 64 tokens learned on its own 40 documents (5 % of the extended
+    """The confident base extended by 64 tokens learned on its own 40 documents (6 % of the extended
     targets are new tokens), evaluated on those documents: the base with its own tokenizer, and per init
     method a run stopped after step 1 and resumed (evaluations at step 0, then at step 1 after the resume);
     with the text file and the extended tokenizer."""
