@@ -14,6 +14,9 @@ up to a multiple of 64) and each new token's row is initialised:
   seen fewer than 3 times in the sample falls back to `mean`;
 * `random`: the model's own initialisation (normal, std `initializer_range`).
 
+No row keeps the base's predictions exactly: a new token stands as one input for several, and every merge
+brings the earlier tokens closer. What each method keeps at step 0, measured: docs/trainer.md.
+
 The base tokenizer is the `--model` checkpoint's; the extended one must keep its ids (as
 `curate extend-tokenizer` does). What was done is returned as a provenance dict that the trainer
 writes into the checkpoint's `config.json` (`curate_vocabulary`) and `result.json`.
