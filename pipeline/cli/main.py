@@ -339,13 +339,14 @@ def calibrate(
         return
     if write:
         raise UserError("--write goes with --lid; a calibrated config is written with --out")
-    from curate.language_configs.calibration import calibrate as calibrate_config
+    from curate.pipeline.calibration.config import calibrate as calibrate_config
 
     _write_or_print(calibrate_config(lang, reference), out)
 
 
 def _calibrate_lid(code: str, reference: list[Path], model: str, write: bool) -> None:
-    from curate.language_configs.lid_thresholds import calibrate_lid, describe_reference
+    from curate.language_configs.lid_thresholds import describe_reference
+    from curate.pipeline.calibration.lid import calibrate_lid
     from curate.language_configs.reference import read_reference
 
     if code == "all":
@@ -381,9 +382,9 @@ def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
     (`<code>.txt`, FLORES-200's names) in one of `folders`; a language the model does not recognise in its own
     text keeps the default, said in one line."""
     from curate.language_configs.labels import ft176_labels
-    from curate.language_configs.lid_thresholds import (MIN_SENTENCES, Unrecognised, calibrate_lid,
-                                                        derived_thresholds, describe_reference,
+    from curate.language_configs.lid_thresholds import (MIN_SENTENCES, derived_thresholds, describe_reference,
                                                         record_confusions, reference_files)
+    from curate.pipeline.calibration.lid import Unrecognised, calibrate_lid
 
     if any(not folder.is_dir() for folder in folders):
         raise UserError("--lang all takes folders of <iso639-3>_<Script>.txt sentence files (FLORES-200's layout)")
