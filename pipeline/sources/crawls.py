@@ -65,10 +65,6 @@ class WarcFile:
         return len(self.ranges) // 16 if self.ranges is not None else 0
 
     @property
-    def selected_bytes(self) -> int:
-        return int(np.frombuffer(self.ranges, dtype="<i8")[1::2].sum()) if self.ranges else 0
-
-    @property
     def name(self) -> str:
         """The file's Common Crawl name (`s3://commoncrawl/crawl-data/…`), the same whatever mirror was read:
         what the `file_path` column holds."""

@@ -8,6 +8,7 @@ import math
 
 import pyarrow as pa
 import pytest
+from filters_helpers import from_datatrove_reason
 
 from curate.blocks.filters import (
     RULE_TABLE,
@@ -15,7 +16,6 @@ from curate.blocks.filters import (
     FineWebQualityFilter,
     GopherQualityFilter,
     GopherRepetitionFilter,
-    from_datatrove_reason,
     rule_statistic,
     rule_threshold,
 )

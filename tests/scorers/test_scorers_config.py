@@ -96,7 +96,7 @@ def test_blocks_pickle_without_models() -> None:
 
 def test_every_field_has_a_docstring() -> None:
     from curate.language_configs import scorers
-    from curate.language_configs.filters import field_docs
+    from field_docs import field_docs
 
     for name in dir(scorers):
         cls = getattr(scorers, name)
