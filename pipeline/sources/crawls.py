@@ -24,10 +24,10 @@ import numpy as np
 import requests
 
 from curate.errors import UserError
+from curate.pipeline.execution.options import DEFAULT_SOURCE
 from curate.pipeline.sources.ranged import HttpFetch, RangedStream, Span, fsspec_fetch
 from curate.pipeline.sources.remote import RetryPolicy, SourceUnavailable, TransientError, open_fsspec, open_http
 
-DEFAULT_SOURCE = "https://data.commoncrawl.org"
 CC_INDEX_COLLINFO = "https://index.commoncrawl.org/collinfo.json"
 CANONICAL_PREFIX = "s3://commoncrawl/"
 
