@@ -1,10 +1,10 @@
 """The options of `curate run`, built from `RunOptions`' fields (`pipeline/execution/options.py`: their flags, help
 and defaults), and the one place where an option's command-line form becomes the field's value.
 
-A field is an option when its metadata has help; a field whose default is a dataclass (`resources`) gives one option
-per field of it, in its place. Most options are the field as it is; `CLI_FORMS` lists those the command line takes in another form
-(`--lang fin,swe`, `--no-prefilter`, `--robots-agents A,B`, `--memory-per-task` in MB), and a list field is a
-repeatable option.
+A field is an option when its metadata has help; a field whose default is a dataclass (`resources`) gives one
+option per field of it, in its place. Most options are the field as it is; `CLI_FORMS` lists those the command
+line takes in another form (`--lang fin,swe`, `--no-prefilter`, `--robots-agents A,B`, `--memory-per-task` in
+MB), and a list field is a repeatable option.
 """
 
 from __future__ import annotations

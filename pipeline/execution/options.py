@@ -10,6 +10,7 @@ command line shows it, is written here and a test checks it equals its home's (`
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +76,8 @@ class RunOptions:
                                                                                   "entry")
     materialize: bool = option(False, help="write repeated rows instead of a weight")
     seed: int = option(0, help="seed of the file sample and of the shard shuffle")
-    shard_bytes: int = field(default_factory=lambda: _default("stages", "SHARD_BYTES"))  # released shards' target
-    # size (a bucket over it is cut in equal pieces)
+    # released shards' target size (a bucket over it is cut in equal pieces)
+    shard_bytes: int = field(default_factory=lambda: _default("curate.pipeline.execution.stages", "SHARD_BYTES"))
     # full: every record of every WARC; index / index+neighbors: only the records Common Crawl's columnar index
     # labels with the languages (+ closely related ones), read by byte range (pipeline/cc_index.py)
     select: str = option("full", help="full (every record of every WARC), index (only the records Common Crawl's "
@@ -95,10 +96,10 @@ class RunOptions:
                                                            "every GPU of the cluster; 0: CPUs)")
     optout: str | None = option(None, help="opt-outs to honour: robots,tdm,list or none (default: each that has "
                                            "data; see docs/optout.md)")
-    robots_agents: tuple[str, ...] = option(default_factory=lambda: _default("optout", "DEFAULT_AGENTS"), help="user agents, comma-separated: a page is dropped if "
-                                                                 "its host's robots.txt disallows any of them "
-                                                                 "(default: CCBot and the AI-training crawlers, "
-                                                                 "docs/optout.md)")
+    robots_agents: tuple[str, ...] = option(
+        default_factory=lambda: _default("curate.blocks.optout", "DEFAULT_AGENTS"),
+        help="user agents, comma-separated: a page is dropped if its host's robots.txt disallows any of them "
+             "(default: CCBot and the AI-training crawlers, docs/optout.md)")
     robots_from: list[str] = option(default_factory=list, help="also use the robots.txt files of this crawl (e.g. "
                                                                "the latest; its WARCs are not read); repeatable")
     optout_lists: list[str] = option(default_factory=list, flags=("--optout-list",),
@@ -117,9 +118,9 @@ class RunOptions:
                     "--max-retries": (self.resources.max_retries, 0),
                     "--max-quarantined": (self.max_quarantined, 0), "--max-errors": (self.max_errors, 0),
                     "--memory-per-task": (self.resources.memory_per_task, 1)}
-        for option, (value, minimum) in at_least.items():
+        for flag, (value, minimum) in at_least.items():
             if value is not None and value < minimum:
-                raise UserError(f"{option} {value}: give a number of at least {minimum}")
+                raise UserError(f"{flag} {value}: give a number of at least {minimum}")
         if self.rehydration not in ("removal_rates", "fineweb2_fixed", "none"):
             raise UserError(f"--rehydration {self.rehydration!r}: choose removal_rates, fineweb2_fixed or none")
         if self.resources.cpus_per_task <= 0:
@@ -129,9 +130,6 @@ class RunOptions:
         optout.choose(self.optout)  # an unknown opt-out name ends here, before anything runs
 
 
-def _default(home: str, name: str) -> Any:
+def _default(module: str, name: str) -> Any:
     """A default whose home module is heavy, read when a `RunOptions` is made."""
-    import importlib
-
-    module = {"stages": "curate.pipeline.execution.stages", "optout": "curate.blocks.optout"}[home]
     return getattr(importlib.import_module(module), name)

@@ -146,5 +146,6 @@ def from_datatrove_reason(filter_class: str, reason: str) -> str:
         return DATATROVE_REASONS[(filter_class, reason)]
     match = re.fullmatch(r"top_(\d+)_gram|duplicated_(\d+)_n_grams", reason)
     if filter_class == "GopherRepetitionFilter" and match:
-        return rule_for(f"gopher_repetition.{'top' if match[1] else 'dup'}_{match[1] or match[2]}gram_char_share").reason
+        kind, n = ("top", match[1]) if match[1] else ("dup", match[2])
+        return rule_for(f"gopher_repetition.{kind}_{n}gram_char_share").reason
     raise KeyError(f"no counterpart for datatrove's {filter_class} reason {reason!r}")
