@@ -105,7 +105,7 @@ def snapshots(source: str) -> None:
 def extract(
     path: Annotated[Path, typer.Argument(help="an .html file or a WARC (.warc / .warc.gz)")],
     limit: Annotated[Optional[int], typer.Option(help="at most N records of a WARC")] = None,
-    extractor: str = "",
+    extractor: str = "",  # RunOptions.extractor: flag, help and default from with_run_options
 ) -> None:
     """Print what the extractor keeps: the text of a page, or JSON lines (url, id, text) for a WARC."""
     import pyarrow as pa
