@@ -1,15 +1,20 @@
-"""A directory tree on any fsspec filesystem (a local path, `s3://`, `hf://`, `memory://`), and the one rule every
-layer uses for its small JSON files: written atomically, read as None when missing or torn (no commit).
+"""A directory tree on any fsspec filesystem (a local path, `s3://`, `hf://`, `memory://`), the one rule every
+layer uses for its small JSON files (written atomically, read as None when missing or torn: no commit), and the one
+commit protocol: a manifest written last lists the files its work wrote, relative to the root, each with its size
+and a checksum (blake2b on a local disk, the store's ETag elsewhere), and is trusted only while they are intact.
 
-The storage layer of every stage: dedup's `Store` (`dedup/storage.py`), the run's `Output` and manifests
-(`pipeline/execution/storage.py`) and the robots.txt table the opt-out block reads (`blocks/optout.py`).
+The storage layer of every stage: dedup's `Store` and task manifests (`dedup/storage.py`), the run's `Output` and
+unit manifests (`pipeline/execution/storage.py`) and the robots.txt table the opt-out block reads
+(`blocks/optout.py`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -82,3 +87,64 @@ class FileRoot:
                 raise
         else:
             self.fs.pipe_file(path, data)
+
+    # --- the commit protocol ----------------------------------------------------------------------------------
+    def relative(self, path: str) -> str:
+        """`path` (as `path()` gives it, or with the protocol) relative to the root."""
+        for prefix in (self.root.rstrip("/") + "/", self.base + "/"):
+            if path.startswith(prefix):
+                return path[len(prefix):]
+        return path
+
+    def resolve(self, path: str) -> str:
+        """A path a manifest recorded (relative to the root), as `path()` names it here."""
+        return path if path.startswith(self.base + "/") else self.path(path)
+
+    def file_record(self, path: str) -> dict:
+        """What a manifest records of a file it lists: its size and a checksum (the store's ETag off a local disk)."""
+        info = self.fs.info(path)
+        record = {"size": int(info["size"])}
+        if self.is_local:
+            record["blake2b"] = file_digest(path)
+        elif info.get("ETag") or info.get("etag"):
+            record["etag"] = str(info.get("ETag") or info.get("etag")).strip('"')
+        return record
+
+    def damage(self, path: str, record: dict, checksum: bool = False) -> str | None:
+        """Why a listed file cannot be trusted (missing, another size, another checksum), or None when it can."""
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return "missing"
+        if int(info["size"]) != record.get("size"):
+            return f"{int(info['size']):,} bytes, {record.get('size', 0):,} recorded"
+        if checksum and self.is_local and record.get("blake2b") and file_digest(path) != record["blake2b"]:
+            return "checksum differs"
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+        if checksum and record.get("etag") and etag and etag != record["etag"]:
+            return "ETag differs"
+        return None
+
+    def commit(self, manifest: str, body: dict, written: Iterable[str]) -> dict:
+        """Write `manifest`, the commit: `body` and `outputs`, each file of `written` relative to the root with its
+        size and checksum. Returns what it wrote."""
+        outputs = {self.relative(p): self.file_record(self.resolve(self.relative(p))) for p in sorted(set(written))}
+        value = {**body, "outputs": outputs}
+        self.write_json(manifest, value)
+        return value
+
+    def damaged(self, manifest: dict, checksum: bool = False) -> list[str]:
+        """`relative path: why` for each file `manifest` lists that is missing or damaged (none: it can be trusted;
+        `checksum`: also read each local file's checksum, not only its size)."""
+        problems = []
+        for relative, record in sorted(manifest.get("outputs", {}).items()):
+            why = self.damage(self.resolve(relative), record, checksum)
+            if why:
+                problems.append(f"{relative}: {why}")
+        return problems
+
+
+def file_digest(path: str) -> str:
+    """blake2b (128 bits) of a local file, read through one small buffer (a task's memory stays its own)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()

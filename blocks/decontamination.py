@@ -63,11 +63,6 @@ def _folded(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().translate(_SEPARATORS)
 
 
-def normalise(text: str) -> str:
-    """NFKC, case folded, separators a space, whitespace runs one space; line breaks kept."""
-    return "\n".join(" ".join(line.split()) for line in _folded(text).split("\n"))
-
-
 def _token_hash(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
 

@@ -16,7 +16,7 @@ from curate.blocks.base import Block
 from curate.blocks.filters import RULE_TABLE, Rule, rule_for, rule_statistic, rule_threshold, stage3_threshold_filters
 from curate.blocks.formatters import formatter_blocks_of
 from curate.blocks.precision import PrecisionFilter, PrecisionStatistics
-from curate.blocks.statistics import FilterStatistics, statistic_columns
+from curate.blocks.statistics import FilterStatistics
 from curate.blocks.words import WORDS, WordTokens
 from curate.language_configs.schema import LanguageConfig
 
@@ -40,14 +40,6 @@ def stage1_blocks(config: LanguageConfig) -> list[Block]:
     if config.filters.precision is not None:
         blocks.append(PrecisionStatistics(config.filters.precision))
     return blocks
-
-
-def stage1_columns(config: LanguageConfig) -> tuple[str, ...]:
-    """The columns stage 1 adds that stage 3 needs (everything but the transient `words`)."""
-    columns = statistic_columns(config)
-    if config.filters.precision is not None:
-        columns += (PrecisionStatistics(config.filters.precision).writes[0],)
-    return columns
 
 
 def stage3_filter_blocks(config: LanguageConfig) -> list[Block]:

@@ -57,8 +57,3 @@ def scorer_blocks(config: LanguageConfig) -> list[Block]:
         blocks.append(TransformerScores([TransformerScorer(name, settings, code)
                                          for name, settings in scorers.transformers.items()]))
     return blocks
-
-
-def scorer_columns(config: LanguageConfig) -> tuple[str, ...]:
-    """The score columns the language's scorers add (for schemas and reports)."""
-    return tuple(c for block in scorer_blocks(config) for c in block.writes if c != "drop_reason")

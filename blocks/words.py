@@ -191,18 +191,6 @@ def _spacy_tokens(tokenizer, texts: list[str]) -> list[list[str]]:
         return [tokenizer.word_tokenize(text) for text in texts]
 
 
-def tokenizer_description(config: LanguageConfig) -> str:
-    """Human-readable name of the tokenizer a config uses (`datatrove SpaCyTokenizer(fi)`)."""
-    key = tokenizer_key(config)
-    if key == FAST_TOKENIZER:
-        return FAST_TOKENIZER
-    from datatrove.utils.word_tokenizers import load_word_tokenizer
-
-    tokenizer = load_word_tokenizer(key)
-    language = getattr(tokenizer, "language", None)
-    return f"datatrove {type(tokenizer).__name__}" + (f"({language})" if language else "")
-
-
 @dataclass
 class WordTokens(Block):
     """Adds `words` (`list<string>`): the word tokens of `text`, once per document, for every later stage-1

@@ -11,13 +11,12 @@ bucketing), sorted by `doc_key`, listing only documents in clusters of two or mo
 | `<method>_cluster_size` | int64 | documents in the cluster, the kept one included |
 | `is_representative` | bool | the one document of the cluster that is kept (the smallest doc_key) |
 
-`apply_clusters` / `apply_exact` / `apply_url` join a batch with them on `doc_key` (documents not listed are
-singletons: size 1, cluster id = own doc_key) and mark the non-representatives with `mark_dropped`.
+`apply_assignments` (one method) and `apply_dedup` (every method) join a batch with them on `doc_key` (not listed:
+a singleton, size 1, cluster id its own doc_key) and mark the non-representatives with `mark_dropped`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -175,21 +174,6 @@ def apply_assignments(batch: pa.Table, assignments: pa.Table, method: str) -> pa
     return mark_dropped(batch, removed, DROP_REASONS[method])
 
 
-def apply_clusters(batch: pa.Table, assignments: pa.Table) -> pa.Table:
-    """MinHash near-dedup: adds `minhash_cluster_id`, `minhash_cluster_size`; drops with `dedup.minhash`."""
-    return apply_assignments(batch, assignments, "minhash")
-
-
-def apply_exact(batch: pa.Table, assignments: pa.Table) -> pa.Table:
-    """Exact dedup: adds `exact_cluster_id`, `exact_cluster_size`; drops with `dedup.exact`."""
-    return apply_assignments(batch, assignments, "exact")
-
-
-def apply_url(batch: pa.Table, assignments: pa.Table) -> pa.Table:
-    """URL dedup: adds `url_cluster_id`, `url_cluster_size`; drops with `dedup.url`."""
-    return apply_assignments(batch, assignments, "url")
-
-
 def apply_dedup(batch: pa.Table, assignments: dict[str, pa.Table]) -> pa.Table:
     """Every method of `ClusterResult.load(bucket)`, in order (exact, minhash, url)."""
     for method in METHODS:
@@ -210,16 +194,3 @@ def cluster_size_histogram(result: ClusterResult, method: str = "minhash") -> di
     clusters[1] = documents[1] = singletons
     order = sorted(clusters)
     return {"documents": {s: documents[s] for s in order}, "clusters": {s: clusters[s] for s in order}}
-
-
-def binned_histogram(histogram: dict[int, int]) -> dict[str, int]:
-    """A size histogram in power-of-two bins ("1", "2", "3-4", "5-8", …) for reports."""
-    binned: Counter = Counter()
-    for size, count in histogram.items():
-        if size <= 2:
-            label = str(size)
-        else:
-            high = 1 << (int(size) - 1).bit_length()
-            label = f"{high // 2 + 1}-{high}"
-        binned[label] += count
-    return dict(sorted(binned.items(), key=lambda item: int(item[0].split("-")[0])))

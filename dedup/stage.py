@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ from curate.dedup.plan import Plan
 from curate.dedup.shuffle import ASSIGNMENT, ranges
 from curate.dedup.storage import Store
 from curate.language_configs.minhash import DedupConfig
+
+log = logging.getLogger("curate")
 
 CODE_VERSION = "dedup-2"  # bump when a change alters the assignments for the same input
 DEFAULT_PARTITION_BYTES = 128 << 20  # a task's records in memory (spill buffers, the partitions it sorts)
@@ -195,10 +198,11 @@ def cluster(
     result_path = store.path("result.json")
     done = store.read_json(result_path)
     if done is not None:
-        result = dataclasses.replace(ClusterResult.from_json(done), root=store.root)  # wherever the output is now
-        if all(store.exists(result.bucket_file(m, b)) for m in result.methods for b in range(num_buckets)):
-            return result
-        store.remove(store.base)  # an assignment file is gone: cluster again from the start
+        problems = store.damaged(done) if "outputs" in done else ["no file list (an older curate)"]
+        if not problems:
+            return dataclasses.replace(ClusterResult.from_json(done), root=store.root)  # wherever the output is now
+        log.warning("dedup %s: %s; clustering again", key[:16], "; ".join(problems[:3]))
+        store.remove(store.base)  # an assignment file is gone or damaged: cluster again from the start
 
     methods = tuple(m for m, on in (("exact", config.exact), ("minhash", config.enabled), ("url", config.by_url)) if on)
     documents = sum(_row_count(p) for p in files)
@@ -232,7 +236,8 @@ def cluster(
         stats["methods"]["url"] = _url(steps, _runs(mapped, "url"), stats["urls"], removed_by)
 
     result = ClusterResult(key, store.root, num_buckets, methods, stats)
-    store.write_json(result_path, result.to_json())
+    store.commit(result_path, result.to_json(),
+                 [result.bucket_file(m, b) for m in methods for b in range(num_buckets)])
     if not keep_intermediate:
         for entry in store.fs.ls(store.base, detail=False):
             if entry.rstrip("/").rsplit("/", 1)[-1] not in {*methods, "result.json", "plan.json"}:

@@ -1,13 +1,18 @@
 """Files of the dedup stage on any fsspec filesystem (a local path, `s3://`, `hf://`, `memory://`).
 
-Each task writes its data files first and its small JSON manifest last; the manifest is the commit (on a
-local disk the manifest is written to a temporary name and renamed, an object store PUT is already
-all-or-nothing). Readers trust only the files a manifest lists, so a task killed half way is simply redone.
+Each task writes its data files first and its small JSON manifest last; the manifest is the commit, through the
+one protocol every stage uses (`files.py` `FileRoot.commit`): it lists the files the task wrote, relative to the
+stage's directory, with their sizes and checksums. A rerun trusts a manifest only while those files are intact,
+so a task killed half way, or whose file was damaged since, is simply redone.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,6 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.files import FileRoot
+
+log = logging.getLogger("curate")
+_WRITTEN: ContextVar[list[str] | None] = ContextVar("dedup_written", default=None)  # the running task's files
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,9 @@ class Store(FileRoot):
         self.makedirs(parent)
         with self.fs.open(path, "wb") as handle:
             handle.write(data)
+        written = _WRITTEN.get()
+        if written is not None:
+            written.append(path)
 
     def read_bytes(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
         if start is not None and end is not None and end <= start:
@@ -54,18 +65,35 @@ class Store(FileRoot):
 
 
 def committed(store: Store, manifest: str, work: Callable[[], dict]) -> dict:
-    """Run `work` unless `manifest` already exists; write its result as the manifest (the commit).
+    """Run `work` unless `manifest` is committed with its files intact; commit its result and the files it wrote
+    (the manifest lists them with their sizes and checksums).
 
     Returns the result, with `"skipped": True` when it was read back from an earlier attempt.
     """
     result = store.read_json(manifest)
-    if result is not None:
-        result["skipped"] = True
-        return result
-    result = work()
-    store.write_json(manifest, result)
+    if result is not None and "outputs" in result:
+        problems = store.damaged(result)
+        if not problems:
+            result.pop("outputs")
+            result["skipped"] = True
+            return result
+        log.warning("dedup task %s: %s; computing it again", store.relative(manifest), "; ".join(problems))
+    with _recording() as written:
+        result = work()
+    store.commit(manifest, result, written)
     result["skipped"] = False
     return result
+
+
+@contextmanager
+def _recording() -> Iterator[list[str]]:
+    """The files `Store.write_bytes` writes in this context (one task's)."""
+    written: list[str] = []
+    token = _WRITTEN.set(written)
+    try:
+        yield written
+    finally:
+        _WRITTEN.reset(token)
 
 
 def open_input(path: str):

@@ -43,6 +43,3 @@ class DedupConfig:
     def num_permutations(self) -> int:
         return self.bands * self.rows_per_band
 
-    def merge_probability(self, jaccard: float) -> float:
-        """Probability that two documents with this Jaccard similarity share at least one band."""
-        return 1.0 - (1.0 - jaccard**self.rows_per_band) ** self.bands

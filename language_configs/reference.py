@@ -1,10 +1,7 @@
 """Reference corpora for calibration: reading documents, and building documents from sentence-per-line text.
 
 `read_reference(paths)` reads Parquet or JSONL files with a `text` column, or plain text files whose documents
-are separated by blank lines. `documents_from_sentences(sentences)` groups consecutive sentences into
-paragraphs (one a line) and paragraphs into documents, for corpora that come one sentence a line (treebanks,
-translation test sets): one sentence a line would look like a list to the line-based filters.
-`web_documents(sentences)` builds documents the way a language's text reaches LID on the web: of web length,
+are separated by blank lines. `web_documents(sentences)` builds documents the way a language's text reaches LID on the web: of web length,
 with the boilerplate that extraction leaves around the text (menus, cookie banners, dates, English navigation).
 """
 
@@ -77,25 +74,6 @@ def read_reference(paths: Iterable[str | Path]) -> list[str]:
             raise ConfigError(f"{path}: cannot be read as a reference file ({error})") from None
     if not documents:
         raise ConfigError("the reference files hold no documents")
-    return documents
-
-
-def documents_from_sentences(sentences: Iterable[str], seed: int = 0, sentences_per_paragraph: tuple[int, int] = (2, 6),
-                             paragraphs_per_document: tuple[int, int] = (2, 6)) -> list[str]:
-    """Group consecutive sentences (in order) into paragraphs of `sentences_per_paragraph` sentences joined by a
-    space, and paragraphs into documents of `paragraphs_per_document` lines; sizes drawn with `seed`."""
-    rng = random.Random(seed)
-    pending = [s.strip() for s in sentences if s.strip()]
-    documents, index = [], 0
-    while index < len(pending):
-        paragraphs = []
-        for _ in range(rng.randint(*paragraphs_per_document)):
-            size = rng.randint(*sentences_per_paragraph)
-            if index >= len(pending):
-                break
-            paragraphs.append(" ".join(pending[index: index + size]))
-            index += size
-        documents.append("\n".join(paragraphs))
     return documents
 
 

@@ -16,10 +16,9 @@ from curate.rebalancing.fineweb2_json import (
     read_distributions,
     rehydration_command,
     rehydration_weights,
-    weights_from_json,
     weights_to_json,
 )
-from curate.rebalancing.lookup import repetitions_for_cluster_size, repetitions_for_cluster_sizes
+from curate.rebalancing.lookup import repetitions_for_cluster_sizes
 from curate.rebalancing.rehydration import (
     SMOOTHING_WINDOW,
     RehydrationMethod,
@@ -37,7 +36,6 @@ from curate.rebalancing.removal_rates import (
     RemovalRateDistribution,
     choose_tail_threshold,
     count_filter_outcomes,
-    count_filter_outcomes_in_frame,
     merge_filter_outcome_counts,
     removal_rate_distribution_from_counts,
 )
@@ -61,7 +59,6 @@ __all__ = [
     "StepTable",
     "choose_tail_threshold",
     "count_filter_outcomes",
-    "count_filter_outcomes_in_frame",
     "distribution_to_json",
     "distributions_from_json",
     "linear_repetitions",
@@ -72,13 +69,11 @@ __all__ = [
     "rehydration_table_from_distribution",
     "rehydration_weights",
     "removal_rate_distribution_from_counts",
-    "repetitions_for_cluster_size",
     "repetitions_for_cluster_sizes",
     "repetitions_per_entry",
     "round_half_up",
     "smooth_with_moving_average",
     "step_table_from_repetitions",
     "validate_step_table",
-    "weights_from_json",
     "weights_to_json",
 ]

@@ -72,14 +72,6 @@ def weights_to_json(tables: Mapping[str, Mapping[int, int]]) -> str:
     )
 
 
-def weights_from_json(text: str) -> dict[str, StepTable]:
-    """Parse FineWeb2's weights format: language → step table with int keys."""
-    parsed = json.loads(text)
-    if not isinstance(parsed, dict):
-        raise ValueError("a weights file must hold a JSON object: language → {size: repetitions}")
-    return {language: validate_step_table(table) for language, table in parsed.items()}
-
-
 def rehydration_weights(
     distributions: Mapping[str, RemovalRateDistribution], max_repetitions: int
 ) -> dict[str, StepTable]:

@@ -26,10 +26,3 @@ def repetitions_for_cluster_sizes(
     repetitions = np.fromiter(step_table.values(), dtype=np.int64, count=len(step_table))
     run_index = np.searchsorted(first_sizes, sizes, side="right") - 1
     return repetitions[run_index]
-
-
-def repetitions_for_cluster_size(
-    table: Mapping[int, int] | Mapping[str, int], cluster_size: int
-) -> int:
-    """Repetitions for one cluster size: the value of the largest table key ≤ ``cluster_size``."""
-    return int(repetitions_for_cluster_sizes(table, np.array([cluster_size]))[0])

@@ -16,15 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from curate.rebalancing._cluster_sizes import as_cluster_size_array
-
-if TYPE_CHECKING:
-    import polars as pl
 
 DEFAULT_MIN_DOCS_PER_SIZE = 100
 """Documents a cluster size needs for its own entry; rarer sizes are pooled in the tail."""
@@ -177,50 +174,6 @@ def count_filter_outcomes(cluster_sizes: ArrayLike, removed: ArrayLike) -> Filte
         int(size): FilterOutcomeCounts(kept=int(total - gone), removed=int(gone))
         for size, total, gone in zip(distinct_sizes, documents, removed_documents)
     }
-
-
-def count_filter_outcomes_in_frame(
-    documents: pl.DataFrame,
-    *,
-    removed: str | pl.Expr,
-    cluster_size_column: str = "minhash_cluster_size",
-) -> FilterOutcomesBySize:
-    """Count, per cluster size, the documents of a polars DataFrame the filters kept and removed.
-
-    ``removed`` is a boolean column name or expression, e.g.
-    ``pl.col("drop_reason").str.starts_with("filter.")`` — the caller decides what counts.
-    The frame holds the documents kept by dedup.
-    """
-    import polars as pl
-
-    removed_expression = pl.col(removed) if isinstance(removed, str) else removed
-    selected = documents.lazy().select(
-        pl.col(cluster_size_column).alias("cluster_size"),
-        removed_expression.alias("removed"),
-    )
-    removed_dtype = selected.collect_schema()["removed"]
-    if removed_dtype != pl.Boolean:
-        raise ValueError(f"'removed' must be a boolean column or expression, got {removed_dtype}")
-    per_size = (
-        selected.group_by("cluster_size")
-        .agg(
-            pl.len().alias("documents"),
-            pl.col("removed").sum().alias("removed_documents"),
-            pl.col("removed").null_count().alias("null_flags"),
-        )
-        .sort("cluster_size")
-        .collect()
-    )
-    counts: FilterOutcomesBySize = {}
-    for cluster_size, total, gone, null_flags in per_size.iter_rows():
-        if cluster_size is None:
-            raise ValueError(f"null cluster size in column {cluster_size_column!r}")
-        if null_flags:
-            raise ValueError(f"{null_flags} null removal flags for cluster size {cluster_size}")
-        if cluster_size < 1:
-            raise ValueError(f"cluster size {cluster_size} is not ≥ 1")
-        counts[int(cluster_size)] = FilterOutcomeCounts(kept=int(total - gone), removed=int(gone))
-    return counts
 
 
 def merge_filter_outcome_counts(

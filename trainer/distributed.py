@@ -94,10 +94,6 @@ def gradient_sync(model: torch.nn.Module, enabled: bool) -> AbstractContextManag
     return nullcontext()
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
 def mean_over_workers(values: torch.Tensor, world: World) -> torch.Tensor:
     """Element-wise mean of a tensor over all workers."""
     if world.size > 1:

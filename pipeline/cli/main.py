@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from curate.errors import UserError
+from curate.pipeline.cli.options import parse_languages, run_options, with_run_options
 
 EXIT_USER_ERROR = 2  # one line on stderr: a user mistake or an environment fault; nothing half-written is trusted
 EXIT_INPUTS_MISSING = 3  # the run completed without some missing or empty inputs; a rerun retries them
@@ -21,127 +22,26 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Per-language web-data curation: Common Crawl → clean, deduplicated Parquet shards, on Ray.")
 
 
-def _languages(value: str, lid: str | None = None) -> list[str]:
-    """`--lang`: a comma-separated list, `all-configured` (the config files) or `all` (every language a run
-    accepts; with `--lid ft176`, those lid.176 labels, said on the first line)."""
-    from curate.language_configs import configured_languages
-    from curate.language_configs.schema import available_languages
-
-    if value == "all-configured":
-        return configured_languages()
-    if value != "all":
-        return [v.strip() for v in value.split(",") if v.strip()]
-    every = available_languages()
-    if lid != "ft176":
-        return every
-    from curate.language_configs.labels import ft176_labels
-
-    labelled = [code for code in every if code in set(ft176_labels().values())]
-    typer.echo(f"--lang all with --lid ft176: the {len(labelled)} languages lid.176 labels; the other "
-               f"{len(every) - len(labelled):,} need GlotLID (--lid glotlid)", err=True)
-    return labelled
-
-
 @app.command()
+@with_run_options()
 def run(
-    lang: Annotated[str, typer.Option("--lang", help="language(s): fin, fin_Latn, fin,ekk,swe, all (FineWeb2's "
-                                                      "1,929 and the configured ones) or all-configured")],
-    snapshots: Annotated[str, typer.Option(help="crawl globs, comma-separated: '2024-*', 'CC-MAIN-2024-1?'")],
-    source: Annotated[str, typer.Option(help="https://data.commoncrawl.org, s3://commoncrawl or a local mirror")]
-    = "https://data.commoncrawl.org",
-    output: Annotated[str, typer.Option("--output", "-o", help="output folder or fsspec URL")] = "out",
-    max_files: Annotated[Optional[int], typer.Option(help="seeded sample of at most N WARCs per crawl")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="read at most N response records per WARC")] = None,
-    lid: Annotated[Optional[str], typer.Option(help="LID model: glotlid, ft176 (offline; 176 languages, and it "
-                                                    "labels most Bosnian and Malay pages Croatian and Indonesian: "
-                                                    "docs/configs.md) or a path")] = None,
-    lid_min_score: Annotated[Optional[float], typer.Option(help="override the configs' LID threshold")] = None,
-    extractor: Annotated[str, typer.Option(help="trafilatura or resiliparse")] = "trafilatura",
-    no_prefilter: Annotated[bool, typer.Option("--no-prefilter", help="extract every page (no cheap LID pass "
-                                                                       "before extraction)")] = False,
-    files_per_unit: Annotated[int, typer.Option(help="at most N WARCs a unit (fewer for 4 units a worker)")] = 8,
-    buckets: Annotated[Optional[int], typer.Option(help="buckets (doc_key ranges) per language for stage 3 and the "
-                                                   "shards (default: one per --bucket-bytes of stage-1 files)")] = None,
-    bucket_bytes: Annotated[int, typer.Option(help="stage-1 Parquet bytes per bucket when --buckets is not given")]
-    = 1_000_000_000,
-    cpus: Annotated[Optional[int], typer.Option(help="CPUs of the local Ray (default: all)")] = None,
-    cpus_per_task: Annotated[float, typer.Option(help="CPUs Ray reserves per unit")] = 1.0,
-    memory_per_task: Annotated[Optional[int], typer.Option(help="memory (MB) Ray reserves per unit")] = None,
-    max_retries: Annotated[int, typer.Option(help="Ray retries of a unit whose worker died, before bisecting it")]
-    = 3,
-    rehydration: Annotated[str, typer.Option(help="upsampling by cluster size: removal_rates (FineWeb2's rule, "
-                                                  "from this run's statistics), fineweb2_fixed or none")]
-    = "removal_rates",
-    max_repetitions: Annotated[int, typer.Option(min=1, help="repetitions of the best-kept cluster size")] = 10,
-    rehydration_min_docs: Annotated[int, typer.Option(min=1, help="cluster sizes with fewer documents are pooled "
-                                                                  "into the tail entry")] = 100,
-    materialize: Annotated[bool, typer.Option("--materialize", help="write repeated rows instead of a weight")]
-    = False,
-    seed: Annotated[int, typer.Option(help="seed of the file sample and of the shard shuffle")] = 0,
-    select: Annotated[str, typer.Option(help="full (every record of every WARC), index (only the records Common "
-                                             "Crawl's columnar URL index labels with the language, read by byte "
-                                             "range) or index+neighbors (also closely related languages)")]
-    = "full",
-    index_primary_only: Annotated[bool, typer.Option("--index-primary-only", help="with --select index: only "
-                                                     "records whose first index language is the language")] = False,
-    skip_quarantined: Annotated[bool, typer.Option("--skip-quarantined", help="keep files an earlier run "
-                                                   "quarantined out (default: retry them)")] = False,
-    max_quarantined: Annotated[Optional[int], typer.Option(help="fail the run when more files are quarantined "
-                                                           "(default: 1 % of the files, at least 1)")] = None,
-    max_errors: Annotated[int, typer.Option(min=0, help="documents blocks may raise on (per language) before the run "
-                                                        "stops: a bug in a block, not bad input")] = 100,
-    scorer_gpus: Annotated[Optional[int], typer.Option(min=0, help="GPUs for the transformer scorers' actor pool "
-                                                                   "(default: every GPU of the cluster; 0: CPUs)")]
-    = None,
-    optout: Annotated[Optional[str], typer.Option(help="opt-outs to honour: robots,tdm,list or none (default: each "
-                                                       "that has data; see docs/optout.md)")] = None,
-    robots_agents: Annotated[Optional[str], typer.Option(help="user agents, comma-separated: a page is dropped if "
-                                                              "its host's robots.txt disallows any of them (default: "
-                                                              "CCBot and the AI-training crawlers, docs/optout.md)")]
-    = None,
-    robots_from: Annotated[Optional[list[str]], typer.Option("--robots-from", help="also use the robots.txt files "
-                                                             "of this crawl (e.g. the latest; its WARCs are not "
-                                                             "read); repeatable")] = None,
-    optout_list: Annotated[Optional[list[str]], typer.Option("--optout-list", help="takedown list (file or URL): one "
-                                                             "domain, host or URL prefix a line; repeatable; "
-                                                             "recorded in the output")] = None,
-    decontaminate: Annotated[Optional[list[str]], typer.Option("--decontaminate", help="evaluation sets to remove "
-                                                               "documents of: FILE (an item a line), FILE.jsonl#COL, "
-                                                               "FILE.parquet#COL or hf:ORG/DATA:CONFIG:SPLIT#COL, "
-                                                               "comma-separated or repeated (docs/decontamination.md)")]
-    = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print files, bytes and a cost estimate; write nothing")]
     = False,
     skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable", help="run the languages whose word "
                                                    "tokenizer is installed, naming the others (default: stop, "
                                                    "listing every missing package)")] = False,
+    **given,
 ) -> None:
     """Turn Common Crawl snapshots into per-language Parquet shards under OUTPUT/<lang_Script>/."""
-    from curate.pipeline.execution.executor import Resources
-    from curate.pipeline.execution.run import RunOptions, describe_plan, make_plan
+    from curate.pipeline.execution.graph import build_graph
+    from curate.pipeline.execution.run import describe_plan, make_plan
     from curate.pipeline.execution.run import run as run_pipeline
     from curate.pipeline.execution.run import run_summary
 
-    if rehydration not in ("removal_rates", "fineweb2_fixed", "none"):
-        raise UserError(f"--rehydration {rehydration!r}: choose removal_rates, fineweb2_fixed or none")
-    options = RunOptions(
-        languages=_languages(lang, lid), snapshots=snapshots, source=source, output=output, max_files=max_files,
-        limit=limit, seed=seed, lid=lid, lid_min_score=lid_min_score, extractor=extractor,
-        files_per_unit=files_per_unit, buckets=buckets, bucket_bytes=bucket_bytes, num_cpus=cpus,
-        rehydration=rehydration,
-        max_repetitions=max_repetitions, rehydration_min_docs=rehydration_min_docs, materialize=materialize,
-        prefilter=not no_prefilter, select=select, index_primary_only=index_primary_only,
-        skip_quarantined=skip_quarantined, max_quarantined=max_quarantined, max_errors=max_errors,
-        scorer_gpus=scorer_gpus,
-        optout=optout, robots_from=list(robots_from or []), optout_lists=list(optout_list or []),
-        decontaminate=list(decontaminate or []),
-        **({"robots_agents": tuple(a.strip() for a in robots_agents.split(",") if a.strip())} if robots_agents else {}),
-        resources=Resources(cpus_per_task, memory_per_task * 2**20 if memory_per_task else None, max_retries),
-    )
-    from curate.pipeline.execution.graph import build_graph
-
-    graph = build_graph(options.languages, lid=lid, min_lid_score=lid_min_score, extractor=extractor,
-                        prefilter=options.prefilter, skip_unavailable=skip_unavailable)
+    options = run_options(given)
+    output = options.output
+    graph = build_graph(options.languages, lid=options.lid, min_lid_score=options.lid_min_score,
+                        extractor=options.extractor, prefilter=options.prefilter, skip_unavailable=skip_unavailable)
     for note in graph.notes:
         typer.echo(note, err=True)
     options.languages = list(graph.languages)
@@ -197,10 +97,8 @@ def verify(
 
 
 @app.command()
-def snapshots(
-    source: Annotated[str, typer.Option(help="https://data.commoncrawl.org, s3://commoncrawl or a local mirror")]
-    = "https://data.commoncrawl.org",
-) -> None:
+@with_run_options("source")
+def snapshots(source: str) -> None:
     """List the crawls a source has, newest first."""
     from curate.pipeline.sources.crawls import Source
 
@@ -209,10 +107,11 @@ def snapshots(
 
 
 @app.command()
+@with_run_options("extractor")
 def extract(
     path: Annotated[Path, typer.Argument(help="an .html file or a WARC (.warc / .warc.gz)")],
     limit: Annotated[Optional[int], typer.Option(help="at most N records of a WARC")] = None,
-    extractor: Annotated[str, typer.Option(help="trafilatura or resiliparse")] = "trafilatura",
+    extractor: str = "",  # RunOptions.extractor: flag, help and default from with_run_options
 ) -> None:
     """Print what the extractor keeps: the text of a page, or JSON lines (url, id, text) for a WARC."""
     import pyarrow as pa
@@ -345,13 +244,14 @@ def calibrate(
         return
     if write:
         raise UserError("--write goes with --lid; a calibrated config is written with --out")
-    from curate.language_configs.calibration import calibrate as calibrate_config
+    from curate.pipeline.calibration.config import calibrate as calibrate_config
 
     _write_or_print(calibrate_config(lang, reference), out)
 
 
 def _calibrate_lid(code: str, reference: list[Path], model: str, write: bool) -> None:
-    from curate.language_configs.lid_thresholds import calibrate_lid, describe_reference
+    from curate.language_configs.lid_thresholds import describe_reference
+    from curate.pipeline.calibration.lid import calibrate_lid
     from curate.language_configs.reference import read_reference
 
     if code == "all":
@@ -387,9 +287,9 @@ def _calibrate_lid_all(folders: list[Path], model: str, write: bool) -> None:
     (`<code>.txt`, FLORES-200's names) in one of `folders`; a language the model does not recognise in its own
     text keeps the default, said in one line."""
     from curate.language_configs.labels import ft176_labels
-    from curate.language_configs.lid_thresholds import (MIN_SENTENCES, Unrecognised, calibrate_lid,
-                                                        derived_thresholds, describe_reference,
+    from curate.language_configs.lid_thresholds import (MIN_SENTENCES, derived_thresholds, describe_reference,
                                                         record_confusions, reference_files)
+    from curate.pipeline.calibration.lid import Unrecognised, calibrate_lid
 
     if any(not folder.is_dir() for folder in folders):
         raise UserError("--lang all takes folders of <iso639-3>_<Script>.txt sentence files (FLORES-200's layout)")
@@ -465,7 +365,7 @@ def _release_languages(output: str, lang: str, repo: str, private: bool, revisio
     from curate.pipeline.publishing.release import describe_files, languages_release_files, release_languages, repo_url
     from curate.pipeline.publishing.report import language_codes
 
-    codes = language_codes(Output(output), None if lang == "all" else _languages(lang))
+    codes = language_codes(Output(output), None if lang == "all" else parse_languages(lang))
     released = [row["code"] for row in language_rows(Output(output), codes) if row["released"]]
     for code in codes:
         write_card(output, code, repo_id=repo)
@@ -494,7 +394,7 @@ def optout(
         from curate.pipeline.publishing.card import language_info
         from curate.pipeline.execution.storage import Output
 
-        languages = [language_info(Output(output), code).code for code in _languages(lang)]
+        languages = [language_info(Output(output), code).code for code in parse_languages(lang)]
     for code, result in apply_takedown(output, list_, languages).items():
         typer.echo(f"{code}: removed {result.removed:,} documents, rewrote {len(result.rewritten):,} of "
                    f"{result.shards:,} shards (the others are unchanged)")

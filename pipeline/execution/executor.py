@@ -19,7 +19,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -29,6 +28,7 @@ import requests
 from curate.blocks import faults
 from curate.blocks.model_files import first_line
 from curate.errors import UserError
+from curate.pipeline.execution.options import Resources
 from curate.pipeline.execution.watchdog import children, watch
 from curate.pipeline.sources.remote import SourceUnavailable
 
@@ -36,15 +36,6 @@ log = logging.getLogger("curate")
 
 U = TypeVar("U")
 R = TypeVar("R")
-
-
-@dataclass
-class Resources:
-    """What each task asks of Ray: CPUs, memory (bytes, None = no reservation) and retries on worker death."""
-
-    cpus_per_task: float = 1.0
-    memory_per_task: int | None = None
-    max_retries: int = 3
 
 
 class Display(Protocol):

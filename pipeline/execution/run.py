@@ -15,17 +15,16 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ray
 
 from curate.blocks import faults
-from curate.blocks.optout import DEFAULT_AGENTS
 from curate.blocks.warc import WarcReader
 from curate import dedup
 from curate.pipeline.execution.driver import (TASK_BYTES, BucketStage, RunStats, Stage1, StageCounts, StageRun,
                                               in_driver, modules, run_bucket_stage, run_stage1)
-from curate.pipeline.execution.executor import Display, Resources, ray_map, start_ray
+from curate.pipeline.execution.executor import Display, ray_map, start_ray
 from curate.pipeline.execution import decontamination, optout
 from curate.pipeline.execution.scorer_pool import attach_pool, detach_pool, plan_pool
 from curate.pipeline.execution.graph import Graph, LanguageGraph, add_decontamination, build_graph
@@ -33,19 +32,16 @@ from curate.pipeline.execution.nodes import NodeChecked, preflight
 from curate.pipeline.publishing.report import RUN_NAME
 from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
-from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, match_crawls, sample_files
+from curate.pipeline.sources.crawls import Source, WarcFile, match_crawls, sample_files
 from curate.pipeline.sources.estimate import request_bytes, responses_per_byte
-from curate.pipeline.execution.stage1 import MAX_ERRORS, CodeFault, Stage1Work, Unit, budget_message
-from curate.pipeline.execution.stages import SHARD_BYTES, FinalWork, Stage3Work
+from curate.pipeline.execution.stage1 import CodeFault, Stage1Work, Unit, budget_message
+from curate.pipeline.execution.stages import FinalWork, Stage3Work
+from curate.pipeline.execution.options import BUCKET_BYTES, Resources, RunOptions  # noqa: F401 (the API's names)
 from curate.pipeline.execution.storage import Manifests, Output, RunLock
-from curate.rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
+from curate.rebalancing import (distribution_to_json, merge_filter_outcome_counts,
                          rehydration_table, removal_rate_distribution_from_counts)
 
 log = logging.getLogger("curate")
-
-# Stage-1 Parquet bytes per bucket: at FineWeb2-like keep rates a bucket releases about one shard of SHARD_BYTES.
-# A bucket task's memory does not grow with it (stage 3 and the final stage stream); it sets the task count.
-BUCKET_BYTES = 1_000_000_000
 
 # Above this many languages the driver's model checks run before Ray starts, not beside it (their loads, minutes
 # for hundreds of tokenizers, kept Ray's node from registering within its 30 s on a busy machine).
@@ -56,62 +52,6 @@ DEDUP_THREADS = 8
 
 # Measured on this project's benchmark machine (README, performance): what a plan's cost estimate uses.
 DOCS_PER_CORE_SECOND = 26.0  # whole pipeline on ~100 KB pages (benchmarks/e2e.py, 16×)
-
-
-@dataclass
-class RunOptions:
-    """What `curate run` takes (see `curate run --help` for each option)."""
-
-    languages: list[str]
-    snapshots: str
-    source: str = DEFAULT_SOURCE
-    output: str = "out"
-    max_files: int | None = None
-    limit: int | None = None
-    seed: int = 0
-    lid: str | None = None
-    lid_min_score: float | None = None
-    extractor: str = "trafilatura"
-    prefilter: bool = True  # the LID-first cascade: extract only pages a cheap LID pass finds possibly the language
-    files_per_unit: int = 8
-    buckets: int | None = None  # buckets per language for stage 3 and the final stage (None: from bucket_bytes)
-    bucket_bytes: int = BUCKET_BYTES  # stage-1 Parquet bytes per bucket when `buckets` is not given
-    num_cpus: int | None = None
-    resources: Resources = field(default_factory=Resources)
-    rehydration: str = "removal_rates"
-    max_repetitions: int = 10
-    rehydration_min_docs: int = DEFAULT_MIN_DOCS_PER_SIZE
-    materialize: bool = False
-    shard_bytes: int = SHARD_BYTES  # released shards' target size (a bucket over it is cut in equal pieces)
-    # full: every record of every WARC; index / index+neighbors: only the records Common Crawl's columnar index
-    # labels with the languages (+ closely related ones), read by byte range (pipeline/cc_index.py)
-    select: str = "full"
-    index_primary_only: bool = False  # index selections: the language must be the page's first (main) one
-    index_records_per_unit: int = 20_000  # index selections: selected records per unit (~4 core-minutes)
-    skip_quarantined: bool = False  # keep files quarantined by an earlier run out (default: retry them)
-    max_quarantined: int | None = None  # quarantined files that fail the run above (None: 1 % of the files, at least 1)
-    max_errors: int = MAX_ERRORS  # documents blocks may raise on, per language, before the run stops (a bug)
-    scorer_gpus: int | None = None  # GPUs for the transformer scorers' actor pool (None: every GPU of the cluster)
-    optout: str | None = None  # opt-outs to apply: robots,tdm,list or none (None: each that has data)
-    robots_agents: tuple[str, ...] = DEFAULT_AGENTS  # a page is dropped if robots.txt disallows any of them
-    robots_from: list[str] = field(default_factory=list)  # more crawls whose robots.txt files count (newest wins)
-    optout_lists: list[str] = field(default_factory=list)  # takedown lists (files or URLs), applied in stage 3
-    decontaminate: list[str] = field(default_factory=list)  # evaluation set specs, with each config's own (stage 3)
-
-    def __post_init__(self) -> None:
-        """Bad values end with one line, before anything runs."""
-        at_least = {"--files-per-unit": (self.files_per_unit, 1), "--buckets": (self.buckets, 1),
-                    "--max-files": (self.max_files, 1), "--limit": (self.limit, 1), "--cpus": (self.num_cpus, 1),
-                    "--bucket-bytes": (self.bucket_bytes, 1), "--max-repetitions": (self.max_repetitions, 1),
-                    "--max-retries": (self.resources.max_retries, 0),
-                    "--max-quarantined": (self.max_quarantined, 0), "--max-errors": (self.max_errors, 0),
-                    "--memory-per-task": (self.resources.memory_per_task, 1)}
-        for option, (value, minimum) in at_least.items():
-            if value is not None and value < minimum:
-                raise UserError(f"{option} {value}: give a number of at least {minimum}")
-        if self.resources.cpus_per_task <= 0:
-            raise UserError(f"--cpus-per-task {self.resources.cpus_per_task}: give a positive number")
-        optout.choose(self.optout)  # an unknown opt-out name ends here, before anything runs
 
 
 @dataclass

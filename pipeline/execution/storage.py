@@ -1,8 +1,9 @@
 """The output tree on any fsspec filesystem, and the one commit protocol of every stage.
 
 A unit writes its data files under unique names, then its small manifest last: the manifest is the
-commit. A manifest names its files relative to the output root, each with its size and a checksum (blake2b on a
-local disk, the store's ETag elsewhere), so an output can be moved, copied or synced to object storage and back
+commit (`files.py` `FileRoot.commit`, the protocol dedup's tasks commit with too). A manifest names its files
+relative to the output root, each with its size and a checksum (blake2b on a local disk, the store's ETag
+elsewhere), so an output can be moved, copied or synced to object storage and back
 and resumed where it now is. Readers trust only files a manifest lists, and a rerun trusts a manifest only while
 its files are there with their recorded sizes (`Manifests.committed`); `verify` checks the checksums too. On a
 local disk each file is written to a temporary name and renamed; on object stores a single PUT is already
@@ -12,7 +13,6 @@ all-or-nothing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -49,43 +49,6 @@ class Output(FileRoot):
     def unique(self, directory: str, stem: str, suffix: str = ".parquet") -> str:
         """A fresh file name under `directory`: reruns never overwrite what another attempt wrote."""
         return f"{directory}/{stem}-{uuid.uuid4().hex[:10]}{suffix}"
-
-    # --- paths a manifest records -------------------------------------------------------------------
-    def relative(self, path: str) -> str:
-        """`path` (as `path()` gives it, or with the protocol) relative to the output root."""
-        for prefix in (self.root.rstrip("/") + "/", self.base + "/"):
-            if path.startswith(prefix):
-                return path[len(prefix):]
-        return path
-
-    def resolve(self, path: str) -> str:
-        """A path a manifest recorded (relative to the root), as `path()` names it here."""
-        return path if path.startswith(self.base + "/") else self.path(path)
-
-    def file_record(self, path: str) -> dict:
-        """What a manifest records of a file it lists: its size and a checksum (the store's ETag off a local disk)."""
-        info = self.fs.info(path)
-        record = {"size": int(info["size"])}
-        if self.is_local:
-            record["blake2b"] = file_digest(path)
-        elif info.get("ETag") or info.get("etag"):
-            record["etag"] = str(info.get("ETag") or info.get("etag")).strip('"')
-        return record
-
-    def damage(self, path: str, record: dict, checksum: bool = False) -> str | None:
-        """Why a listed file cannot be trusted (missing, another size, another checksum), or None when it can."""
-        try:
-            info = self.fs.info(path)
-        except FileNotFoundError:
-            return "missing"
-        if int(info["size"]) != record.get("size"):
-            return f"{int(info['size']):,} bytes, {record.get('size', 0):,} recorded"
-        if checksum and self.is_local and record.get("blake2b") and file_digest(path) != record["blake2b"]:
-            return "checksum differs"
-        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
-        if checksum and record.get("etag") and etag and etag != record["etag"]:
-            return "ETag differs"
-        return None
 
     def remove_temporaries(self) -> int:
         """Delete the `*.tmp-*` files a killed writer left (only while this run holds the lock); returns how many."""
@@ -137,15 +100,6 @@ class Output(FileRoot):
                             f"choose another --output or fix its permissions") from None
 
 
-def file_digest(path: str) -> str:
-    """blake2b (128 bits) of a local file, read in 8 MB blocks."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while block := handle.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Manifests:
     """Commit, look up and verify the unit manifests of one output (every stage: stage 1, stage 3, final).
 
@@ -171,13 +125,11 @@ class Manifests:
     def commit(self, stage: str, unit_id: str, unit_fingerprint: str, result: object, **extra) -> dict:
         """Write the unit's manifest (its commit); returns it with paths resolved here."""
         raw = dataclasses.asdict(result)
-        written = sorted({self.output.relative(v) for v in _strings(raw) if self.output.relative(v) != v})
+        written = {v for v in _strings(raw) if self.output.relative(v) != v}
         body = _map_strings(raw, self.output.relative)
-        outputs = {rel: self.output.file_record(self.output.path(rel)) for rel in written}
-        manifest = {"stage": stage, "unit": unit_id, "fingerprint": unit_fingerprint, "result": body,
-                    "outputs": outputs, "provenance": self.provenance,
-                    "committed": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}
-        self.output.write_json(self.output.manifest(stage, unit_id), manifest)
+        manifest = self.output.commit(self.output.manifest(stage, unit_id), {
+            "stage": stage, "unit": unit_id, "fingerprint": unit_fingerprint, "result": body,
+            "provenance": self.provenance, "committed": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, written)
         faults.kill_point("after_unit_commit")
         return self.resolved(manifest)
 
@@ -189,12 +141,7 @@ class Manifests:
 
     def damage(self, manifest: dict, checksum: bool = False) -> list[str]:
         """`relative path: why` for each file of `manifest` that is missing or damaged."""
-        problems = []
-        for relative, record in sorted(manifest.get("outputs", {}).items()):
-            why = self.output.damage(self.output.path(relative), record, checksum)
-            if why:
-                problems.append(f"{relative}: {why}")
-        return problems
+        return self.output.damaged(manifest, checksum)
 
     def record_quarantine(self, unit_id: str, quarantined: list[str]) -> None:
         """`_work/quarantine/<unit>.json`: the unit's quarantined files and errors, apart from its commit (a rerun

@@ -24,10 +24,10 @@ import numpy as np
 import requests
 
 from curate.errors import UserError
+from curate.pipeline.execution.options import DEFAULT_SOURCE
 from curate.pipeline.sources.ranged import HttpFetch, RangedStream, Span, fsspec_fetch
 from curate.pipeline.sources.remote import RetryPolicy, SourceUnavailable, TransientError, open_fsspec, open_http
 
-DEFAULT_SOURCE = "https://data.commoncrawl.org"
 CC_INDEX_COLLINFO = "https://index.commoncrawl.org/collinfo.json"
 CANONICAL_PREFIX = "s3://commoncrawl/"
 
@@ -63,10 +63,6 @@ class WarcFile:
     def records(self) -> int:
         """How many records the ranges select (0 for a whole file)."""
         return len(self.ranges) // 16 if self.ranges is not None else 0
-
-    @property
-    def selected_bytes(self) -> int:
-        return int(np.frombuffer(self.ranges, dtype="<i8")[1::2].sum()) if self.ranges else 0
 
     @property
     def name(self) -> str:

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.blocks.decontamination import (ITEM, ITEMS, MATCH, NgramIndex, Tokenizer, _windows, count_entries,
-                                          decontamination_block, normalise, sequence_hash)
+                                          decontamination_block, sequence_hash)
 from curate.blocks.evaluation_sets import content_fingerprint, load_set, load_sets, split_specs
 from curate.errors import UserError
 
@@ -45,9 +45,10 @@ def _short(flores) -> str:
     return next(i for i in flores.items if 5 <= len(FIN.lines(i)[0]) < 13)
 
 
-def test_normalise_folds_case_punctuation_and_whitespace_and_keeps_lines():
-    assert normalise("Hän sanoi: \"KISSA-koira\"\t10,5 km/h!\nUusi  RIVI…") == "hän sanoi kissa koira 10 5 km h\nuusi rivi"
-    assert normalise("Ｆｕｌｌｗｉｄｔｈ ÄÖ") == "fullwidth äö"
+def test_tokens_fold_case_punctuation_and_whitespace_and_keep_lines():
+    assert FIN.lines("Hän sanoi: \"KISSA-koira\"\t10,5 km/h!\nUusi  RIVI…") == [
+        ["hän", "sanoi", "kissa", "koira", "10", "5", "km", "h"], ["uusi", "rivi"]]
+    assert FIN.lines("Ｆｕｌｌｗｉｄｔｈ ÄÖ") == [["fullwidth", "äö"]]
 
 
 def test_window_hashes_are_the_polynomial_of_their_tokens_wherever_they_start():

@@ -3,6 +3,7 @@ budget; resumable after a kill; a fingerprint that follows the set of inputs; fs
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -117,6 +118,44 @@ def test_a_moved_output_keeps_its_result_and_a_lost_assignment_file_is_clustered
                              relative_to=str(moved_root))
     assert calls, "clustered again"
     assert {m: assignments(repaired, m) for m in repaired.methods} == expected
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_damaged_assignment_file_is_found_and_clustered_again(corpus, reference, tmp_path):
+    first = dedup.cluster(corpus, str(tmp_path), 6, CONFIG)
+    committed = json.loads((Path(first.root) / "result.json").read_text())
+    assert sorted(committed["outputs"]) == sorted(f"{m}/bucket-{b:05d}.parquet" for m in first.methods
+                                                  for b in range(6))
+    assert all(r["size"] > 0 and len(r["blake2b"]) == 32 for r in committed["outputs"].values())
+    _truncate(Path(first.bucket_file("minhash", 3)))
+    calls = []
+
+    def counting_map(fn, items):
+        calls.append(fn)
+        return map(fn, items)
+
+    repaired = dedup.cluster(corpus, str(tmp_path), 6, CONFIG, map_fn=counting_map)
+    assert calls, "clustered again"
+    for method, table in reference.items():
+        assert assignments(repaired, method).equals(table), method
+
+
+def test_a_task_whose_file_was_damaged_is_redone_and_the_others_are_reused(corpus, reference, tmp_path):
+    first = dedup.cluster(corpus, str(tmp_path), 6, CONFIG, num_tasks=4, keep_intermediate=True)
+    (Path(first.root) / "result.json").unlink()  # as if the run had stopped before its end
+    manifests = sorted(Path(first.root).glob("lsh-edges/_manifests/*.json"))
+    damaged = json.loads(manifests[0].read_text())
+    run = next(name for name in damaged["outputs"] if name.endswith(".bin"))
+    _truncate(Path(first.root) / run)
+    resumed = dedup.cluster(corpus, str(tmp_path), 6, CONFIG, num_tasks=4)
+    timings = resumed.stats["timings"]
+    assert 0 < timings["tasks_skipped"] < timings["tasks"], timings  # only what read or was the damaged file
+    for method, table in reference.items():
+        assert assignments(resumed, method).equals(table), method
 
 
 def test_fingerprint_follows_inputs_and_config(corpus, tmp_path):

@@ -4,12 +4,15 @@ three filters set up exactly as FineWeb2's pipeline sets them up."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import yaml
 
-from curate.language_configs.reference import documents_from_sentences
+from reference_documents import documents_from_sentences
+
+from curate.blocks.filters import rule_for
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FINEWEB2_CONFIGS = SHARED / "reference" / "fineweb2" / "configs"
@@ -83,8 +86,6 @@ def datatrove_reasons(filters: list, texts: list[str]) -> list[str | None]:
     """Our drop_reason for datatrove's first failing filter on each text (None: kept)."""
     from datatrove.data import Document
 
-    from curate.blocks.filters import from_datatrove_reason
-
     reasons: list[str | None] = []
     for index, text in enumerate(texts):
         document, reason = Document(text=text, id=str(index)), None
@@ -109,3 +110,43 @@ def drop_reasons(batch: pa.Table) -> list[str | None]:
     if "drop_reason" not in batch.column_names:
         return [None] * batch.num_rows
     return batch["drop_reason"].to_pylist()
+
+
+# datatrove's (filter, reason) → our drop_reason, for comparing with FineWeb2's removed documents (their
+# `filter_reason` metadata) and datatrove runs. n-gram reasons are `top_<n>_gram` / `duplicated_<n>_n_grams`.
+DATATROVE_REASONS: dict[tuple[str, str], str] = {
+    ("GopherRepetitionFilter", "empty"): "gopher_repetition.empty",
+    ("GopherRepetitionFilter", "dup_para_frac"): "gopher_repetition.dup_para_share",
+    ("GopherRepetitionFilter", "dup_para_char_frac"): "gopher_repetition.dup_para_char_share",
+    ("GopherRepetitionFilter", "dup_line_frac"): "gopher_repetition.dup_line_share",
+    ("GopherRepetitionFilter", "dup_line_char_frac"): "gopher_repetition.dup_line_char_share",
+    ("FineWebQualityFilter", "empty"): "fineweb_quality.empty",
+    ("FineWebQualityFilter", "line_punct_ratio"): "fineweb_quality.punct_line_share",
+    ("FineWebQualityFilter", "short_line_ratio"): "fineweb_quality.short_line_share",
+    ("FineWebQualityFilter", "char_dup_ratio"): "fineweb_quality.dup_line_char_share",
+    ("FineWebQualityFilter", "list_ratio"): "fineweb_quality.newline_token_ratio",
+    ("GopherQualityFilter", "gopher_short_doc"): "gopher_quality.word_count_low",
+    ("GopherQualityFilter", "gopher_long_doc"): "gopher_quality.word_count_high",
+    ("GopherQualityFilter", "gopher_below_avg_threshold"): "gopher_quality.mean_word_length_low",
+    ("GopherQualityFilter", "gopher_above_avg_threshold"): "gopher_quality.mean_word_length_high",
+    ("GopherQualityFilter", "gopher_too_many_hashes"): "gopher_quality.hash_token_ratio",
+    ("GopherQualityFilter", "gopher_too_many_ellipsis"): "gopher_quality.ellipsis_token_ratio",
+    ("GopherQualityFilter", "gopher_too_many_bullets"): "gopher_quality.bullet_line_share",
+    ("GopherQualityFilter", "gopher_too_many_end_ellipsis"): "gopher_quality.ellipsis_line_share",
+    ("GopherQualityFilter", "gopher_below_alpha_threshold"): "gopher_quality.alpha_token_share",
+    ("GopherQualityFilter", "gopher_enough_stop_words"): "gopher_quality.stopword_count",
+    ("C4QualityFilter", "lorem_ipsum"): "c4.lorem_ipsum",
+    ("C4QualityFilter", "curly_bracket"): "c4.curly_bracket",
+    ("C4QualityFilter", "too_few_sentences"): "c4.sentence_count",
+}
+
+
+def from_datatrove_reason(filter_class: str, reason: str) -> str:
+    """Our drop_reason for a datatrove filter class name and its reason (`top_2_gram` → `…top_2gram_char_share`)."""
+    if (filter_class, reason) in DATATROVE_REASONS:
+        return DATATROVE_REASONS[(filter_class, reason)]
+    match = re.fullmatch(r"top_(\d+)_gram|duplicated_(\d+)_n_grams", reason)
+    if filter_class == "GopherRepetitionFilter" and match:
+        kind, n = ("top", match[1]) if match[1] else ("dup", match[2])
+        return rule_for(f"gopher_repetition.{kind}_{n}gram_char_share").reason
+    raise KeyError(f"no counterpart for datatrove's {filter_class} reason {reason!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from reference_documents import documents_from_sentences
 from filters_helpers import (
     SHARED,
     datatrove_fineweb2_filters,
@@ -17,7 +18,6 @@ from filters_helpers import (
 
 from curate.blocks.quality import stage1_blocks, stage3_filter_blocks
 from curate.language_configs.fineweb2 import import_fineweb2, validate_text
-from curate.language_configs.reference import documents_from_sentences
 from curate.language_configs.schema import load_language_config
 
 

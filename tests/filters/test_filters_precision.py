@@ -8,13 +8,13 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 from filters_helpers import SHARED, drop_reasons, run_blocks
+from reference_documents import documents_from_sentences
 
 from curate.errors import UserError
 from curate.blocks.precision import UrlWhitelist
 from curate.blocks.quality import stage1_blocks, stage3_filter_blocks
 from curate.blocks.words import WordTokens
 from curate.language_configs.filters import FiltersConfig, PrecisionConfig
-from curate.language_configs.reference import documents_from_sentences
 
 FLORES = SHARED / "data" / "text" / "flores200"
 RELATED = ["est_Latn", "swe_Latn", "nob_Latn", "dan_Latn", "deu_Latn", "eng_Latn"]

@@ -10,12 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from reference_documents import documents_from_sentences
 
-from curate.language_configs.calibration import calibrate
 from curate.language_configs.fineweb2 import validate_text
-from curate.language_configs.reference import documents_from_sentences, read_reference
+from curate.language_configs.reference import read_reference
 from curate.language_configs.schema import load_language_config
 from curate.language_configs.validate import ConfigError
+from curate.pipeline.calibration.config import calibrate
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 

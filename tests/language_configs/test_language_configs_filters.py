@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 import yaml
+from field_docs import field_docs
 
-from curate.language_configs.filters import FiltersConfig, FormattersConfig, GopherQualityConfig, field_docs
+from curate.language_configs.filters import FiltersConfig, FormattersConfig, GopherQualityConfig
 from curate.language_configs.schema import LanguageConfig, config_path, configured_languages, load_language_config
 from curate.language_configs.validate import ConfigError, from_dict
 

@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 from curate.language_configs import lid_thresholds
 from curate.language_configs.fineweb2 import import_fineweb2, validate_text
 from curate.language_configs.lid_thresholds import (CEILING, FLOOR, FT176_DEFAULT_SCORE, MIN_KEPT, RULE,
-                                                    calibrate_lid, confusions, derived_thresholds,
-                                                    describe_reference, set_config_threshold)
+                                                    confusions, derived_thresholds, describe_reference,
+                                                    set_config_threshold)
 from curate.language_configs.reference import BANNERS, NAVIGATION, read_reference, web_documents
 from curate.language_configs.schema import SHIPPED_DIR, load_language_config
+from curate.pipeline.calibration.lid import calibrate_lid
 from curate.language_configs.validate import ConfigError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

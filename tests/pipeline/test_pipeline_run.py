@@ -142,13 +142,13 @@ def test_planted_duplicates_become_one_cluster_with_their_size(reference, mirror
 
 
 def test_released_documents_carry_their_rehydration_weight(reference):
-    from curate.rebalancing import repetitions_for_cluster_size
+    from curate.rebalancing import repetitions_for_cluster_sizes
 
     output, stats = reference
     table = stats["rehydration"]["table"]
     assert stats["rehydration"]["method"] == "removal_rates"
     for document in released(output).values():
-        assert document["weight"] == repetitions_for_cluster_size(table, document["minhash_cluster_size"])
+        assert document["weight"] == repetitions_for_cluster_sizes(table, [document["minhash_cluster_size"]])[0]
     distribution = json.loads((output / "fin_Latn" / "rehydration" / "distribution.json").read_text())
     by_rules = sum(v for k, v in stats["stage3"].items() if k != "kept" and not k.startswith("dedup."))
     deduplicated = stats["stage1"]["kept"] - stats["stage3"]["dedup.exact"] - stats["stage3"]["dedup.minhash"]

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from weights_json import weights_from_json
+
 from curate.rebalancing import (
     distributions_from_json,
     read_distributions,
     rehydration_command,
-    weights_from_json,
     weights_to_json,
 )
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from weights_json import weights_from_json
+
 from curate.rebalancing import (
     RemovalRateDistribution,
     distribution_to_json,
@@ -14,7 +16,6 @@ from curate.rebalancing import (
     rehydration_command,
     rehydration_table_from_distribution,
     removal_rate_distribution_from_counts,
-    weights_from_json,
 )
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

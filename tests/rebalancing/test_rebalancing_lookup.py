@@ -10,11 +10,14 @@ import pytest
 from curate.rebalancing import (
     FINEWEB2_FIXED_TABLE,
     NO_REHYDRATION_TABLE,
-    repetitions_for_cluster_size,
     repetitions_for_cluster_sizes,
 )
 
 INT64_MAX = np.iinfo(np.int64).max
+
+
+def _repetitions(table, cluster_size: int) -> int:
+    return int(repetitions_for_cluster_sizes(table, np.array([cluster_size]))[0])
 
 
 @pytest.mark.parametrize(
@@ -34,7 +37,7 @@ INT64_MAX = np.iinfo(np.int64).max
     ],
 )
 def test_fixed_table_lookup(cluster_size: int, repetitions: int) -> None:
-    assert repetitions_for_cluster_size(FINEWEB2_FIXED_TABLE, cluster_size) == repetitions
+    assert _repetitions(FINEWEB2_FIXED_TABLE, cluster_size) == repetitions
 
 
 def test_vectorised_lookup_matches_scalar() -> None:
@@ -42,7 +45,7 @@ def test_vectorised_lookup_matches_scalar() -> None:
     result = repetitions_for_cluster_sizes(FINEWEB2_FIXED_TABLE, sizes)
     assert result.dtype == np.int64
     assert result.tolist() == [1, 3, 1, 2, 5, 8, 1, 3]
-    assert result.tolist() == [repetitions_for_cluster_size(FINEWEB2_FIXED_TABLE, s) for s in sizes]
+    assert result.tolist() == [_repetitions(FINEWEB2_FIXED_TABLE, s) for s in sizes]
 
 
 def test_lookup_accepts_arrow_polars_and_json_keys() -> None:
@@ -75,7 +78,7 @@ def test_size_below_the_first_key_is_an_error(cluster_size: int) -> None:
 
 def test_table_not_starting_at_one_is_an_error() -> None:
     with pytest.raises(ValueError, match="must start at cluster size 1"):
-        repetitions_for_cluster_size({2: 3, 10: 1}, 5)
+        _repetitions({2: 3, 10: 1}, 5)
 
 
 def test_null_or_overflowing_sizes_are_errors() -> None:

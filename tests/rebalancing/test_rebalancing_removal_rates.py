@@ -14,7 +14,6 @@ from curate.rebalancing import (
     RemovalRateDistribution,
     choose_tail_threshold,
     count_filter_outcomes,
-    count_filter_outcomes_in_frame,
     merge_filter_outcome_counts,
     rehydration_table_from_distribution,
     removal_rate_distribution_from_counts,
@@ -55,27 +54,6 @@ def test_counts_of_no_documents() -> None:
 def test_counts_reject_bad_input(sizes: object, removed: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         count_filter_outcomes(sizes, removed)  # type: ignore[arg-type]
-
-
-def test_frame_counts_match_array_counts() -> None:
-    rng = np.random.default_rng(7)
-    sizes = rng.integers(1, 40, size=5_000)
-    drop_reason = np.where(rng.random(5_000) < 0.4, "filter.gopher_repetition", None)
-    frame = pl.DataFrame({"minhash_cluster_size": sizes, "drop_reason": drop_reason})
-    from_frame = count_filter_outcomes_in_frame(
-        frame, removed=pl.col("drop_reason").is_not_null()
-    )
-    assert from_frame == count_filter_outcomes(sizes, drop_reason != None)  # noqa: E711
-    frame = frame.with_columns(removed=pl.col("drop_reason").is_not_null())
-    assert count_filter_outcomes_in_frame(frame, removed="removed") == from_frame
-
-
-def test_frame_counts_reject_non_boolean_and_null_flags() -> None:
-    frame = pl.DataFrame({"minhash_cluster_size": [1, 2], "flag": [1, 0], "maybe": [True, None]})
-    with pytest.raises(ValueError, match="boolean"):
-        count_filter_outcomes_in_frame(frame, removed="flag")
-    with pytest.raises(ValueError, match="null removal flags"):
-        count_filter_outcomes_in_frame(frame, removed="maybe")
 
 
 def test_bucket_counts_merge_to_the_counts_of_all_documents() -> None:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-from curate.language_configs.reference import documents_from_sentences
+from reference_documents import documents_from_sentences
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FINNISH = SHARED / "data" / "text" / "fi"

@@ -158,7 +158,7 @@ def calibrate(lang_code: str, reference_files: Iterable[str | Path]) -> str:
     notes = {key: f"calibrated: {method}" for key, method in METHOD.items()}
     header = (f"{data['name']} ({lang_code}), calibrated by `curate calibrate` on {len(documents)} reference "
               f"documents ({', '.join(Path(f).name for f in files)[:200]}).\nThresholds from the statistics' "
-              "distributions (method: language_configs/calibration.py and the README); review before use.")
+              "distributions (method: pipeline/calibration/config.py and the README); review before use.")
     text = render_config(data, header, notes)
     validate_text(text, f"calibration of {lang_code}")
     return text
