@@ -35,6 +35,8 @@ from curate.pipeline.sources.crawls import DEFAULT_SOURCE, Source, WarcFile, mat
 from curate.pipeline.sources.estimate import request_bytes, responses_per_byte
 from curate.pipeline.execution.stage1 import (MAX_ERRORS, CodeFault, Stage1Work, Unit, UnitResult, budget_message,
                                               merge_results)
+from curate.pipeline.execution.parts import Part, language_parts
+from curate.pipeline.execution.regroup import RegroupWork, bucket_inputs, plan_groups
 from curate.pipeline.execution.stages import SHARD_BYTES, BucketResult, BucketUnit, FinalWork, Stage3Work
 from curate.pipeline.execution.storage import Manifests, Output, RunLock
 from curate.rebalancing import (DEFAULT_MIN_DOCS_PER_SIZE, distribution_to_json, merge_filter_outcome_counts,
@@ -321,22 +323,24 @@ def _run_language(code: str, language: LanguageGraph, stage1: dict[str, dict], o
     """Dedup, stage 3, rehydration table and final shards of one language; returns its stats."""
     seconds = dict(seconds)
     started = time.monotonic()
-    kept_files = sorted(p for m in stage1.values() for p in m["result"]["kept_files"].get(code, []))
+    kept_parts = language_parts(stage1, code)
     num_buckets = choose_buckets(code, stage1, options)
     log.info("%s: %d buckets", code, num_buckets)
-    clusters = _run_dedup(code, language, kept_files, num_buckets, options, output)
+    clusters = _run_dedup(code, language, kept_parts, num_buckets, options, output)
     seconds["dedup"] = time.monotonic() - started
     started = time.monotonic()
     reused = dict(reused)
-    decontamination.prepare(code, language.stage3, kept_files, output, options.output,
+    decontamination.prepare(code, language.stage3, kept_parts, output, options.output,
                             lambda fn, items: ray_map(fn, items, options.resources.cpus_per_task))
+    inputs, regrouped = _regroup(code, kept_parts, num_buckets, stage1, options, output, manifests, reused)
     stage3 = _run_bucket_stage(
         "stage3", code, num_buckets, options, output, manifests, reused,
         NodeChecked(Stage3Work(options.output, language.stage3, clusters, language.rehydration_rules,
                                max_errors=options.max_errors),
                     language.stage3, manifests.provenance["models"]),
-        inputs=lambda b: tuple(kept_files),
-        upstream=sorted(m["fingerprint"] for m in stage1.values()) + [clusters.fingerprint if clusters else ""],
+        inputs=inputs,
+        upstream=sorted(m["fingerprint"] for m in stage1.values()) + [clusters.fingerprint if clusters else ""]
+        + regrouped,
         settings=[repr(b) for b in language.stage3] + [language.rehydration_rules]
         + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)],
     )
@@ -384,9 +388,25 @@ def choose_buckets(code: str, stage1: dict[str, dict], options: RunOptions) -> i
     return max(1, -(-written // options.bucket_bytes))
 
 
-def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_buckets: int, options: RunOptions,
+def _regroup(code: str, parts: list[Part], num_buckets: int, stage1: dict[str, dict], options: RunOptions,
+             output: Output, manifests: Manifests, reused: dict[str, list[int]]):
+    """(each bucket's stage-3 inputs, the regroup units' fingerprints): the language's stage-1 parts when it has one
+    bucket, else its rows regrouped by bucket (`regroup.py`, resumable like every stage)."""
+    if num_buckets == 1:
+        return (lambda b: tuple(parts)), []
+    groups = plan_groups(parts)
+    done = _run_bucket_stage("regroup", code, len(groups), options, output, manifests, reused,
+                             RegroupWork(options.output, num_buckets), inputs=lambda t: groups[t],
+                             upstream=sorted(m["fingerprint"] for m in stage1.values()),
+                             settings=[num_buckets, [[output.relative(p.path), p.start, p.stop] for p in parts]])
+    _remove_unlisted(output, {m["result"]["file"] for m in done.values()},
+                     output.language(code, "_work", "regroup", "*.parquet"))
+    return (lambda b: bucket_inputs(done, b)), sorted(m["fingerprint"] for m in done.values())
+
+
+def _run_dedup(code: str, language: LanguageGraph, kept_files: list[Part], num_buckets: int, options: RunOptions,
                output: Output) -> dedup.ClusterResult | None:
-    """Global dedup of the language over every stage-1 file (resumable: see `dedup.cluster`)."""
+    """Global dedup of the language over its stage-1 parts (resumable: see `dedup.cluster`)."""
     config = language.config.dedup
     if not (config.enabled or config.exact or config.by_url) or not kept_files:
         return None
@@ -398,7 +418,8 @@ def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_bu
 
     log.info("dedup %s: %d stage-1 files", code, len(kept_files))
     with _status(f"dedup {code}: clustering the documents of {len(kept_files):,} stage-1 files"):
-        result = dedup.cluster([output.url(p) for p in kept_files], output.url(code, "_work", "dedup"),
+        result = dedup.cluster([(output.url(p.path), p.start, p.stop) for p in kept_files],
+                               output.url(code, "_work", "dedup"),
                                num_buckets, config, map_fn=map_fn,
                                exclude=[b for b in language.stage3 if b.before_dedup], relative_to=output.root)
     for earlier in output.fs.ls(output.language(code, "_work", "dedup"), detail=False):

@@ -1,8 +1,10 @@
 """Bounded-memory Parquet I/O of the bucket stages: read a key range of sorted files in batches, write batches.
 
-Stage-1 files are sorted by `doc_key` in row groups of about `stage1.ROW_GROUP_BYTES`, so a bucket (a key range,
-`blocks.keys.bucket_bounds`) reads from each file only the row groups whose `doc_key` statistics overlap its
-range, one row group at a time. `BatchWriter` appends batches to one Parquet file without holding them: batches
+A bucket stage reads `Part`s (`parts.py`: a language's row groups of a file, or a whole file), each sorted by
+`doc_key` in row groups of about `stage1.ROW_GROUP_BYTES`, so a bucket (a key range,
+`blocks.keys.bucket_bounds`) reads from each part only the row groups whose `doc_key` statistics overlap its
+range, one row group at a time. Each file's footer is read once (`read_footers`) and handed to every later
+open of the file. `BatchWriter` appends batches to one Parquet file without holding them: batches
 of one schema stream into a spool file; a batch with other columns (a block's column all-null in one batch, a
 column only removed rows of a later block carry) starts another spool file, and `close` rewrites the spools
 under their unified schema, a batch at a time. The finished file appears at once (a rename on a local disk, one
@@ -24,6 +26,7 @@ import pyarrow.parquet as pq
 
 from curate.blocks import faults
 from curate.blocks.keys import DOC_KEY, bucket_bounds, buckets_of
+from curate.pipeline.execution.parts import Part
 from curate.pipeline.execution.storage import Output
 
 
@@ -45,13 +48,51 @@ def unified_schema(schemas: list[pa.Schema]) -> pa.Schema:
     return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
 
 
+def read_footer(output: Output, path: str) -> pq.FileMetaData:
+    """A Parquet file's footer: the one read of it a reader makes (`open_parts` hands it to later opens)."""
+    with output.fs.open(path, "rb") as handle:
+        return pq.read_metadata(handle)
+
+
+def read_footers(output: Output, parts: list[Part]) -> dict[str, pq.FileMetaData]:
+    """The footer of each file `parts` name, each read once."""
+    footers: dict[str, pq.FileMetaData] = {}
+    for part in parts:
+        if part.path not in footers:
+            footers[part.path] = read_footer(output, part.path)
+    return footers
+
+
+def part_schema(part: Part, footer: pq.FileMetaData) -> pa.Schema:
+    """The Arrow schema of `part`'s own columns."""
+    schema = footer.schema.to_arrow_schema().remove_metadata()
+    if part.columns is None:
+        return schema
+    return pa.schema([schema.field(c) for c in part.columns if c in schema.names])
+
+
+def parts_schema(parts: list[Part], footers: dict[str, pq.FileMetaData]) -> pa.Schema | None:
+    """The unified schema of `parts` (from their footers); None without parts."""
+    return unified_schema([part_schema(p, footers[p.path]) for p in parts]) if parts else None
+
+
 def file_schemas(output: Output, paths: tuple[str, ...] | list[str]) -> pa.Schema | None:
     """The unified schema of Parquet files (their footers only); None without files."""
-    schemas = []
-    for path in paths:
-        with output.fs.open(path, "rb") as handle:
-            schemas.append(pq.ParquetFile(handle).schema_arrow)
-    return unified_schema(schemas) if schemas else None
+    parts = [Part.of(p) for p in paths]
+    return parts_schema(parts, read_footers(output, parts))
+
+
+def part_groups(output: Output, part: Part, footer: pq.FileMetaData, groups: list[int] | None = None,
+                columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """The row groups `groups` of `part` (default: all of the part's), one at a time, with its own columns (only
+    `columns` of them, when given); the footer is not read again."""
+    own = footer.schema.to_arrow_schema().names if part.columns is None else part.columns
+    names = None if columns is None and part.columns is None else [
+        c for c in (own if columns is None else columns) if c in own]
+    with output.fs.open(part.path, "rb") as handle:
+        parquet = pq.ParquetFile(handle, metadata=footer)
+        for table in row_groups(parquet, list(part.groups(footer)) if groups is None else groups, names):
+            yield table if names is None else table.select(names)
 
 
 def _overlapping_groups(metadata: pq.FileMetaData, lo: int, hi: int) -> list[int]:
@@ -75,11 +116,14 @@ def row_groups(parquet: pq.ParquetFile, groups: list[int] | None = None,
         yield parquet.read_row_group(group, columns=columns, use_threads=False)
 
 
-def bucket_batches(output: Output, paths: tuple[str, ...], bucket: int, num_buckets: int, batch_bytes: int,
+def bucket_batches(output: Output, inputs: tuple[Part | str, ...], bucket: int, num_buckets: int, batch_bytes: int,
                    columns: list[str] | None = None) -> Iterator[pa.Table]:
-    """The rows of `bucket` from `paths` (in file order, each file's rows in its order), as tables of about
-    `batch_bytes` (Arrow bytes) under the files' unified schema: memory holds one batch and one row group."""
-    schema = file_schemas(output, paths)
+    """The rows of `bucket` from `inputs` (parts or paths, in order, each one's rows in its order), as tables of
+    about `batch_bytes` (Arrow bytes) under their unified schema: memory holds one batch and one row group. Each
+    file's footer is read once."""
+    parts = [Part.of(p) for p in inputs]
+    footers = read_footers(output, parts)
+    schema = parts_schema(parts, footers)
     if schema is None:
         return
     if columns is not None:
@@ -87,23 +131,23 @@ def bucket_batches(output: Output, paths: tuple[str, ...], bucket: int, num_buck
     lo, hi = bucket_bounds(bucket, num_buckets)
     pending: list[pa.Table] = []
     size = 0
-    for path in paths:
-        with output.fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
-            groups = _overlapping_groups(parquet.metadata, lo, hi)
-            if not groups:
+    for part in parts:
+        footer = footers[part.path]
+        owned = part.groups(footer)
+        groups = [g for g in _overlapping_groups(footer, lo, hi) if g in owned]
+        if not groups:
+            continue
+        for batch in part_groups(output, part, footer, groups, columns):
+            keys = batch[DOC_KEY].to_numpy()
+            inside = buckets_of(keys, num_buckets) == bucket
+            if not inside.any():
                 continue
-            for batch in row_groups(parquet, groups, columns):
-                keys = batch[DOC_KEY].to_numpy()
-                inside = buckets_of(keys, num_buckets) == bucket
-                if not inside.any():
-                    continue
-                rows = batch.filter(pa.array(inside))
-                pending.append(conform(rows, schema))
-                size += rows.nbytes
-                if size >= batch_bytes:
-                    size = 0
-                    yield _drain(pending)
+            rows = batch.filter(pa.array(inside))
+            pending.append(conform(rows, schema))
+            size += rows.nbytes
+            if size >= batch_bytes:
+                size = 0
+                yield _drain(pending)
     if pending:
         yield _drain(pending)
 
@@ -147,6 +191,10 @@ class BatchWriter:
         self.rows += table.num_rows
         if self._buffered >= self.row_group_rows:
             self._flush(everything=False)
+
+    def cut(self) -> None:
+        """End the current row group here (the rows written so far are whole row groups of the file)."""
+        self._flush(everything=True)
 
     def _flush(self, everything: bool) -> None:
         if not self._buffer:
