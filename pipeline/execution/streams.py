@@ -95,6 +95,14 @@ def part_groups(output: Output, part: Part, footer: pq.FileMetaData, groups: lis
             yield table if names is None else table.select(names)
 
 
+def read_parts(output: Output, parts: list[Part | str | dict], columns: list[str] | None = None) -> pa.Table:
+    """The rows of `parts` (or paths, or parts as a manifest records them) as one table: small reads only."""
+    parts = [Part.of(p) for p in parts]
+    footers = read_footers(output, parts)
+    tables = [t for p in parts for t in part_groups(output, p, footers[p.path], columns=columns)]
+    return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+
+
 def _overlapping_groups(metadata: pq.FileMetaData, lo: int, hi: int) -> list[int]:
     """Row groups whose doc_key statistics overlap [lo, hi) (a group without statistics is read)."""
     leaves = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
