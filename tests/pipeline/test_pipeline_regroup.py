@@ -72,3 +72,36 @@ def test_a_stage1_file_keeps_each_language_in_row_groups_of_its_own(tmp_path):
     assert owned == {g for g, s in enumerate(labels) if s.min == "fin_Latn"}
     assert sum(metadata.row_group(g).num_rows for g in owned) == parts[0].rows == 300
     assert Part.of(parts[0].to_json()) == parts[0]
+
+
+def _stage1_unit(mirror, languages: list[str], out: Path):
+    from curate.blocks.warc import WarcReader
+    from curate.pipeline.execution.graph import build_graph
+    from curate.pipeline.execution.stage1 import Stage1Work, Unit
+    from curate.pipeline.sources.crawls import WarcFile
+
+    graph = build_graph(languages, lid="ft176")
+    files = tuple(WarcFile(crawl, str(mirror.root / path)) for crawl, paths in sorted(mirror.crawls.items())
+                  for path in paths[:1] if crawl.startswith("CC-MAIN-2024"))
+    return Stage1Work(graph, "", str(out), WarcReader()).run(Unit("u", files))
+
+
+def test_a_unit_writes_two_files_whatever_the_number_of_languages(mirror, tmp_path):
+    from curate.pipeline.execution.streams import read_parts
+
+    alone = _stage1_unit(mirror, ["fin"], tmp_path / "one")
+    several = _stage1_unit(mirror, ["fin", "est", "swe"], tmp_path / "three")
+    for out, result in ((tmp_path / "one", alone), (tmp_path / "three", several)):
+        assert len(list(out.glob("**/_work/stage1/*.parquet"))) == 1
+        assert len(list(out.glob("**/_work/removed/stage1/*.parquet"))) == len(result.removed_files) <= 1
+        assert len(list(out.rglob("*.parquet"))) == 1 + len(result.removed_files)
+        assert result.kept_files == [str(p) for p in out.glob("_work/stage1/*.parquet")]
+    assert sorted(several.kept_parts) == ["ekk_Latn", "fin_Latn", "swe_Latn"]
+    # each language's part holds its rows only, and Finnish keeps the same documents with other languages routed
+    for code, parts in several.kept_parts.items():
+        rows = read_parts(Output(str(tmp_path / "three")), parts)
+        assert set(rows["lid_label"].to_pylist()) == {code} and rows.num_rows == several.language_counts[code]["kept"]
+    one = read_parts(Output(str(tmp_path / "one")), alone.kept_parts["fin_Latn"])
+    three = read_parts(Output(str(tmp_path / "three")), several.kept_parts["fin_Latn"])
+    assert one.column_names == three.column_names
+    assert one.drop_columns(["file_path"]).equals(three.drop_columns(["file_path"]))
