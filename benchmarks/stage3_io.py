@@ -12,7 +12,7 @@ reads every one of `--buckets` buckets of that language two ways, through a file
 
 A bucket's own bytes are its share of the stage-1 Parquet bytes (each part's bytes times the share of its rows in
 the bucket), the same figure for both. "Bytes read" counts the reads of row-group data; "footers" counts the reads
-of a file's tail (each footer open). Prints a table; `--json` prints the figures.
+of a file's tail (each footer open), "footer bytes" what they read. Prints a table; `--json` prints the figures.
 
     .venv/bin/python benchmarks/stage3_io.py --files 1000 --buckets 200 --before-buckets 10
 """
@@ -57,15 +57,21 @@ class _Counted:
     def __init__(self, inner, fs: CountingFileSystem, path: str):
         self.inner, self.fs, self.path = inner, fs, path
         self.size = inner.seek(0, 2)
+        inner.seek(max(self.size - TAIL, 0))
+        tail = inner.read(TAIL)  # the footer's length (not counted: the instrument's own read)
+        footer = int.from_bytes(tail[:4], "little") if len(tail) == TAIL and tail[4:] == b"PAR1" else 0
+        self.footer_start = self.size - TAIL - footer
         inner.seek(0)
 
     def read(self, size: int = -1) -> bytes:
         start = self.inner.tell()
         data = self.inner.read(size)
-        if start + len(data) > self.size - TAIL:
+        end = start + len(data)
+        if end > self.size - TAIL:
             self.fs.footers[self.path] += 1
-        else:
-            self.fs.bytes_read += len(data)
+        footer = max(0, end - max(start, self.footer_start))
+        self.fs.footer_bytes += footer
+        self.fs.bytes_read += len(data) - footer
         return data
 
     def __getattr__(self, name):
@@ -79,7 +85,8 @@ class _Counted:
 
 
 class CountingFileSystem(LocalFileSystem):
-    """The local filesystem, counting the row-group bytes read and the footer opens of each file."""
+    """The local filesystem, counting the row-group bytes read, the footer bytes read and the footer opens of each
+    file."""
 
     cachable = False
 
@@ -88,7 +95,8 @@ class CountingFileSystem(LocalFileSystem):
         self.reset()
 
     def reset(self) -> None:
-        self.bytes_read = 0
+        self.bytes_read = 0  # row-group (data) bytes
+        self.footer_bytes = 0
         self.footers: Counter = Counter()
 
     def _open(self, path, mode="rb", *args, **kwargs):
@@ -170,7 +178,7 @@ def old_bucket_batches(output: Output, parts: list[Part], bucket: int, num_bucke
 
 def _per_bucket(fs: CountingFileSystem, buckets: list[int], own: np.ndarray, read) -> dict:
     """Bytes read over own bytes, footer opens and the most opens of one file, of each bucket in `buckets`."""
-    ratios, footers, most, total = [], [], [], 0
+    ratios, footers, most, total, footer_bytes = [], [], [], 0, 0
     for bucket in buckets:
         fs.reset()
         rows = sum(t.num_rows for t in read(bucket))
@@ -179,7 +187,8 @@ def _per_bucket(fs: CountingFileSystem, buckets: list[int], own: np.ndarray, rea
         footers.append(sum(fs.footers.values()))
         most.append(max(fs.footers.values(), default=0))
         total += fs.bytes_read
-    return {"buckets_measured": len(buckets), "ratio_max": round(max(ratios), 3),
+        footer_bytes += fs.footer_bytes
+    return {"footer_bytes_mean": footer_bytes // len(buckets),"buckets_measured": len(buckets), "ratio_max": round(max(ratios), 3),
             "ratio_mean": round(float(np.mean(ratios)), 3), "footers_per_bucket_max": max(footers),
             "most_opens_of_a_footer_in_a_bucket": max(most), "bytes_read": total}
 
@@ -223,13 +232,14 @@ def _table(result: dict) -> str:
     lines = [f"{result['files']:,} stage-1 files ({result['stage1_bytes'] / 1e6:,.1f} MB of {LANGUAGE}), "
              f"{result['buckets']} buckets (own bytes {result['own_bytes_mean'] / 1e3:,.1f} kB a bucket on average)",
              "| | buckets measured | read / own bytes, worst bucket | mean | footers opened per bucket | "
-             "most opens of one footer in a bucket | bytes read, buckets measured | seconds |",
-             "|---|---|---|---|---|---|---|---|"]
+             "most opens of one footer in a bucket | footer bytes per bucket | bytes read, buckets measured | seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, figures in (("before (every file, overlapping row groups)", before),
                           ("after (regrouped by bucket)", after)):
         lines.append(f"| {name} | {figures['buckets_measured']} | {figures['ratio_max']:.2f}× | "
                      f"{figures['ratio_mean']:.2f}× | "
                      f"{figures['footers_per_bucket_max']:,} | {figures['most_opens_of_a_footer_in_a_bucket']} | "
+                     f"{figures['footer_bytes_mean'] / 1e3:,.1f} kB | "
                      f"{figures['bytes_read'] / 1e6:,.1f} MB | {figures['seconds']:.1f} |")
     lines.append(f"regroup, once: {regroup['tasks']} tasks read {regroup['bytes_read'] / 1e6:,.1f} MB and "
                  f"{regroup['footers']:,} footers (each at most {regroup['most_opens_of_a_footer']}×) in "

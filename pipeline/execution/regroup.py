@@ -124,7 +124,7 @@ class RegroupWork:
         rows = sum(footers[p.path].row_group(g).num_rows for p in parts for g in p.groups(footers[p.path]))
         arrow = sum(footers[p.path].row_group(g).total_byte_size for p in parts for g in p.groups(footers[p.path]))
         path = output.unique(output.language(unit.language, "_work", "regroup"), unit.id)
-        writer = BatchWriter(output, path, max(64, ROW_GROUP_BYTES * rows // max(arrow, 1)))
+        writer = BatchWriter(output, path, max(64, ROW_GROUP_BYTES * rows // max(arrow, 1)), [DOC_KEY])
         counts: dict[int, int] = {}
         try:
             for bucket in range(self.num_buckets):

@@ -39,6 +39,7 @@ from curate.pipeline.execution.streams import conform, unified_schema
 TRANSIENT_COLUMNS = ("html", "words", "http_tdm_reservation", "http_tdm_policy", "tdm_policy")
 ROW_GROUP_BYTES = 4 << 20  # kept rows per row group (Arrow bytes): the granularity later buckets read at
 AUDIT_GROUP_ROWS = 10_000  # removed-audit rows per row group
+KEPT_STATISTICS = [DOC_KEY, "lid_label"]  # what readers skip row groups by (min/max of text would swell footers)
 AUDIT_COLUMNS = ("id", "url", "dump", "file_path", DROP_REASON, "tdm_policy")
 MAX_ERRORS = 100  # documents a block may raise on (per language) before the run stops: a bug, not bad input
 INPUT_ATTEMPTS = 3  # opens of a missing input before it is counted missing (a listing ahead of its upload)
@@ -208,7 +209,7 @@ class Stage1Work:
                             missing=missing)
         tables = {code: _sorted_kept(_concat(kept[code])) for code in self.graph.languages}
         path = output.unique(output.path("_work", "stage1"), unit.id)
-        parts = write_languages(output, path, tables, _rows_per_group)
+        parts = write_languages(output, path, tables, _rows_per_group, KEPT_STATISTICS)
         result.kept_files = [path] if parts else []
         result.kept_parts = {code: [part] for code, part in parts.items()}
         result.kept_bytes = {code: parts[code]["bytes"] if code in parts else 0 for code in self.graph.languages}
@@ -272,16 +273,19 @@ def _rows_per_group(table: pa.Table) -> int:
     return max(64, ROW_GROUP_BYTES * table.num_rows // max(table.nbytes, 1))
 
 
-def write_languages(output: Output, path: str, tables: dict[str, pa.Table], group_rows) -> dict[str, dict]:
+def write_languages(output: Output, path: str, tables: dict[str, pa.Table], group_rows,
+                    statistics: list[str] | None = None) -> dict[str, dict]:
     """Write the tables of several languages as one zstd Parquet file at `path`, language by language (in sorted
     order, each table's rows as given), each in row groups of `group_rows(table)` rows that never span two
-    languages; returns each language's `Part` (as JSON), none for an empty table. Writes nothing when all are."""
+    languages; returns each language's `Part` (as JSON), none for an empty table. Writes nothing when all are.
+    `statistics`: the columns whose min/max the footer keeps (None: all)."""
     tables = {code: table for code, table in sorted(tables.items()) if table.num_rows}
     if not tables:
         return {}
     schema = unified_schema([t.schema for t in tables.values()])
     buffer = io.BytesIO()
-    with pq.ParquetWriter(buffer, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(buffer, schema, compression="zstd",
+                          write_statistics=True if statistics is None else statistics) as writer:
         for table in tables.values():
             writer.write_table(conform(table, schema), row_group_size=group_rows(table))
     data = buffer.getvalue()

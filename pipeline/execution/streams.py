@@ -49,9 +49,19 @@ def unified_schema(schemas: list[pa.Schema]) -> pa.Schema:
 
 
 def read_footer(output: Output, path: str) -> pq.FileMetaData:
-    """A Parquet file's footer: the one read of it a reader makes (`open_parts` hands it to later opens)."""
+    """A Parquet file's footer, read with two exact reads (its length, then itself: Arrow's own open reads a 64 kB
+    tail, mostly row-group bytes of a small file); `part_groups` hands it to every later open of the file."""
     with output.fs.open(path, "rb") as handle:
-        return pq.read_metadata(handle)
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(size - 8, 0))
+        tail = handle.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if len(tail) < 8 or tail[4:] != b"PAR1" or length + 12 > size:
+            handle.seek(0)
+            return pq.read_metadata(handle)  # not a Parquet file: Arrow says why
+        handle.seek(size - 8 - length)
+        footer = handle.read(length)
+    return pq.read_metadata(pa.BufferReader(b"PAR1" + footer + tail))
 
 
 def read_footers(output: Output, parts: list[Part]) -> dict[str, pq.FileMetaData]:
@@ -171,11 +181,14 @@ class BatchWriter:
     """Appends tables to one Parquet file at `path` (zstd), holding none of them; `close` publishes the file.
 
     `row_group_rows` cuts row groups at fixed row counts across `write` calls (rows are buffered up to one row
-    group), so the bytes do not depend on how the rows were batched. Returns nothing until `close`, which
+    group), so the bytes do not depend on how the rows were batched; `cut` ends one early. `statistics`: the
+    columns whose min/max the footer keeps (default all; a file of many row groups keeps its footer small with
+    only the keys'). Returns nothing until `close`, which
     returns the bytes written (0, and no file, when no row was written)."""
 
-    def __init__(self, output: Output, path: str, row_group_rows: int = 10_000):
+    def __init__(self, output: Output, path: str, row_group_rows: int = 10_000, statistics: list[str] | None = None):
         self.output, self.path, self.row_group_rows = output, path, row_group_rows
+        self.statistics = True if statistics is None else statistics  # columns with min/max in the footer
         # next to the file on a local output (one disk: a full one is the output's; a killed run's spool is a
         # `.tmp-` the next run removes), else in the local temporary folder
         folder = path.rsplit("/", 1)[0] if output.is_local else None
@@ -234,7 +247,7 @@ class BatchWriter:
                 self._writer.close()
             path = os.path.join(self.directory, f"{len(self.spools):05d}.parquet")
             faults.disk_full_point(path)
-            self._writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(path, table.schema, compression="zstd", write_statistics=self.statistics)
             self.spools.append((path, table.schema))
         self._writer.write_table(table, row_group_size=self.row_group_rows)
 
@@ -251,7 +264,7 @@ class BatchWriter:
                 local = self.spools[0][0]
             else:  # batches of several schemas: one file under their union, a row group at a time
                 local = os.path.join(self.directory, "unified.parquet")
-                with pq.ParquetWriter(local, schema, compression="zstd") as writer:
+                with pq.ParquetWriter(local, schema, compression="zstd", write_statistics=self.statistics) as writer:
                     for spool, _ in self.spools:
                         parquet = pq.ParquetFile(spool)
                         for group in range(parquet.num_row_groups):
