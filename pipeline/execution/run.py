@@ -392,7 +392,9 @@ def _regroup(code: str, parts: list[Part], num_buckets: int, stage1: dict[str, d
              output: Output, manifests: Manifests, reused: dict[str, list[int]]):
     """(each bucket's stage-3 inputs, the regroup units' fingerprints): the language's stage-1 parts when it has one
     bucket, else its rows regrouped by bucket (`regroup.py`, resumable like every stage)."""
-    if num_buckets == 1:
+    if num_buckets == 1:  # an earlier run's regrouping (of more buckets) is of no use: gone, manifests too
+        _remove_unlisted(output, set(), output.language(code, "_work", "regroup", "*.parquet"),
+                         output.path("_work", "manifests", "regroup", f"{code}-*.json"))
         return (lambda b: tuple(parts)), []
     groups = plan_groups(parts)
     done = _run_bucket_stage("regroup", code, len(groups), options, output, manifests, reused,
