@@ -20,7 +20,8 @@ SHARED = "_shared"  # the removed-audit rows of the shared blocks (before LID: n
 
 @dataclass(frozen=True)
 class Part:
-    """Row groups [start, stop) of `path` (stop None: to the end); `columns` are the part's own (None: all)."""
+    """Row groups [start, stop) of `path` (stop None: to the end); `columns` are the part's own (None: all);
+    `largest`: its largest row group's uncompressed bytes (what a reader holds of it at once; 0: not known)."""
 
     path: str
     start: int = 0
@@ -28,6 +29,7 @@ class Part:
     rows: int = 0
     bytes: int = 0
     columns: tuple[str, ...] | None = None
+    largest: int = 0
 
     def groups(self, metadata: pq.FileMetaData) -> range:
         return range(self.start, metadata.num_row_groups if self.stop is None else self.stop)
@@ -44,7 +46,7 @@ class Part:
             return cls(value)
         columns = value.get("columns")
         return cls(value["path"], value.get("start", 0), value.get("stop"), value.get("rows", 0),
-                   value.get("bytes", 0), tuple(columns) if columns is not None else None)
+                   value.get("bytes", 0), tuple(columns) if columns is not None else None, value.get("largest", 0))
 
 
 def group_bytes(metadata: pq.FileMetaData, groups: range) -> int:
@@ -65,7 +67,9 @@ def runs_of_groups(path: str, footer: pq.FileMetaData, runs: list[tuple[str, int
         while seen < rows:
             seen += footer.row_group(group).num_rows
             group += 1
-        parts[name] = Part(path, start, group, rows, group_bytes(footer, range(start, group)), columns).to_json()
+        largest = max((footer.row_group(g).total_byte_size for g in range(start, group)), default=0)
+        parts[name] = Part(path, start, group, rows, group_bytes(footer, range(start, group)), columns,
+                           largest).to_json()
     return parts
 
 

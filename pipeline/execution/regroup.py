@@ -1,18 +1,19 @@
-"""Regroup: a language's stage-1 rows into files whose row groups follow its buckets, so a bucket reads its own bytes.
+"""Regroup: a language's stage-1 rows into one file per bucket and task, so a bucket reads only its own bytes.
 
 Stage-1 parts are sorted by `doc_key` and a bucket is a `doc_key` range of its language. Read straight from the
 parts, every bucket would open every part's footer and read, from each, up to a row group beyond its range at
 each end: with many small parts and many buckets, most of what a bucket reads is other buckets' rows. So a
-language of more than one bucket is regrouped first: a task per run of consecutive parts (`plan_groups`: at most
-`REGROUP_PARTS` parts and `REGROUP_BYTES` Parquet bytes) reads each of its parts once (its footer once, each of
-its row groups once) and writes one file, bucket after bucket, each bucket's rows in row groups of their own (in
-part order, a part's rows in key order: the order stage 3 read them in before). Its result records, per bucket,
-that bucket's `Part` of the file. A bucket then reads, from each regroup file, exactly its own row groups: each
-footer once, no row of another bucket. A task holds at most one decoded row group per part (the rows of a group
-that belong to later buckets). A language of one bucket reads its stage-1 parts whole, with no copy.
+language of more than one bucket is regrouped first: a task per run of consecutive parts (`plan_groups`: as many
+as `REGROUP_MEMORY` holds one row group of each, at most `REGROUP_BYTES` Parquet bytes) reads each of its parts
+once (its footer once, each of its row groups once) and writes, bucket after bucket, one file of that bucket's
+rows (in part order, a part's rows in key order: the order stage 3 read them in before). A bucket then reads one
+file per task: no row of another bucket, each footer once, and footers of one row group's worth of metadata
+(a file of many row groups would make every bucket read the metadata of all of them). A task holds at most one
+decoded row group per part (the rows of a group that belong to later buckets) and writes one file at a time. A
+language of one bucket reads its stage-1 parts whole, with no copy.
 
 A task is a `BucketUnit` of the "regroup" stage (`bucket`: the task's number), committed by the same manifests as
-every stage, so a killed run resumes it and `curate verify` checks its file.
+every stage, so a killed run resumes it and `curate verify` checks its files.
 """
 
 from __future__ import annotations
@@ -25,42 +26,44 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.blocks.keys import DOC_KEY, bucket_bounds
-from curate.pipeline.execution.parts import Part, runs_of_groups
+from curate.pipeline.execution.parts import Part
 from curate.pipeline.execution.stage1 import ROW_GROUP_BYTES
 from curate.pipeline.execution.stages import BucketUnit
 from curate.pipeline.execution.storage import Output
-from curate.pipeline.execution.streams import (BatchWriter, conform, part_groups, parts_schema, read_footer,
-                                               read_footers)
+from curate.pipeline.execution.streams import BatchWriter, conform, part_groups, parts_schema, read_footers
 
-REGROUP_PARTS = 64  # parts a task reads: its memory holds at most one decoded row group of each
-REGROUP_BYTES = 4 << 30  # stage-1 Parquet bytes a task copies at most (the copy's parallelism)
+REGROUP_MEMORY = 512 << 20  # decoded row groups a task holds at most (one of each part: their `largest`)
+REGROUP_BYTES = 16 << 30  # stage-1 Parquet bytes a task copies at most (the copy's parallelism)
 
 
 @dataclass
 class RegroupResult:
     unit_id: str
-    file: str = ""
-    buckets: dict[str, dict] = field(default_factory=dict)  # bucket → its `Part` of `file` (JSON)
+    files: list[str] = field(default_factory=list)
+    buckets: dict[str, dict] = field(default_factory=dict)  # bucket → its file, as a `Part` (JSON)
     documents_read: int = 0
     seconds: float = 0.0
 
 
-def plan_groups(parts: list[Part], max_parts: int = REGROUP_PARTS, max_bytes: int = REGROUP_BYTES) -> list[tuple]:
-    """`parts` (in order) cut into runs of consecutive parts, each of at most `max_parts` parts and `max_bytes`
-    bytes (a larger part alone)."""
+def plan_groups(parts: list[Part], memory: int = REGROUP_MEMORY, max_bytes: int = REGROUP_BYTES) -> list[tuple]:
+    """`parts` (in order) cut into runs of consecutive parts, each holding at most `memory` bytes of row groups,
+    one of each part (its `largest`; `ROW_GROUP_BYTES` when not known), and `max_bytes` Parquet bytes (a larger
+    part alone)."""
     groups: list[list[Part]] = []
-    size = 0
+    size = held = 0
     for part in parts:
-        if not groups or len(groups[-1]) >= max_parts or size + part.bytes > max_bytes:
+        group = part.largest or ROW_GROUP_BYTES
+        if not groups or held + group > memory or size + part.bytes > max_bytes:
             groups.append([])
-            size = 0
+            size = held = 0
         groups[-1].append(part)
         size += part.bytes
+        held += group
     return [tuple(group) for group in groups]
 
 
 def bucket_inputs(regroup: dict[int, dict], bucket: int) -> tuple[Part, ...]:
-    """The parts stage 3 reads for `bucket`: its row groups of each regroup task's file, in task order."""
+    """The parts stage 3 reads for `bucket`: its file of each regroup task, in task order."""
     return tuple(Part.of(regroup[task]["result"]["buckets"][str(bucket)]) for task in sorted(regroup)
                  if str(bucket) in regroup[task]["result"]["buckets"])
 
@@ -108,7 +111,7 @@ class _Cursor:
 
 @dataclass
 class RegroupWork:
-    """Regroup a run of one language's stage-1 parts (`unit.inputs`) into one file by bucket (of `num_buckets`)."""
+    """Regroup a run of one language's stage-1 parts (`unit.inputs`) into a file per bucket (of `num_buckets`)."""
 
     output: str
     num_buckets: int
@@ -123,26 +126,24 @@ class RegroupWork:
         cursors = [_Cursor(output, part, footers[part.path], schema) for part in parts]
         rows = sum(footers[p.path].row_group(g).num_rows for p in parts for g in p.groups(footers[p.path]))
         arrow = sum(footers[p.path].row_group(g).total_byte_size for p in parts for g in p.groups(footers[p.path]))
-        path = output.unique(output.language(unit.language, "_work", "regroup"), unit.id)
-        writer = BatchWriter(output, path, max(64, ROW_GROUP_BYTES * rows // max(arrow, 1)), [DOC_KEY])
-        counts: dict[int, int] = {}
-        try:
-            for bucket in range(self.num_buckets):
-                _, hi = bucket_bounds(bucket, self.num_buckets)
+        rows_per_group = max(64, ROW_GROUP_BYTES * rows // max(arrow, 1))
+        folder = output.language(unit.language, "_work", "regroup")
+        for bucket in range(self.num_buckets):
+            _, hi = bucket_bounds(bucket, self.num_buckets)
+            path = output.unique(folder, f"{unit.id}-{bucket:05d}")
+            writer = BatchWriter(output, path, rows_per_group, [DOC_KEY])
+            try:
                 for cursor in cursors:
                     for table in cursor.take(hi):
                         writer.write(table)
-                        counts[bucket] = counts.get(bucket, 0) + table.num_rows
-                writer.cut()  # the bucket's last row group ends here
-            size = writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        result.documents_read = sum(counts.values())
-        if size:
-            result.file = path
-            footer = read_footer(output, path)
-            result.buckets = runs_of_groups(path, read_footer(output, path),  # each bucket: whole row groups
-                                            [(str(b), n, tuple(schema.names)) for b, n in sorted(counts.items())])
+                count = writer.rows
+                size = writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+            if size:
+                result.files.append(path)
+                result.buckets[str(bucket)] = Part(path, 0, None, count, size, tuple(schema.names)).to_json()
+            result.documents_read += count
         result.seconds = time.monotonic() - started
         return result

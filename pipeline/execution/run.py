@@ -401,7 +401,7 @@ def _regroup(code: str, parts: list[Part], num_buckets: int, stage1: dict[str, d
                              RegroupWork(options.output, num_buckets), inputs=lambda t: groups[t],
                              upstream=sorted(m["fingerprint"] for m in stage1.values()),
                              settings=[num_buckets, [[output.relative(p.path), p.start, p.stop] for p in parts]])
-    _remove_unlisted(output, {m["result"]["file"] for m in done.values()},
+    _remove_unlisted(output, {p for m in done.values() for p in m["result"]["files"]},
                      output.language(code, "_work", "regroup", "*.parquet"))
     return (lambda b: bucket_inputs(done, b)), sorted(m["fingerprint"] for m in done.values())
 

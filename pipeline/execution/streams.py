@@ -181,7 +181,7 @@ class BatchWriter:
     """Appends tables to one Parquet file at `path` (zstd), holding none of them; `close` publishes the file.
 
     `row_group_rows` cuts row groups at fixed row counts across `write` calls (rows are buffered up to one row
-    group), so the bytes do not depend on how the rows were batched; `cut` ends one early. `statistics`: the
+    group), so the bytes do not depend on how the rows were batched. `statistics`: the
     columns whose min/max the footer keeps (default all; a file of many row groups keeps its footer small with
     only the keys'). Returns nothing until `close`, which
     returns the bytes written (0, and no file, when no row was written)."""
@@ -212,10 +212,6 @@ class BatchWriter:
         self.rows += table.num_rows
         if self._buffered >= self.row_group_rows:
             self._flush(everything=False)
-
-    def cut(self) -> None:
-        """End the current row group here (the rows written so far are whole row groups of the file)."""
-        self._flush(everything=True)
 
     def _flush(self, everything: bool) -> None:
         if not self._buffer:

@@ -5,6 +5,7 @@ whatever the number of languages, each language in row groups of its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def test_regrouped_buckets_read_their_own_bytes_and_each_footer_once(tmp_path, c
     assert after["buckets_measured"] == BUCKETS
     assert after["ratio_max"] <= 1.25
     assert after["most_opens_of_a_footer_in_a_bucket"] == 1
-    assert after["footers_per_bucket_max"] == 1  # one regroup task (≤ 64 parts): one file to open
+    assert after["footers_per_bucket_max"] == 1  # one regroup task (its parts' row groups fit its memory): one file
+    assert after["footer_bytes_mean"] < 0.1 * result["own_bytes_mean"]  # the footer of one bucket's row groups
     assert result["regroup"]["tasks"] == 1
     # the old reading, counted the same way, is what the target rules out
     assert before["ratio_max"] > 1.25 * 4 and before["footers_per_bucket_max"] == 2 * FILES
@@ -47,7 +49,8 @@ def test_regrouped_buckets_read_their_own_bytes_and_each_footer_once(tmp_path, c
 def test_regrouped_rows_are_the_buckets_own_in_the_old_order(tmp_path, counted):
     parts = stage3_io.generate(tmp_path, 7, 80)
     output = Output(str(tmp_path))
-    groups = plan_groups(parts, max_parts=3)  # three tasks: 3, 3 and 1 parts
+    parts = [dataclasses.replace(p, largest=1) for p in parts]
+    groups = plan_groups(parts, memory=3)  # three tasks: 3, 3 and 1 parts
     assert [len(g) for g in groups] == [3, 3, 1]
     work = RegroupWork(str(tmp_path), 5)
     regrouped = {t: {"result": {"buckets": work.run(BucketUnit(f"x-{t:05d}", "fin_Latn", t, g, len(groups))).buckets}}
@@ -55,7 +58,7 @@ def test_regrouped_rows_are_the_buckets_own_in_the_old_order(tmp_path, counted):
     for bucket in range(5):
         counted.reset()
         new = [t for t in bucket_batches(output, bucket_inputs(regrouped, bucket), bucket, 5, 1 << 30)]
-        assert max(counted.footers.values()) == 1 and sum(counted.footers.values()) == len(groups)
+        assert max(counted.footers.values()) == 1 and sum(counted.footers.values()) == len(groups)  # a file a task
         old = list(stage3_io.old_bucket_batches(output, parts, bucket, 5))
         ids = [i for t in new for i in t["id"].to_pylist()]
         assert ids == [i for t in old for i in t["id"].to_pylist()]
