@@ -62,6 +62,7 @@ bench:
 	$(BIN)/python benchmarks/scorers.py
 	$(BIN)/python benchmarks/decontamination.py
 	$(BIN)/python benchmarks/index.py
+	$(BIN)/python benchmarks/stage3_io.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -38,7 +38,6 @@ import common  # noqa: E402
 common.setup()
 sys.path.insert(0, str(common.PROJECT / "tests"))
 
-import pyarrow.parquet as pq  # noqa: E402
 from mirror import Mirror, Record, build_index, documents, page, write_warc  # noqa: E402
 
 CRAWL = "CC-MAIN-2024-22"
@@ -95,6 +94,8 @@ def stage1(source: str, files: tuple, out: Path, label: str) -> dict:
     from curate.blocks.warc import WarcReader
     from curate.pipeline.execution.graph import build_graph
     from curate.pipeline.execution.stage1 import Stage1Work, Unit
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.execution.streams import read_parts
 
     graph = build_graph(["fin"], lid="ft176")
     graph.check()
@@ -111,8 +112,8 @@ def stage1(source: str, files: tuple, out: Path, label: str) -> dict:
     result = work.run(Unit(label, files))
     seconds = time.perf_counter() - started
     kept = set()
-    for path in result.kept_files.get("fin_Latn", []):
-        kept |= set(pq.read_table(path, columns=["id"])["id"].to_pylist())
+    if result.kept_parts.get("fin_Latn"):
+        kept |= set(read_parts(Output(work.output), result.kept_parts["fin_Latn"], ["id"])["id"].to_pylist())
     return {"seconds": seconds, "bytes": result.bytes_read, "records": result.counts.get("warc.records", 0),
             "documents": result.documents_read, "kept": kept, "warc_bytes": result.warc_bytes}
 

@@ -132,7 +132,7 @@ class OursSide:
             "side": self.name, "startup": self.startup, "notes": self.notes, "passes": self.passes,
             "extract_timeout": self.extract_block.timeout_s, "documents_in": result.documents_read, "finnish_out": language.get("kept", 0), "language": self.code,
             "counts": {**result.counts, **{f"{self.code}.{k}": v for k, v in language.items()}},
-            "kept": _kept_rows(result.kept_files.get(self.code, [])), "seen": self.seen,
+            "kept": _kept_rows(str(self.out), result.kept_parts.get(self.code, [])), "seen": self.seen,
         }
         if self.options.profile:
             _, report["profile"] = common.profile(self.work("profile").run, self.unit, top=30)
@@ -203,14 +203,14 @@ def _timed_reader(base, times: Counter, clock: common.CpuClock):
     return TimedWarcReader
 
 
-def _kept_rows(paths: list[str]) -> dict[str, float]:
-    import pyarrow.parquet as pq
+def _kept_rows(output: str, parts: list[dict]) -> dict[str, float]:
+    from curate.pipeline.execution.storage import Output
+    from curate.pipeline.execution.streams import read_parts
 
-    kept = {}
-    for path in paths:
-        table = pq.read_table(path, columns=["id", "language_score"])
-        kept.update(zip(table["id"].to_pylist(), table["language_score"].to_pylist()))
-    return kept
+    if not parts:
+        return {}
+    table = read_parts(Output(output), parts, ["id", "language_score"])
+    return dict(zip(table["id"].to_pylist(), table["language_score"].to_pylist()))
 
 
 def _corpus_html(root: Path, manifest: dict) -> list[str]:

@@ -1,4 +1,5 @@
-"""Step 1 (one task per group of stage-1 files): read the dedup columns and spill them by hash partition.
+"""Step 1 (one task per group of stage-1 inputs: files, or a language's row groups of one): read the dedup columns
+and spill them by hash partition.
 
 A task streams its files a bounded number of rows at a time (`Plan.rows_per_read`), reading only `doc_key` (or `id`),
 `minhash_bands`, `text_hash` and `url` (what the enabled methods need), and writes
@@ -27,7 +28,7 @@ from curate.blocks.keys import DOC_KEY, document_keys
 from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH, hash_strings
 from curate.dedup.plan import Plan, hash_partition
 from curate.dedup.shuffle import PAIR, ShuffleWriter
-from curate.dedup.storage import committed, open_input
+from curate.dedup.storage import Input, committed, input_path, open_input
 
 URL = "url"
 MAP_STEP = "map"
@@ -36,11 +37,12 @@ MAP_STEP = "map"
 @dataclass(frozen=True)
 class MapTask:
     plan: Plan
-    files: tuple[str, ...]
+    files: tuple[Input, ...]
 
     @property
     def name(self) -> str:
-        return hashlib.blake2b("\n".join(self.files).encode(), digest_size=8).hexdigest()
+        names = [f if isinstance(f, str) else "{}#{}-{}".format(*f) for f in self.files]
+        return hashlib.blake2b("\n".join(names).encode(), digest_size=8).hexdigest()
 
 
 def _pairs(hashes: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -107,11 +109,13 @@ def _read_inputs(task: MapTask) -> dict:
         writers["url"] = ShuffleWriter(plan.store, plan.step("url"), task.name, plan.partitions, PAIR, budget)
     counts = {"documents": 0, "signatures": 0, "text_hashes": 0, "urls": 0, "excluded": 0}
     band_base = np.arange(plan.bands, dtype=np.int64) * plan.partitions
-    for path in task.files:
+    for item in task.files:
+        path, groups = input_path(item)
         with open_input(path) as handle:
             parquet = pq.ParquetFile(handle)
             columns = _columns(plan, parquet.schema_arrow, path)
-            for batch in parquet.iter_batches(batch_size=plan.rows_per_read, columns=columns, use_threads=False):
+            for batch in parquet.iter_batches(batch_size=plan.rows_per_read, row_groups=groups, columns=columns,
+                                              use_threads=False):
                 if plan.exclude:
                     batch, excluded = _without_excluded(batch, plan.exclude)
                     counts["excluded"] += excluded

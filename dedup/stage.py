@@ -45,7 +45,7 @@ from curate.dedup.inputs import MapTask, read_inputs
 from curate.dedup.lsh import BandTask, band_edges
 from curate.dedup.plan import Plan
 from curate.dedup.shuffle import ASSIGNMENT, ranges
-from curate.dedup.storage import Store
+from curate.dedup.storage import Input, Store, input_path
 from curate.language_configs.minhash import DedupConfig
 
 log = logging.getLogger("curate")
@@ -64,19 +64,22 @@ R = TypeVar("R")
 MapFn = Callable[[Callable[[T], R], Iterable[T]], Iterable[R]]
 
 
-def input_identity(path: str) -> dict[str, Any]:
-    """What identifies a stage-1 file's content cheaply: its path, size and a digest of its Parquet footer
-    (schema, row counts and column statistics: a rewritten file gets a new one)."""
+def input_identity(item: Input) -> dict[str, Any]:
+    """What identifies a stage-1 input's content cheaply: its path, size and a digest of its Parquet footer
+    (schema, row counts and column statistics: a rewritten file gets a new one), and its row groups when it is
+    part of a file."""
+    path, groups = input_path(item)
     fs, inner = fsspec.core.url_to_fs(path)
     size = int(fs.size(inner))
     tail = fs.cat_file(inner, start=max(size - 8, 0), end=size)
     footer_length = int.from_bytes(tail[:4], "little") if len(tail) == 8 and tail[4:] == b"PAR1" else 0
     footer = fs.cat_file(inner, start=max(size - 8 - footer_length, 0), end=size)
-    return {"path": path, "size": size, "footer": hashlib.blake2b(footer, digest_size=16).hexdigest()}
+    identity = {"path": path, "size": size, "footer": hashlib.blake2b(footer, digest_size=16).hexdigest()}
+    return identity if groups is None else {**identity, "row_groups": [groups[0], groups[-1] + 1] if groups else []}
 
 
 def fingerprint(
-    stage1_files: Sequence[str],
+    stage1_files: Sequence[Input],
     config: DedupConfig,
     num_buckets: int,
     identities: Sequence[dict] | None = None,
@@ -89,19 +92,21 @@ def fingerprint(
         "code": CODE_VERSION,
         "config": dataclasses.asdict(config),
         "num_buckets": num_buckets,
-        "inputs": sorted(identities, key=lambda i: i["path"]),
+        "inputs": sorted(identities, key=lambda i: (i["path"], i.get("row_groups", []))),
         "exclude": [str(block.fingerprint()) for block in exclude],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _row_count(path: str) -> int:
+def _row_count(item: Input) -> int:
     import pyarrow.parquet as pq
 
     from curate.dedup.storage import open_input
 
+    path, groups = input_path(item)
     with open_input(path) as handle:
-        return pq.ParquetFile(handle).metadata.num_rows
+        metadata = pq.ParquetFile(handle).metadata
+    return metadata.num_rows if groups is None else sum(metadata.row_group(g).num_rows for g in groups)
 
 
 @dataclass
@@ -158,7 +163,7 @@ def _runs(results: list[dict], key: str | None = None) -> tuple[str, ...]:
 
 
 def cluster(
-    stage1_files: Sequence[str],
+    stage1_files: Sequence[Input],
     work_dir: str,
     num_buckets: int,
     config: DedupConfig,
@@ -171,8 +176,9 @@ def cluster(
 ) -> ClusterResult:
     """Deduplicate the documents of `stage1_files` globally; returns where the assignments are.
 
-    stage1_files: Parquet files (local paths or fsspec URLs) with `doc_key` (or `id`) and the columns the
-        enabled methods need: `minhash_bands` (MinHash), `text_hash` (exact), `url` (URL dedup).
+    stage1_files: Parquet files (local paths or fsspec URLs), or (file, first row group, stop row group) parts of
+        them, with `doc_key` (or `id`) and the columns the enabled methods need: `minhash_bands` (MinHash),
+        `text_hash` (exact), `url` (URL dedup).
     work_dir: where the run's directory `<fingerprint[:16]>/` goes (shared storage on a cluster).
     num_buckets: the output bucketing (`blocks.keys.buckets_of`), normally stage 1's.
     map_fn: runs a step's tasks, `map` semantics (results in input order): `map`, a process pool's `map`,
@@ -188,7 +194,8 @@ def cluster(
     """
     if num_buckets < 1:
         raise ValueError(f"num_buckets must be at least 1, got {num_buckets}")
-    files = sorted(dict.fromkeys(stage1_files))
+    files = sorted(dict.fromkeys(p if isinstance(p, str) else tuple(p) for p in stage1_files),
+                   key=lambda p: (p, -1, -1) if isinstance(p, str) else p)
     identities = [input_identity(p) for p in files]
     if relative_to:
         prefix = relative_to.rstrip("/") + "/"

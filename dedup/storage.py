@@ -96,6 +96,19 @@ def _recording() -> Iterator[list[str]]:
         _WRITTEN.reset(token)
 
 
+Input = str | tuple[str, int, int]
+"""A stage-1 input: a whole Parquet file (a path or fsspec URL), or (path, first row group, stop row group): the
+row groups of one language in a file that holds several."""
+
+
+def input_path(item: Input) -> tuple[str, list[int] | None]:
+    """(the file, its row groups to read: None for all) of an input."""
+    if isinstance(item, str):
+        return item, None
+    path, start, stop = item
+    return path, list(range(int(start), int(stop)))
+
+
 def open_input(path: str):
     """A readable binary file object for a local path or an fsspec URL."""
     return fsspec.open(path, "rb").open()

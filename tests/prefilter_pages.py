@@ -18,7 +18,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 
 from mirror import DATA, Record, write_warc
 
@@ -26,6 +25,8 @@ from curate.blocks.prefilter import page_chunks
 from curate.blocks.warc import WarcReader
 from curate.pipeline.execution.graph import Graph
 from curate.pipeline.execution.stage1 import PrefilterGate, Stage1Work, Unit
+from curate.pipeline.execution.storage import Output
+from curate.pipeline.execution.streams import read_parts
 from curate.pipeline.sources.crawls import WarcFile
 
 FLORES = DATA / "text" / "flores200"
@@ -124,8 +125,8 @@ def run_stage1(graph: Graph, warc: Path, out: Path) -> tuple[dict[str, set[str]]
     every page, never stepping aside: what it keeps is what is measured)."""
     result = Stage1Work(graph, "", str(out), WarcReader(), prefilter_gate=PrefilterGate(max_pass_share=1.0)).run(Unit("u", (WarcFile(CRAWL, str(warc)),)))
     kept = {}
-    for code, files in result.kept_files.items():
-        kept[code] = {url for path in files for url in pq.read_table(path, columns=["url"])["url"].to_pylist()}
+    for code, parts in result.kept_parts.items():
+        kept[code] = set(read_parts(Output(str(out)), parts, ["url"])["url"].to_pylist())
     return kept, Counter(result.counts)
 
 

@@ -4,6 +4,9 @@
 |---|---|---|
 | `raw` | `_work/stage1/` + `_work/removed/stage1/`: everything LID routed to the language, no threshold | 1 |
 | `lid` | `_work/stage1/`: above the LID threshold | 1 |
+
+(Stage-1 files are the run's, `<out>/_work/stage1/` and `<out>/_work/removed/stage1/`, one per unit holding every
+language: only the row groups whose `lid_label` is the language are read; a file without the column is read whole.)
 | `dedup` | `lid` minus the `dedup.*` removals of `_work/removed/stage3/` | 1 |
 | `filtered` | `data/**`: the released documents, one copy each | 1 |
 | `rehydrated` | `data/**` with its `weight` column (absent: 1) | `weight` |
@@ -34,6 +37,7 @@ import pyarrow.parquet as pq
 from curate.errors import UserError
 from curate.blocks.base import DROP_REASON
 from curate.blocks.keys import document_keys
+from curate.pipeline.execution.parts import LANGUAGE
 from curate.pipeline.execution.storage import Output
 
 VARIANTS = ("raw", "lid", "dedup", "filtered", "rehydrated")
@@ -72,12 +76,17 @@ class _Layout:
     root: Path
 
     @property
+    def code(self) -> str:
+        return self.root.name
+
+    @property
     def stage1(self) -> list[Path]:
-        return _parquet_files(self.root / "_work" / "stage1")
+        return _parquet_files(self.root / "_work" / "stage1") + _parquet_files(self.root.parent / "_work" / "stage1")
 
     @property
     def removed_stage1(self) -> list[Path]:
-        return _parquet_files(self.root / "_work" / "removed" / "stage1")
+        return (_parquet_files(self.root / "_work" / "removed" / "stage1")
+                + _parquet_files(self.root.parent / "_work" / "removed" / "stage1"))
 
     @property
     def removed_stage3(self) -> list[Path]:
@@ -151,7 +160,7 @@ def _check_layout(layout: _Layout, variants: list[str]) -> None:
 def _text_bytes(variant: str, layout: _Layout) -> int:
     """The variant's text bytes, from Parquet footers (uncompressed size of the text column); the
     dedup variant subtracts its removals' text."""
-    total = sum(_footer_text_bytes(f) for f in layout.documents(variant))
+    total = sum(_footer_text_bytes(f, layout.code) for f in layout.documents(variant))
     if variant == "dedup":
         for f in layout.removed_stage3:
             table = pq.read_table(f, columns=[DROP_REASON, "text"])
@@ -160,16 +169,31 @@ def _text_bytes(variant: str, layout: _Layout) -> int:
     return max(0, total)
 
 
-def _footer_text_bytes(path: Path) -> int:
+def _own_groups(metadata: pq.FileMetaData, code: str) -> list[int]:
+    """The row groups of `code` in a file: those whose `lid_label` is `code` (a stage-1 file holds every language,
+    each in row groups of its own), or every group of a file without the column."""
+    leaves = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    if LANGUAGE not in leaves:
+        return list(range(metadata.num_row_groups))
+    index = leaves.index(LANGUAGE)
+    groups = []
+    for group in range(metadata.num_row_groups):
+        statistics = metadata.row_group(group).column(index).statistics
+        if statistics is not None and statistics.has_min_max and statistics.min == statistics.max == code:
+            groups.append(group)
+    return groups
+
+
+def _footer_text_bytes(path: Path, code: str) -> int:
     metadata = pq.ParquetFile(path).metadata
     index = metadata.schema.to_arrow_schema().get_field_index("text")
     if index < 0:
         raise UserError(f"{path} has no 'text' column: is this the output folder of a `curate run`?")
-    return sum(metadata.row_group(g).column(index).total_uncompressed_size for g in range(metadata.num_row_groups))
+    return sum(metadata.row_group(g).column(index).total_uncompressed_size for g in _own_groups(metadata, code))
 
 
 def _fingerprint(variant: str, root: Path, inputs: list[Path], fraction: float) -> str:
-    files = [(f.relative_to(root).as_posix(), f.stat().st_size, f.stat().st_mtime_ns) for f in inputs]
+    files = [(f.relative_to(root.parent).as_posix(), f.stat().st_size, f.stat().st_mtime_ns) for f in inputs]
     text = json.dumps(dict(format=CORPUS_FORMAT, variant=variant, fraction=fraction, files=files))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -184,10 +208,14 @@ def _dedup_removed_keys(files: list[Path]) -> np.ndarray:
     return np.unique(np.concatenate(keys))
 
 
-def _batches(files: list[Path], with_weight: bool) -> Iterator[tuple[np.ndarray, pa.RecordBatch, np.ndarray]]:
-    """(keys, `id` and `text` columns, weights) of the documents with a non-empty text, a batch at a time."""
+def _batches(files: list[Path], code: str,
+             with_weight: bool) -> Iterator[tuple[np.ndarray, pa.RecordBatch, np.ndarray]]:
+    """(keys, `id` and `text` columns, weights) of `code`'s documents with a non-empty text, a batch at a time."""
     for f in files:
         parquet = pq.ParquetFile(f)
+        groups = _own_groups(parquet.metadata, code)
+        if not groups:
+            continue
         names = parquet.schema_arrow.names
         missing = [c for c in ("id", "text") if c not in names]
         if missing:
@@ -195,7 +223,7 @@ def _batches(files: list[Path], with_weight: bool) -> Iterator[tuple[np.ndarray,
                             "is this the output folder of a `curate run`?")
         weighted = with_weight and WEIGHT in names
         columns = ["id", "text", *([WEIGHT] if weighted else [])]
-        for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+        for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, row_groups=groups, columns=columns):
             present = pc.fill_null(pc.greater(pc.utf8_length(batch.column("text")), 0), False)
             batch = batch.filter(present)
             if not batch.num_rows:
@@ -211,7 +239,7 @@ def _write_corpus(variant: str, layout: _Layout, out: Path, fraction: float, fin
     dedup_removed = _dedup_removed_keys(layout.removed_stage3) if variant == "dedup" else None
     threshold = np.uint64(min(2**64 - 1, int(fraction * 2**64)))
     keys, rows, weights = [], [], []
-    for batch_keys, batch_rows, batch_weights in _batches(layout.documents(variant), variant == "rehydrated"):
+    for batch_keys, batch_rows, batch_weights in _batches(layout.documents(variant), layout.code, variant == "rehydrated"):
         keep = batch_keys < threshold if fraction < 1 else np.ones(len(batch_keys), bool)
         if dedup_removed is not None:
             keep &= ~np.isin(batch_keys, dedup_removed)

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 
 from curate.blocks.base import DROP_REASON
 from curate.blocks.decontamination import ITEMS, REASON, Decontaminate, count_entries
+from curate.pipeline.execution.parts import Part
 from curate.pipeline.execution.provenance import fingerprint
 from curate.pipeline.execution.storage import Output
-from curate.pipeline.execution.streams import row_groups
+from curate.pipeline.execution.streams import part_groups, read_footer, row_groups
 
 log = logging.getLogger("curate")
 
@@ -28,22 +29,22 @@ def block_of(stage3: list) -> Decontaminate | None:
     return next((b for b in stage3 if isinstance(b, Decontaminate)), None)
 
 
-def _count_file(output_root: str, block: Decontaminate, path: str) -> dict[int, int]:
-    """{entry: documents} over one stage-1 file, a row group at a time."""
+def _count_file(output_root: str, block: Decontaminate, part: Part) -> dict[int, int]:
+    """{entry: documents} over one stage-1 part, a row group at a time."""
     output, counts = Output(output_root), Counter()
-    with output.fs.open(path, "rb") as handle:
-        for rows in row_groups(pq.ParquetFile(handle), columns=["text"]):
-            counts.update(count_entries(block.index, block.tokenizer, [t or "" for t in rows["text"].to_pylist()]))
+    for rows in part_groups(output, part, read_footer(output, part.path), columns=["text"]):
+        counts.update(count_entries(block.index, block.tokenizer, [t or "" for t in rows["text"].to_pylist()]))
     return dict(counts)
 
 
-def prepare(code: str, stage3: list, kept_files: list[str], output: Output, output_root: str, map_fn) -> None:
-    """Count the index's entries over the language's stage-1 documents (`map_fn`: Ray tasks, one a file) and take
+def prepare(code: str, stage3: list, kept_files: list[Part], output: Output, output_root: str, map_fn) -> None:
+    """Count the index's entries over the language's stage-1 documents (`map_fn`: Ray tasks, one a part) and take
     the entries found in more than `max_documents` documents out of the block's index (reported in stats)."""
     block = block_of(stage3)
     if block is None or not kept_files:
         return
-    key = fingerprint(block.index.digest(), block.max_documents, sorted(output.relative(p) for p in kept_files))
+    key = fingerprint(block.index.digest(), block.max_documents,
+                      sorted([output.relative(p.path), p.start, p.stop] for p in kept_files))
     path = output.language(code, "_work", "decontamination", f"{key}.json")
     cached = output.read_json(path)
     if cached is None:

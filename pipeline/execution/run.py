@@ -36,6 +36,8 @@ from curate.pipeline.sources.crawls import Source, WarcFile, match_crawls, sampl
 from curate.pipeline.sources.estimate import request_bytes, responses_per_byte
 from curate.pipeline.execution.stage1 import CodeFault, Stage1Work, Unit, budget_message
 from curate.pipeline.execution.stages import FinalWork, Stage3Work
+from curate.pipeline.execution.parts import Part, language_parts
+from curate.pipeline.execution.regroup import RegroupWork, bucket_inputs, plan_groups
 from curate.pipeline.execution.options import BUCKET_BYTES, Resources, RunOptions  # noqa: F401 (the API's names)
 from curate.pipeline.execution.storage import Manifests, Output, RunLock
 from curate.rebalancing import (distribution_to_json, merge_filter_outcome_counts,
@@ -263,9 +265,9 @@ def _timed(fn) -> float:
 
 @dataclass
 class _Prepared:
-    """A language's inputs to stage 3: its stage-1 files, bucket count, dedup result and dedup seconds."""
+    """A language's inputs to stage 3: its stage-1 parts, bucket count, dedup result and dedup seconds."""
 
-    kept_files: list[str]
+    kept_parts: list[Part]
     kept_bytes: int
     buckets: int
     clusters: dedup.ClusterResult | None
@@ -277,7 +279,7 @@ def _prepare(code: str, language: LanguageGraph, stage1: dict[str, dict], option
     """A language's buckets, dedup and decontamination counts (in a driver thread: `_run_languages`). A small
     language runs them in this thread, a larger one on Ray tasks."""
     started = time.monotonic()
-    kept_files = sorted(p for m in stage1.values() for p in m["result"]["kept_files"].get(code, []))
+    kept_parts = language_parts(stage1, code)
     kept_bytes = sum(m["result"].get("kept_bytes", {}).get(code, 0) for m in stage1.values())
     num_buckets = choose_buckets(code, stage1, options)
     log.info("%s: %d buckets", code, num_buckets)
@@ -287,9 +289,9 @@ def _prepare(code: str, language: LanguageGraph, stage1: dict[str, dict], option
             return list(map(fn, items))
         return ray_map(fn, items, options.resources.cpus_per_task)
 
-    clusters = _run_dedup(code, language, kept_files, num_buckets, output, map_fn)
-    decontamination.prepare(code, language.stage3, kept_files, output, options.output, map_fn)
-    return _Prepared(kept_files, kept_bytes, num_buckets, clusters, time.monotonic() - started)
+    clusters = _run_dedup(code, language, kept_parts, num_buckets, output, map_fn)
+    decontamination.prepare(code, language.stage3, kept_parts, output, options.output, map_fn)
+    return _Prepared(kept_parts, kept_bytes, num_buckets, clusters, time.monotonic() - started)
 
 
 def _run_languages(graph: Graph, stage1: dict[str, dict], options: RunOptions, output: Output, manifests: Manifests,
@@ -302,6 +304,7 @@ def _run_languages(graph: Graph, stage1: dict[str, dict], options: RunOptions, o
         "dedup", DEDUP_THREADS, display)))
     upstream = sorted(m["fingerprint"] for m in stage1.values())
     errors = output.url("_work", "errors")
+    inputs, regrouped = _regroup(prepared, upstream, options, output, manifests, counts, display)
     stage3_run = run_bucket_stage(BucketStage(
         "stage3",
         works={code: NodeChecked(Stage3Work(options.output, language.stage3, prepared[code].clusters,
@@ -309,9 +312,10 @@ def _run_languages(graph: Graph, stage1: dict[str, dict], options: RunOptions, o
                                  language.stage3, manifests.provenance["models"])
                for code, language in graph.languages.items()},
         buckets={code: p.buckets for code, p in prepared.items()},
-        inputs=lambda code, bucket: tuple(prepared[code].kept_files),
+        inputs=inputs,
         size=lambda unit: prepared[unit.language].kept_bytes // unit.num_buckets,
-        upstream={code: upstream + [p.clusters.fingerprint if p.clusters else ""] for code, p in prepared.items()},
+        upstream={code: upstream + [p.clusters.fingerprint if p.clusters else ""] + regrouped.get(code, [])
+                  for code, p in prepared.items()},
         settings={code: [repr(b) for b in language.stage3] + [language.rehydration_rules]
                   + [sorted(p.items()) for p in (b.provenance() for b in language.stage3)]
                   for code, language in graph.languages.items()},
@@ -347,6 +351,37 @@ def _run_languages(graph: Graph, stage1: dict[str, dict], options: RunOptions, o
     return stats
 
 
+def _regroup(prepared: dict[str, _Prepared], upstream: list[str], options: RunOptions, output: Output,
+             manifests: Manifests, counts: dict[str, StageCounts], display: Display | None):
+    """(`inputs(code, bucket)`: each bucket's stage-3 parts, each language's regroup fingerprints): a language of one
+    bucket reads its stage-1 parts whole; the rows of a language of more are regrouped by bucket first
+    (`regroup.py`), every such language in one `BucketStage` whose units are its regroup tasks."""
+    groups = {code: plan_groups(p.kept_parts) for code, p in prepared.items() if p.buckets > 1}
+    for code, p in prepared.items():
+        if code not in groups:  # an earlier run's regrouping (of more buckets) is of no use: gone, manifests too
+            _remove_unlisted(output, set(), output.language(code, "_work", "regroup", "*.parquet"),
+                             output.path("_work", "manifests", "regroup", f"{code}-*.json"))
+    done: dict[str, dict[int, dict]] = {}
+    if groups:
+        done, counts["regroup"] = run_bucket_stage(BucketStage(
+            "regroup",
+            works={code: RegroupWork(options.output, prepared[code].buckets) for code in groups},
+            buckets={code: len(tasks) for code, tasks in groups.items()},
+            inputs=lambda code, task: groups[code][task],
+            size=lambda unit: sum(p.bytes for p in groups[unit.language][unit.bucket]),
+            upstream={code: upstream for code in groups},
+            settings={code: [prepared[code].buckets, [[output.relative(p.path), p.start, p.stop]
+                                                      for p in prepared[code].kept_parts]] for code in groups},
+        ), manifests, options.resources, display, output.url("_work", "errors"))
+        for code in groups:
+            _remove_unlisted(output, {f for m in done[code].values() for f in m["result"]["files"]},
+                             output.language(code, "_work", "regroup", "*.parquet"))
+
+    def inputs(code: str, bucket: int) -> tuple:
+        return bucket_inputs(done[code], bucket) if code in done else tuple(prepared[code].kept_parts)
+    return inputs, {code: sorted(m["fingerprint"] for m in done[code].values()) for code in done}
+
+
 def choose_buckets(code: str, stage1: dict[str, dict], options: RunOptions) -> int:
     """The language's bucket count: `options.buckets`, else one per `bucket_bytes` of the Parquet its stage-1
     units wrote (their manifests' `kept_bytes`), at least 1. Chosen after stage 1, so it never changes stage 1."""
@@ -356,9 +391,9 @@ def choose_buckets(code: str, stage1: dict[str, dict], options: RunOptions) -> i
     return max(1, -(-written // options.bucket_bytes))
 
 
-def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_buckets: int, output: Output,
+def _run_dedup(code: str, language: LanguageGraph, kept_files: list[Part], num_buckets: int, output: Output,
                map_fn) -> dedup.ClusterResult | None:
-    """Global dedup of the language over every stage-1 file (resumable: see `dedup.cluster`)."""
+    """Global dedup of the language over its stage-1 parts (resumable: see `dedup.cluster`)."""
     config = language.config.dedup
     if not (config.enabled or config.exact or config.by_url) or not kept_files:
         return None
@@ -369,7 +404,8 @@ def _run_dedup(code: str, language: LanguageGraph, kept_files: list[str], num_bu
         return results
 
     log.info("dedup %s: %d stage-1 files", code, len(kept_files))
-    result = dedup.cluster([output.url(p) for p in kept_files], output.url(code, "_work", "dedup"),
+    result = dedup.cluster([(output.url(p.path), p.start, p.stop) for p in kept_files],
+                           output.url(code, "_work", "dedup"),
                            num_buckets, config, map_fn=killable,
                            exclude=[b for b in language.stage3 if b.before_dedup], relative_to=output.root)
     for earlier in output.fs.ls(output.language(code, "_work", "dedup"), detail=False):

@@ -1,15 +1,19 @@
 """Stage 1, one unit (a group of WARCs): read → shared blocks → LID → route by language → language blocks.
 
 The shared blocks run in `Graph.shared`'s order: URL filter → opt-outs → cheap parse and LID-first prefilter
-→ extraction (`curate.pipeline.execution.graph.build_graph`). Writes, per language, one Parquet file of kept
-documents (sorted by `doc_key` in row groups of ~4 MB, so a later bucket, a key range, reads only the row groups
-it overlaps; the bucket count is chosen after stage 1 from the bytes written) and one file of
-removed documents with `drop_reason`; documents of other languages (`prefilter.other_language`,
-`lid.other_language`) are only counted. Returns small stats; the caller commits the manifest.
+→ extraction (`curate.pipeline.execution.graph.build_graph`). Writes two files whatever the number of languages:
+`_work/stage1/<unit>-….parquet`, every language's kept documents (sorted by (`lid_label`, `doc_key`), each
+language in row groups of ~4 MB of its own, so a reader of one language, or of a bucket, a key range of it,
+reads only its row groups; the bucket count is chosen after stage 1 from the bytes written), and
+`_work/removed/stage1/<unit>-….parquet`, the removed documents with `drop_reason` (the shared blocks' removals
+too). The result records each language's `Part` of each (`parts.py`); documents of other languages
+(`prefilter.other_language`, `lid.other_language`) are only counted. Returns small stats; the caller commits
+the manifest.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import traceback
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curate.blocks import faults
 from curate.blocks.base import DROP_REASON, Block, mark_dropped, split_dropped
@@ -26,11 +31,15 @@ from curate.blocks.prefilter import Prefilter
 from curate.blocks.warc import WarcReader
 from curate.errors import UserError
 from curate.pipeline.execution.graph import Graph
+from curate.pipeline.execution.parts import SHARED, runs_of_groups
 from curate.pipeline.sources.crawls import Source, WarcFile
 from curate.pipeline.execution.storage import Output
+from curate.pipeline.execution.streams import conform, unified_schema
 
 TRANSIENT_COLUMNS = ("html", "words", "http_tdm_reservation", "http_tdm_policy", "tdm_policy")
 ROW_GROUP_BYTES = 4 << 20  # kept rows per row group (Arrow bytes): the granularity later buckets read at
+AUDIT_GROUP_ROWS = 10_000  # removed-audit rows per row group
+KEPT_STATISTICS = [DOC_KEY, "lid_label"]  # what readers skip row groups by (min/max of text would swell footers)
 AUDIT_COLUMNS = ("id", "url", "dump", "file_path", DROP_REASON, "tdm_policy")
 MAX_ERRORS = 100  # documents a block may raise on (per language) before the run stops: a bug, not bad input
 INPUT_ATTEMPTS = 3  # opens of a missing input before it is counted missing (a listing ahead of its upload)
@@ -82,12 +91,16 @@ class Unit:
 
 @dataclass
 class UnitResult:
-    """What a unit reports back: files it wrote (per language) and counts."""
+    """What a unit reports back: the files it wrote (one kept, one removed; one of each per part of a bisected
+    unit), each language's parts of them (`Part` as JSON; removals of the shared blocks under "_shared") and
+    counts."""
 
     unit_id: str
     files: list[str] = field(default_factory=list)
-    kept_files: dict[str, list[str]] = field(default_factory=dict)
-    removed_files: dict[str, list[str]] = field(default_factory=dict)
+    kept_files: list[str] = field(default_factory=list)
+    removed_files: list[str] = field(default_factory=list)
+    kept_parts: dict[str, list[dict]] = field(default_factory=dict)
+    removed_parts: dict[str, list[dict]] = field(default_factory=dict)
     kept_bytes: dict[str, int] = field(default_factory=dict)  # Parquet bytes of kept rows: what sizes the buckets
     counts: dict[str, int] = field(default_factory=dict)
     language_counts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -150,7 +163,7 @@ class Stage1Work:
         per_language = {code: Counter() for code in self.graph.languages}
         kept = {code: [] for code in self.graph.languages}
         removed: dict[str, list[pa.Table]] = {code: [] for code in self.graph.languages}
-        removed["_shared"] = []
+        removed[SHARED] = []
         documents = 0
         bytes_read = warc_bytes = 0
         missing: list[str] = []
@@ -194,19 +207,18 @@ class Stage1Work:
                             language_mix=dict(mix), documents_read=documents, bytes_read=bytes_read,
                             warc_bytes=warc_bytes, language_counts={c: dict(v) for c, v in per_language.items()},
                             missing=missing)
-        for code in self.graph.languages:
-            path, size = self._write_kept(output, code, unit.id, kept[code])
-            result.kept_files[code] = [path] if path else []
-            result.kept_bytes[code] = size
-            faults.kill_point("mid_unit_write")
-            if removed[code]:
-                path = output.unique(output.language(code, "_work", "removed", "stage1"), unit.id)
-                output.write_parquet(path, _concat(removed[code]))
-                result.removed_files[code] = [path]
-        if removed["_shared"]:
-            path = output.unique(output.path("_work", "removed", "stage1"), unit.id)
-            output.write_parquet(path, _concat(removed["_shared"]))
-            result.removed_files["_shared"] = [path]
+        tables = {code: _sorted_kept(_concat(kept[code])) for code in self.graph.languages}
+        path = output.unique(output.path("_work", "stage1"), unit.id)
+        parts = write_languages(output, path, tables, _rows_per_group, KEPT_STATISTICS)
+        result.kept_files = [path] if parts else []
+        result.kept_parts = {code: [part] for code, part in parts.items()}
+        result.kept_bytes = {code: parts[code]["bytes"] if code in parts else 0 for code in self.graph.languages}
+        faults.kill_point("mid_unit_write")
+        path = output.unique(output.path("_work", "removed", "stage1"), unit.id)
+        parts = write_languages(output, path, {code: _concat(tables) for code, tables in removed.items()},
+                                lambda table: AUDIT_GROUP_ROWS)
+        result.removed_files = [path] if parts else []
+        result.removed_parts = {code: [part] for code, part in parts.items()}
         result.seconds = time.monotonic() - started
         return result
 
@@ -222,7 +234,7 @@ class Stage1Work:
             if block.name == Prefilter.name:
                 gate.observe(pages, batch.num_rows)
             if dropped.num_rows and block.name != Prefilter.name:  # other languages are only counted
-                removed["_shared"].append(dropped.select([c for c in AUDIT_COLUMNS if c in dropped.column_names]))
+                removed[SHARED].append(dropped.select([c for c in AUDIT_COLUMNS if c in dropped.column_names]))
         if not batch.num_rows:
             return
         batch = self.graph.lid(batch)
@@ -247,18 +259,40 @@ class Stage1Work:
             kept[code].append(_drop_transient(rows))
             removed[code].extend(_drop_transient(p) for p in parts if p.num_rows)
 
-    def _write_kept(self, output: Output, code: str, unit_id: str, tables: list[pa.Table]) -> tuple[str, int]:
-        """One file of the kept rows sorted by doc_key, in row groups of about `ROW_GROUP_BYTES`, so a later
-        bucket (a key range) reads only the row groups its range overlaps; returns its path and bytes."""
-        table = _concat(tables)
-        if not table.num_rows:
-            return "", 0
-        table = table.sort_by([(DOC_KEY, "ascending")])
-        if DROP_REASON in table.column_names:
-            table = table.drop_columns([DROP_REASON])
-        rows = max(64, ROW_GROUP_BYTES * table.num_rows // max(table.nbytes, 1))
-        path = output.unique(output.language(code, "_work", "stage1"), unit_id)
-        return path, output.write_parquet(path, table, row_group_rows=rows)
+
+def _sorted_kept(table: pa.Table) -> pa.Table:
+    """Kept rows as stored: sorted by doc_key, without `drop_reason` (all null)."""
+    if not table.num_rows:
+        return table
+    table = table.sort_by([(DOC_KEY, "ascending")])
+    return table.drop_columns([DROP_REASON]) if DROP_REASON in table.column_names else table
+
+
+def _rows_per_group(table: pa.Table) -> int:
+    """Rows per row group for about `ROW_GROUP_BYTES` of `table`'s rows."""
+    return max(64, ROW_GROUP_BYTES * table.num_rows // max(table.nbytes, 1))
+
+
+def write_languages(output: Output, path: str, tables: dict[str, pa.Table], group_rows,
+                    statistics: list[str] | None = None) -> dict[str, dict]:
+    """Write the tables of several languages as one zstd Parquet file at `path`, language by language (in sorted
+    order, each table's rows as given), each in row groups of `group_rows(table)` rows that never span two
+    languages; returns each language's `Part` (as JSON), none for an empty table. Writes nothing when all are.
+    `statistics`: the columns whose min/max the footer keeps (None: all)."""
+    tables = {code: table for code, table in sorted(tables.items()) if table.num_rows}
+    if not tables:
+        return {}
+    schema = unified_schema([t.schema for t in tables.values()])
+    buffer = io.BytesIO()
+    with pq.ParquetWriter(buffer, schema, compression="zstd",
+                          write_statistics=True if statistics is None else statistics) as writer:
+        for table in tables.values():
+            writer.write_table(conform(table, schema), row_group_size=group_rows(table))
+    data = buffer.getvalue()
+    metadata = pq.read_metadata(io.BytesIO(data))
+    output.write_bytes(path, data)
+    return runs_of_groups(path, metadata, [(code, t.num_rows, tuple(t.column_names)) for code, t in tables.items()])
+
 
 
 def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
@@ -271,9 +305,11 @@ def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
         merged.files += part.files
         merged.quarantined += part.quarantined
         merged.missing += part.missing
-        for target, source in ((merged.kept_files, part.kept_files), (merged.removed_files, part.removed_files)):
-            for code, paths in source.items():
-                target.setdefault(code, []).extend(paths)
+        merged.kept_files += part.kept_files
+        merged.removed_files += part.removed_files
+        for target, source in ((merged.kept_parts, part.kept_parts), (merged.removed_parts, part.removed_parts)):
+            for code, parts in source.items():
+                target.setdefault(code, []).extend(parts)
         for code, size in part.kept_bytes.items():
             merged.kept_bytes[code] = merged.kept_bytes.get(code, 0) + size
         counts.update(part.counts)
@@ -286,8 +322,10 @@ def merge_results(unit_id: str, results: list[UnitResult]) -> UnitResult:
         merged.seconds += part.seconds
     merged.counts, merged.language_mix = dict(counts), dict(mix)
     merged.language_counts = {code: dict(values) for code, values in languages.items()}
-    for code in merged.kept_files:
-        merged.kept_files[code].sort()
+    merged.kept_files.sort()
+    merged.removed_files.sort()
+    for parts in (*merged.kept_parts.values(), *merged.removed_parts.values()):
+        parts.sort(key=lambda part: (part["path"], part["start"]))
     return merged
 
 

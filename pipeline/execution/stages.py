@@ -1,8 +1,9 @@
 """Stages after dedup, each a unit of work per bucket of one language, in memory bounded by a batch.
 
 A bucket is a range of `doc_key` (`blocks.keys.bucket_bounds`); the driver chooses how many from the bytes stage 1
-wrote (`run.choose_buckets`). Stage 3 streams the bucket's rows from every stage-1 file (sorted by doc_key: only
-the row groups overlapping its range are read) in batches of about `Stage3Work.batch_bytes`: it keeps one row of
+wrote (`run.choose_buckets`). Stage 3 streams the bucket's rows from its inputs (the language's stage-1 parts when
+it has one bucket, else the bucket's row groups of the regroup files, `regroup.py`: either way only its own rows,
+each file's footer read once) in batches of about `Stage3Work.batch_bytes`: it keeps one row of
 each record read more than once (the same WARC listed twice, overlapping inputs: `dedup.same_record`; the first
 one read stays), applies the dedup assignments of that bucket (cluster ids and sizes; non-representatives
 removed), then the language's stage-3 blocks (filters on stored statistics, formatters, scorers: a scorer's
@@ -35,9 +36,11 @@ from curate.blocks.base import DROP_REASON, Block, Scorer, mark_dropped, set_col
 from curate.blocks.keys import DOC_KEY, bucket_bounds, repeated_keys
 from curate.blocks.minhash import MINHASH_BANDS, TEXT_HASH
 from curate.dedup import ClusterResult, apply_dedup
-from curate.pipeline.execution.stage1 import MAX_ERRORS, ROW_GROUP_BYTES, BlockErrors, _concat, _run_block
+from curate.pipeline.execution.parts import Part
+from curate.pipeline.execution.stage1 import MAX_ERRORS, BlockErrors, _concat, _rows_per_group, _run_block
 from curate.pipeline.execution.storage import Output
-from curate.pipeline.execution.streams import BatchWriter, bucket_batches, conform, file_schemas, row_groups
+from curate.pipeline.execution.streams import (BatchWriter, bucket_batches, conform, part_groups, parts_schema,
+                                               read_footers, row_groups)
 from curate.rebalancing import count_filter_outcomes, repetitions_for_cluster_sizes
 
 CLUSTER_SIZE = "minhash_cluster_size"
@@ -57,12 +60,12 @@ RELEASE_DROP = ("bucket", "doc_key", "lid_label", "drop_reason", "exact_cluster_
 
 @dataclass(frozen=True)
 class BucketUnit:
-    """One bucket of one language (of `num_buckets`), and the files it reads."""
+    """One bucket of one language (of `num_buckets`), and what it reads (`Part`s, or whole files by path)."""
 
     id: str
     language: str
     bucket: int
-    inputs: tuple[str, ...]
+    inputs: tuple[Part | str, ...]
     num_buckets: int = 1
 
 
@@ -80,10 +83,6 @@ class BucketResult:
     """Stage 3: each rule's threshold as this unit applied it (`curate inspect` shows the run's, not today's)."""
     scores: dict[str, list[int]] = field(default_factory=dict)  # scorer: [scores reused, documents scored]
     kept_bytes: int = 0
-
-
-def _rows_per_group(table: pa.Table) -> int:
-    return max(64, ROW_GROUP_BYTES * table.num_rows // max(table.nbytes, 1))
 
 
 @dataclass
@@ -284,9 +283,10 @@ class FinalWork:
         started = time.monotonic()
         output = Output(self.output)
         result = BucketResult(unit.id)
-        order, result.documents_read = self._order_keys(output, unit.inputs)
+        inputs = _Inputs(output, unit.inputs)
+        order, result.documents_read = self._order_keys(inputs)
         if len(order):
-            row_bytes, release_bytes = _input_sizes(output, unit.inputs)
+            row_bytes, release_bytes = _input_sizes(inputs)
             copies = len(order) / max(result.documents_read, 1)
             pieces = int(max(1, min(len(order), -(-release_bytes * copies // self.shard_bytes))))
             step = max(1, int(self.memory_bytes // max(row_bytes, 1)))
@@ -296,7 +296,7 @@ class FinalWork:
             counts: Counter = Counter()
             try:
                 with tempfile.TemporaryDirectory(prefix="curate-final-") as spool:
-                    for rows in self._slices(output, unit.inputs, starts, spool):
+                    for rows in self._slices(inputs, starts, spool):
                         for value in pc.value_counts(rows["dump"]).to_pylist():
                             counts[value["values"]] += value["counts"]
                         writer.write(rows.drop_columns([c for c in rows.column_names
@@ -321,27 +321,27 @@ class FinalWork:
         copy = np.arange(len(index)) - np.repeat(np.cumsum(weights) - weights, weights)
         return index, np.ones(len(index), np.int64), _mix(keys[index], self.seed, copy.astype(np.uint64))
 
-    def _order_keys(self, output: Output, paths: tuple[str, ...]) -> tuple[np.ndarray, int]:
+    def _order_keys(self, inputs: _Inputs) -> tuple[np.ndarray, int]:
         """The sorted order keys of every released row, and the number of input rows."""
         parts, documents = [], 0
-        for batch in _read(output, paths, [DOC_KEY, CLUSTER_SIZE]):
+        for batch in inputs.read([DOC_KEY, CLUSTER_SIZE]):
             documents += batch.num_rows
             parts.append(self._expand(batch)[2])
         order = np.concatenate(parts) if parts else np.empty(0, np.uint64)
         order.sort()
         return order, documents
 
-    def _slices(self, output: Output, paths: tuple[str, ...], starts: np.ndarray, spool: str):
+    def _slices(self, inputs: _Inputs, starts: np.ndarray, spool: str):
         """The released rows (with `weight`) in order, as one table per slice of the order (slice j: order keys
         from starts[j] to starts[j + 1]): one pass spools each input batch's rows to their slice's local file,
         then each slice is read, sorted and handed on (memory: about two slices)."""
-        schema = file_schemas(output, paths)
+        schema = parts_schema(inputs.parts, inputs.footers)
         schema = schema.append(pa.field(WEIGHT, pa.int64())).append(pa.field(_ORDER, pa.uint64()))
         writers = [pq.ParquetWriter(f"{spool}/{j:06d}.parquet", schema, compression="lz4",
                                     use_dictionary=False)  # dictionary builders: ~10 MB a writer (measured)
                    for j in range(len(starts))]
         try:
-            for batch in _read(output, paths):
+            for batch in inputs.read():
                 index, weights, order = self._expand(batch)
                 slice_of = np.searchsorted(starts, order, side="right") - 1
                 batch = conform(batch, schema.remove(schema.get_field_index(_ORDER))
@@ -362,28 +362,39 @@ class FinalWork:
             yield rows.drop_columns([_ORDER]).take(pa.array(order))
 
 
-def _read(output: Output, paths: tuple[str, ...], columns: list[str] | None = None):
-    """The row groups of each file in turn (only `columns` that exist, when given)."""
-    for path in paths:
-        with output.fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
-            names = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
-            yield from row_groups(parquet, columns=names)
+@dataclass
+class _Inputs:
+    """A bucket's inputs and their footers, each read once however many passes read the rows."""
+
+    output: Output
+    items: tuple[Part | str, ...]
+    parts: list[Part] = field(init=False)
+    footers: dict = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parts = [Part.of(p) for p in self.items]
+        self.footers = read_footers(self.output, self.parts)
+
+    def read(self, columns: list[str] | None = None):
+        """The row groups of each part in turn (only `columns` that exist, when given)."""
+        for part in self.parts:
+            yield from part_groups(self.output, part, self.footers[part.path], columns=columns)
 
 
-def _input_sizes(output: Output, paths: tuple[str, ...]) -> tuple[float, int]:
+def _input_sizes(inputs: _Inputs) -> tuple[float, int]:
     """(Arrow bytes a row takes in memory, about: uncompressed Parquet bytes per row; Parquet bytes of the
-    released columns): from the files' footers."""
+    released columns): from the inputs' footers."""
     rows = uncompressed = release = 0
-    for path in paths:
-        with output.fs.open(path, "rb") as handle:
-            metadata = pq.ParquetFile(handle).metadata
-        rows += metadata.num_rows
-        for group in range(metadata.num_row_groups):
+    for part in inputs.parts:
+        metadata = inputs.footers[part.path]
+        for group in part.groups(metadata):
             row_group = metadata.row_group(group)
+            rows += row_group.num_rows
             for index in range(row_group.num_columns):
                 column = row_group.column(index)
                 name = column.path_in_schema.split(".")[0]
+                if part.columns is not None and name not in part.columns:
+                    continue
                 uncompressed += column.total_uncompressed_size
                 if name not in RELEASE_DROP and not name.startswith("stat_"):
                     release += column.total_compressed_size

@@ -1,8 +1,10 @@
 """Bounded-memory Parquet I/O of the bucket stages: read a key range of sorted files in batches, write batches.
 
-Stage-1 files are sorted by `doc_key` in row groups of about `stage1.ROW_GROUP_BYTES`, so a bucket (a key range,
-`blocks.keys.bucket_bounds`) reads from each file only the row groups whose `doc_key` statistics overlap its
-range, one row group at a time. `BatchWriter` appends batches to one Parquet file without holding them: batches
+A bucket stage reads `Part`s (`parts.py`: a language's row groups of a file, or a whole file), each sorted by
+`doc_key` in row groups of about `stage1.ROW_GROUP_BYTES`, so a bucket (a key range,
+`blocks.keys.bucket_bounds`) reads from each part only the row groups whose `doc_key` statistics overlap its
+range, one row group at a time. Each file's footer is read once (`read_footers`) and handed to every later
+open of the file. `BatchWriter` appends batches to one Parquet file without holding them: batches
 of one schema stream into a spool file; a batch with other columns (a block's column all-null in one batch, a
 column only removed rows of a later block carry) starts another spool file, and `close` rewrites the spools
 under their unified schema, a batch at a time. The finished file appears at once (a rename on a local disk, one
@@ -24,6 +26,7 @@ import pyarrow.parquet as pq
 
 from curate.blocks import faults
 from curate.blocks.keys import DOC_KEY, bucket_bounds, buckets_of
+from curate.pipeline.execution.parts import Part
 from curate.pipeline.execution.storage import Output
 
 
@@ -45,13 +48,69 @@ def unified_schema(schemas: list[pa.Schema]) -> pa.Schema:
     return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
 
 
+def read_footer(output: Output, path: str) -> pq.FileMetaData:
+    """A Parquet file's footer, read with two exact reads (its length, then itself: Arrow's own open reads a 64 kB
+    tail, mostly row-group bytes of a small file); `part_groups` hands it to every later open of the file."""
+    with output.fs.open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(size - 8, 0))
+        tail = handle.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if len(tail) < 8 or tail[4:] != b"PAR1" or length + 12 > size:
+            handle.seek(0)
+            return pq.read_metadata(handle)  # not a Parquet file: Arrow says why
+        handle.seek(size - 8 - length)
+        footer = handle.read(length)
+    return pq.read_metadata(pa.BufferReader(b"PAR1" + footer + tail))
+
+
+def read_footers(output: Output, parts: list[Part]) -> dict[str, pq.FileMetaData]:
+    """The footer of each file `parts` name, each read once."""
+    footers: dict[str, pq.FileMetaData] = {}
+    for part in parts:
+        if part.path not in footers:
+            footers[part.path] = read_footer(output, part.path)
+    return footers
+
+
+def part_schema(part: Part, footer: pq.FileMetaData) -> pa.Schema:
+    """The Arrow schema of `part`'s own columns."""
+    schema = footer.schema.to_arrow_schema().remove_metadata()
+    if part.columns is None:
+        return schema
+    return pa.schema([schema.field(c) for c in part.columns if c in schema.names])
+
+
+def parts_schema(parts: list[Part], footers: dict[str, pq.FileMetaData]) -> pa.Schema | None:
+    """The unified schema of `parts` (from their footers); None without parts."""
+    return unified_schema([part_schema(p, footers[p.path]) for p in parts]) if parts else None
+
+
 def file_schemas(output: Output, paths: tuple[str, ...] | list[str]) -> pa.Schema | None:
     """The unified schema of Parquet files (their footers only); None without files."""
-    schemas = []
-    for path in paths:
-        with output.fs.open(path, "rb") as handle:
-            schemas.append(pq.ParquetFile(handle).schema_arrow)
-    return unified_schema(schemas) if schemas else None
+    parts = [Part.of(p) for p in paths]
+    return parts_schema(parts, read_footers(output, parts))
+
+
+def part_groups(output: Output, part: Part, footer: pq.FileMetaData, groups: list[int] | None = None,
+                columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """The row groups `groups` of `part` (default: all of the part's), one at a time, with its own columns (only
+    `columns` of them, when given); the footer is not read again."""
+    own = footer.schema.to_arrow_schema().names if part.columns is None else part.columns
+    names = None if columns is None and part.columns is None else [
+        c for c in (own if columns is None else columns) if c in own]
+    with output.fs.open(part.path, "rb") as handle:
+        parquet = pq.ParquetFile(handle, metadata=footer)
+        for table in row_groups(parquet, list(part.groups(footer)) if groups is None else groups, names):
+            yield table if names is None else table.select(names)
+
+
+def read_parts(output: Output, parts: list[Part | str | dict], columns: list[str] | None = None) -> pa.Table:
+    """The rows of `parts` (or paths, or parts as a manifest records them) as one table: small reads only."""
+    parts = [Part.of(p) for p in parts]
+    footers = read_footers(output, parts)
+    tables = [t for p in parts for t in part_groups(output, p, footers[p.path], columns=columns)]
+    return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
 
 
 def _overlapping_groups(metadata: pq.FileMetaData, lo: int, hi: int) -> list[int]:
@@ -75,11 +134,14 @@ def row_groups(parquet: pq.ParquetFile, groups: list[int] | None = None,
         yield parquet.read_row_group(group, columns=columns, use_threads=False)
 
 
-def bucket_batches(output: Output, paths: tuple[str, ...], bucket: int, num_buckets: int, batch_bytes: int,
+def bucket_batches(output: Output, inputs: tuple[Part | str, ...], bucket: int, num_buckets: int, batch_bytes: int,
                    columns: list[str] | None = None) -> Iterator[pa.Table]:
-    """The rows of `bucket` from `paths` (in file order, each file's rows in its order), as tables of about
-    `batch_bytes` (Arrow bytes) under the files' unified schema: memory holds one batch and one row group."""
-    schema = file_schemas(output, paths)
+    """The rows of `bucket` from `inputs` (parts or paths, in order, each one's rows in its order), as tables of
+    about `batch_bytes` (Arrow bytes) under their unified schema: memory holds one batch and one row group. Each
+    file's footer is read once."""
+    parts = [Part.of(p) for p in inputs]
+    footers = read_footers(output, parts)
+    schema = parts_schema(parts, footers)
     if schema is None:
         return
     if columns is not None:
@@ -87,23 +149,23 @@ def bucket_batches(output: Output, paths: tuple[str, ...], bucket: int, num_buck
     lo, hi = bucket_bounds(bucket, num_buckets)
     pending: list[pa.Table] = []
     size = 0
-    for path in paths:
-        with output.fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
-            groups = _overlapping_groups(parquet.metadata, lo, hi)
-            if not groups:
+    for part in parts:
+        footer = footers[part.path]
+        owned = part.groups(footer)
+        groups = [g for g in _overlapping_groups(footer, lo, hi) if g in owned]
+        if not groups:
+            continue
+        for batch in part_groups(output, part, footer, groups, columns):
+            keys = batch[DOC_KEY].to_numpy()
+            inside = buckets_of(keys, num_buckets) == bucket
+            if not inside.any():
                 continue
-            for batch in row_groups(parquet, groups, columns):
-                keys = batch[DOC_KEY].to_numpy()
-                inside = buckets_of(keys, num_buckets) == bucket
-                if not inside.any():
-                    continue
-                rows = batch.filter(pa.array(inside))
-                pending.append(conform(rows, schema))
-                size += rows.nbytes
-                if size >= batch_bytes:
-                    size = 0
-                    yield _drain(pending)
+            rows = batch.filter(pa.array(inside))
+            pending.append(conform(rows, schema))
+            size += rows.nbytes
+            if size >= batch_bytes:
+                size = 0
+                yield _drain(pending)
     if pending:
         yield _drain(pending)
 
@@ -119,11 +181,14 @@ class BatchWriter:
     """Appends tables to one Parquet file at `path` (zstd), holding none of them; `close` publishes the file.
 
     `row_group_rows` cuts row groups at fixed row counts across `write` calls (rows are buffered up to one row
-    group), so the bytes do not depend on how the rows were batched. Returns nothing until `close`, which
+    group), so the bytes do not depend on how the rows were batched. `statistics`: the
+    columns whose min/max the footer keeps (default all; a file of many row groups keeps its footer small with
+    only the keys'). Returns nothing until `close`, which
     returns the bytes written (0, and no file, when no row was written)."""
 
-    def __init__(self, output: Output, path: str, row_group_rows: int = 10_000):
+    def __init__(self, output: Output, path: str, row_group_rows: int = 10_000, statistics: list[str] | None = None):
         self.output, self.path, self.row_group_rows = output, path, row_group_rows
+        self.statistics = True if statistics is None else statistics  # columns with min/max in the footer
         # next to the file on a local output (one disk: a full one is the output's; a killed run's spool is a
         # `.tmp-` the next run removes), else in the local temporary folder
         folder = path.rsplit("/", 1)[0] if output.is_local else None
@@ -178,7 +243,7 @@ class BatchWriter:
                 self._writer.close()
             path = os.path.join(self.directory, f"{len(self.spools):05d}.parquet")
             faults.disk_full_point(path)
-            self._writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(path, table.schema, compression="zstd", write_statistics=self.statistics)
             self.spools.append((path, table.schema))
         self._writer.write_table(table, row_group_size=self.row_group_rows)
 
@@ -195,7 +260,7 @@ class BatchWriter:
                 local = self.spools[0][0]
             else:  # batches of several schemas: one file under their union, a row group at a time
                 local = os.path.join(self.directory, "unified.parquet")
-                with pq.ParquetWriter(local, schema, compression="zstd") as writer:
+                with pq.ParquetWriter(local, schema, compression="zstd", write_statistics=self.statistics) as writer:
                     for spool, _ in self.spools:
                         parquet = pq.ParquetFile(spool)
                         for group in range(parquet.num_row_groups):

@@ -3,8 +3,9 @@ the run applied.
 
 The removed files are streamed row group by row group with the reason as a filter (row groups whose
 `drop_reason` statistics cannot match are skipped), from the language's folder (`<out>/<lang>/_work/removed/`:
-LID, filters, dedup) and the run's shared folder (`<out>/_work/removed/`: URL filter, WARC and extraction
-reasons, before any language is known). Thresholds come from the run's stage-3 manifests, not from today's
+stage-3 filters, dedup) and the run's shared folder (`<out>/_work/removed/stage1/`: one file per unit, every
+language's LID and stage-1 removals, this language's rows by `lid_label`, and the URL filter, WARC and
+extraction reasons, before any language is known). Thresholds come from the run's stage-3 manifests, not from today's
 config.
 """
 
@@ -19,6 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
+from curate.pipeline.execution.parts import LANGUAGE
 from curate.pipeline.execution.storage import Output
 
 
@@ -95,14 +97,17 @@ def removed_documents(output_root: str, language: str, reason: str, limit: int =
     # stage-1, stage-3 and shared files hold different columns: one schema over all (footers only)
     schema = pa.unify_schemas([pq.read_schema(f, filesystem=output.fs) for f in files], promote_options="permissive")
     removed = ds.dataset(files, schema=schema, filesystem=output.fs, format="parquet")
-    total = removed.count_rows(filter=_matches(reason))
+    # the run's stage-1 audit files hold every language: this one's rows, and the shared blocks' (no language)
+    mine = (ds.field(LANGUAGE).is_null() | (ds.field(LANGUAGE) == config.code)) if LANGUAGE in schema.names else None
+    matches = _matches(reason) if mine is None else _matches(reason) & mine
+    total = removed.count_rows(filter=matches)
     if not total:
         _raise_if_counted_only(output, config.code, reason)
-        reasons = removed.to_table(columns=["drop_reason"])["drop_reason"].value_counts().to_pylist()
+        reasons = removed.to_table(columns=["drop_reason"], filter=mine)["drop_reason"].value_counts().to_pylist()
         listing = ", ".join(f"{r['values']} ({r['counts']})" for r in sorted(reasons, key=lambda r: -r["counts"]))
         raise UserError(f"no document was removed for {reason!r}; reasons in this run: {listing}")
     thresholds = run_thresholds(output, config.code)
-    batches = removed.to_batches(filter=_matches(reason), batch_size=max(limit, 1))
+    batches = removed.to_batches(filter=matches, batch_size=max(limit, 1))
     rows = islice((row for batch in batches for row in batch.to_pylist()), limit)
     shown = [Removed(row["drop_reason"], row.get("url") or "", row.get("text") or "",
                      *_rule_values(row, thresholds), _evidence(row)) for row in rows]

@@ -98,7 +98,7 @@ def test_an_unresolvable_source_is_one_line_naming_its_host_without_retries(tmp_
 
 def test_a_full_disk_names_the_output_and_leaves_no_temporary_file(reference, mirror, tmp_path):
     reference_output, _ = reference
-    spool = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "disk_full:.tmp-spool"})  # a stage-3 file's spool
+    spool = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "disk_full:stage3/.tmp-spool"})  # a stage-3 file's spool
     assert spool.returncode == 2, spool.stderr[-3000:]
     line = spool.stderr.strip().splitlines()[-1]
     assert line.startswith(f"error: cannot write the output: No space left on device ({tmp_path}/fin_Latn/_work/"

@@ -7,13 +7,14 @@ import random
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from mirror import Record, documents, page, write_warc
 
 from curate.blocks.warc import WarcReader
 from curate.pipeline.execution.graph import build_graph
 from curate.pipeline.execution.stage1 import PrefilterGate, Stage1Work, Unit
+from curate.pipeline.execution.storage import Output
+from curate.pipeline.execution.streams import read_parts
 from curate.pipeline.sources.crawls import WarcFile
 
 CRAWL = "CC-MAIN-2024-22"
@@ -37,7 +38,8 @@ def graph():
 def stage1(graph, path: Path, out: Path, gate: PrefilterGate, batch_size: int = 8) -> tuple[set[str], Counter]:
     work = Stage1Work(graph, "", str(out), WarcReader(batch_size=batch_size), prefilter_gate=gate)
     result = work.run(Unit("u", (WarcFile(CRAWL, str(path)),)))
-    kept = {url for file in result.kept_files["fin_Latn"] for url in pq.read_table(file)["url"].to_pylist()}
+    kept = set(read_parts(Output(str(out)), result.kept_parts.get("fin_Latn", []), ["url"]).column("url").to_pylist()
+               if result.kept_parts.get("fin_Latn") else [])
     return kept, Counter(result.counts)
 
 
