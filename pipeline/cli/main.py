@@ -78,10 +78,12 @@ def run(
     materialize: Annotated[bool, typer.Option("--materialize", help="write repeated rows instead of a weight")]
     = False,
     seed: Annotated[int, typer.Option(help="seed of the file sample and of the shard shuffle")] = 0,
-    select: Annotated[str, typer.Option(help="full (every record of every WARC), index (only the records Common "
-                                             "Crawl's columnar URL index labels with the language, read by byte "
-                                             "range) or index+neighbors (also closely related languages)")]
-    = "full",
+    select: Annotated[str, typer.Option(help="auto (index+neighbors where Common Crawl's index can label every "
+                                             "language, else full; the run's first line says which), full (every "
+                                             "record of every WARC), index (only the records Common Crawl's columnar "
+                                             "URL index labels with the language, read by byte range) or "
+                                             "index+neighbors (also closely related languages)")]
+    = "auto",
     index_primary_only: Annotated[bool, typer.Option("--index-primary-only", help="with --select index: only "
                                                      "records whose first index language is the language")] = False,
     skip_quarantined: Annotated[bool, typer.Option("--skip-quarantined", help="keep files an earlier run "

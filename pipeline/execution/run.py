@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -79,9 +80,10 @@ class RunOptions:
     rehydration_min_docs: int = DEFAULT_MIN_DOCS_PER_SIZE
     materialize: bool = False
     shard_bytes: int = SHARD_BYTES  # released shards' target size (a bucket over it is cut in equal pieces)
-    # full: every record of every WARC; index / index+neighbors: only the records Common Crawl's columnar index
-    # labels with the languages (+ closely related ones), read by byte range (pipeline/cc_index.py)
-    select: str = "full"
+    # auto: index+neighbors where Common Crawl's index labels every language (CLD2's), else full; full: every record
+    # of every WARC; index / index+neighbors: only the records the columnar index labels with the languages (+ closely
+    # related ones), read by byte range (pipeline/sources/cc_index.py)
+    select: str = "auto"
     index_primary_only: bool = False  # index selections: the language must be the page's first (main) one
     index_records_per_unit: int = 20_000  # index selections: selected records per unit (~4 core-minutes)
     skip_quarantined: bool = False  # keep files quarantined by an earlier run out (default: retry them)
@@ -115,6 +117,9 @@ class Plan:
     source: Source
     crawls: list[str]
     units: list[Unit]
+    select: str = "full"  # the selection used: full, index or index+neighbors (`--select auto` resolved)
+    select_reason: str = "--select full"  # why: the option given, or what `auto` found
+    listed: list[WarcFile] = field(default_factory=list)  # the crawls' (sampled) WARCs before an index selection
 
     @property
     def files(self) -> list[WarcFile]:
@@ -156,22 +161,27 @@ def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Pla
     `index_records_per_unit` are ceilings: while the input allows, units are made small enough for
     `UNITS_PER_SLOT` units per worker slot (`unit_size`). The index files are scanned with
     `map_fn` (Ray tasks in a run; threads by default) and the selection is cached under the output (`fill_cache`;
-    a dry run only reads the cache).
+    a dry run only reads the cache). `select="auto"` (the default) is `index+neighbors` where the index can label
+    every language and every crawl has it, else `full` (`cc_index.auto_select`); the plan says which and why.
     """
     from curate.pipeline.sources import cc_index
 
     source = Source(options.source)
     crawls = match_crawls(options.snapshots, source.crawls())
+    select, reason = options.select, f"--select {options.select}"
+    if select == cc_index.AUTO:
+        select, reason = cc_index.auto_select(options.languages, source, crawls)
     selection, indexes = None, {}
-    if options.select != "full":
-        selection = cc_index.Selection.for_run(options.languages, options.select, options.index_primary_only)
+    if select != "full":
+        selection = cc_index.Selection.for_run(options.languages, select, options.index_primary_only)
         indexes = cc_index.crawl_indexes(source, crawls)
     units: list[Unit] = []
-    chosen = {crawl: sample_files(source.warc_files(crawl), options.max_files, options.seed) for crawl in crawls}
+    listed = {crawl: sample_files(source.warc_files(crawl), options.max_files, options.seed) for crawl in crawls}
+    chosen = listed
     if selection is not None:
         chosen = {crawl: cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
                                                cache=Output(options.output), fill_cache=fill_cache)
-                  for crawl, files in chosen.items()}
+                  for crawl, files in listed.items()}
     slots = worker_slots(options)
     if selection is not None:
         records = unit_size(sum(f.records for files in chosen.values() for f in files),
@@ -186,13 +196,32 @@ def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Pla
         for start in range(0, len(files), per_unit):
             group = tuple(files[start:start + per_unit])
             units.append(Unit(f"{crawl}-{start:06d}-{fingerprint([f.path for f in group])[:8]}", group))
-    return Plan(source, crawls, units)
+    return Plan(source, crawls, units, select, reason, [f for files in listed.values() for f in files])
+
+
+def describe_selection(plan: Plan, sample: int = 16) -> str:
+    """The run's first line: the selection, why, and the share of the WARCs' bytes it reads (an index selection's
+    merged ranges against the listed WARCs' sizes, up to `sample` a crawl, extrapolated)."""
+    if plan.select == "full":
+        return (f"selection: full ({plan.select_reason}): every record of {len(plan.listed):,} WARC files, "
+                f"100 % of their bytes")
+    listed = 0.0
+    for crawl in plan.crawls:
+        files = [f for f in plan.listed if f.crawl == crawl]
+        sizes = [s for s in (plan.source.size(f.path) for f in files[:sample]) if s is not None]
+        listed += sum(sizes) / len(sizes) * len(files) if sizes else 0.0
+    read = sum(request_bytes(f) for f in plan.files)
+    share = f"{read / listed:.1%}" if listed else "an unknown share"
+    return (f"selection: {plan.select} ({plan.select_reason}): {sum(f.records for f in plan.files):,} HTML records "
+            f"in {len(plan.files):,} of {len(plan.listed):,} WARC files, ~{_size(read)} of ~{_size(listed)}: "
+            f"{share} of the bytes")
 
 
 def describe_plan(plan: Plan, sample: int = 16) -> str:
-    """Files, bytes and a cost estimate (sizes of up to `sample` files per crawl, extrapolated; pages from the
-    record density of a few files' first MiB, or the index's selected records: `sources/estimate.py`)."""
-    lines = []
+    """The selection (`describe_selection`), files, bytes and a cost estimate (sizes of up to `sample` files per
+    crawl, extrapolated; pages from the record density of a few files' first MiB, or the index's selected records:
+    `sources/estimate.py`)."""
+    lines = [describe_selection(plan, sample)]
     total_bytes = documents = 0.0
     for crawl in plan.crawls:
         files = [f for f in plan.files if f.crawl == crawl]
@@ -249,6 +278,7 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
     parts: dict[str, float] = {}  # the start-up's parts, each from the end of the one before
     lap = _laps(parts, begun)
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
+    print(describe_selection(plan), file=sys.stderr, flush=True)  # the run's first line: what it reads, and why
     lap("plan")
     with RunLock(output):
         output.remove_temporaries()  # what a killed run was writing
