@@ -97,6 +97,7 @@ class OursSide:
         filtered = sum(v for k, v in stage3.items() if k != "kept" and not k.startswith("dedup."))
         return {
             "wall": wall, "cpu": cpu, "ray_startup": ray_startup, "imports": self.imports,
+            "startup_parts": stats["seconds"].get("startup_parts", {}),
             "documents_in": stats["documents_read"], "released": stats["released"]["documents"],
             "steps": {"start-up": stats["seconds"].get("startup", 0.0), "stage 1": stats["seconds"]["stage1"], "dedup": stats["seconds"].get("dedup", 0.0),
                       "stage 3": stats["seconds"]["stage3"], "final": stats["seconds"]["final"]},
@@ -389,6 +390,10 @@ def print_report(runs: list[dict], manifests: dict[int, dict]) -> None:
     for run in runs:
         steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in run["steps"].items())
         print(f"  {run['scale']}× {run['side']:<9} {run['workers']} worker(s): {steps}")
+        if run.get("startup_parts"):  # ours: `seconds.startup_parts` (`checks` runs beside `ray`, not in the sum)
+            parts = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run["startup_parts"].items())
+            print(f"      start-up after Ray's ({run['steps']['start-up']:.2f} s; driver imports "
+                  f"{run['imports']:.2f} s before it): {parts}")
 
     print("\nthe same work: Finnish documents after LID → removed by dedup → removed by the filters → released")
     for run in runs:

@@ -299,6 +299,9 @@ def cld2_stand_in(htmls: list[str]) -> list[str | None]:
 # CLD2's codes that are not lid.176 labels, as the ISO 639-3 codes Common Crawl writes (commoncrawl/
 # language-detection-cld2); the others map through lid.176's table and `cc_index.index_code`.
 _CLD2_OLD_CODES = {"iw": "heb", "jw": "jav", "zh-Hant": "zho", "sr-ME": "srp", "tl": "tgl", "bh": "bih"}
+# What pycld2 refuses as "invalid UTF-8" before CLD2 sees it (control characters, noncharacters); Common Crawl's
+# wrapper hands CLD2 the bytes without that check, so they become spaces here.
+_NOT_INTERCHANGE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
 
 
 def cld2_labels(htmls: list[str]) -> list[str | None]:
@@ -314,7 +317,7 @@ def cld2_labels(htmls: list[str]) -> list[str | None]:
     labels = []
     for text in htmls:
         try:
-            _, _, details = pycld2.detect(text, isPlainText=False)
+            _, _, details = pycld2.detect(_NOT_INTERCHANGE.sub(" ", text), isPlainText=False)
         except pycld2.error:
             labels.append(None)
             continue

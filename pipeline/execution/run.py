@@ -211,7 +211,7 @@ def describe_selection(plan: Plan, sample: int = 16) -> str:
         sizes = [s for s in (plan.source.size(f.path) for f in files[:sample]) if s is not None]
         listed += sum(sizes) / len(sizes) * len(files) if sizes else 0.0
     read = sum(request_bytes(f) for f in plan.files)
-    share = f"{read / listed:.1%}" if listed else "an unknown share"
+    share = f"{read / listed * 100:.1f} %" if listed else "an unknown share"
     return (f"selection: {plan.select} ({plan.select_reason}): {sum(f.records for f in plan.files):,} HTML records "
             f"in {len(plan.files):,} of {len(plan.listed):,} WARC files, ~{_size(read)} of ~{_size(listed)}: "
             f"{share} of the bytes")

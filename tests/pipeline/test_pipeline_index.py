@@ -158,7 +158,7 @@ def test_by_default_the_index_selects_where_it_can_label_every_language(indexed,
     first = describe_plan(auto).splitlines()[0]
     assert first == (f"selection: index+neighbors ({auto.select_reason}): {sum(f.records for f in auto.files):,} "
                      f"HTML records in {len(auto.files)} of {len(auto.listed)} WARC files, ~{read / 1e6:,.1f} MB of "
-                     f"~{listed / 1e6:,.1f} MB: {read / listed:.1%} of the bytes")
+                     f"~{listed / 1e6:,.1f} MB: {read / listed * 100:.1f} % of the bytes")
     full = make_plan(options(mirror, Path("unused"), select="full"))
     assert 0 < read < listed and [f.path for f in auto.listed] == [f.path for f in full.files]
     assert describe_plan(full).splitlines()[0] == (f"selection: full (--select full): every record of "
