@@ -205,11 +205,8 @@ def describe_selection(plan: Plan, sample: int = 16) -> str:
     if plan.select == "full":
         return (f"selection: full ({plan.select_reason}): every record of {len(plan.listed):,} WARC files, "
                 f"100 % of their bytes")
-    listed = 0.0
-    for crawl in plan.crawls:
-        files = [f for f in plan.listed if f.crawl == crawl]
-        sizes = [s for s in (plan.source.size(f.path) for f in files[:sample]) if s is not None]
-        listed += sum(sizes) / len(sizes) * len(files) if sizes else 0.0
+    listed = sum(_estimated_bytes(plan.source, [f for f in plan.listed if f.crawl == crawl], sample)
+                 for crawl in plan.crawls)
     read = sum(request_bytes(f) for f in plan.files)
     share = f"{read / listed * 100:.1f} %" if listed else "an unknown share"
     return (f"selection: {plan.select} ({plan.select_reason}): {sum(f.records for f in plan.files):,} HTML records "
@@ -225,8 +222,7 @@ def describe_plan(plan: Plan, sample: int = 16) -> str:
     total_bytes = documents = 0.0
     for crawl in plan.crawls:
         files = [f for f in plan.files if f.crawl == crawl]
-        sizes = [s for s in (plan.source.size(f.path) for f in files[:sample]) if s is not None]
-        estimate = (sum(sizes) / len(sizes) * len(files)) if sizes else 0.0
+        estimate = _estimated_bytes(plan.source, files, sample)
         if any(f.ranges is not None for f in files):  # an index selection: only the selected records are read
             selected, read = sum(f.records for f in files), sum(request_bytes(f) for f in files)
             total_bytes += read
@@ -242,6 +238,13 @@ def describe_plan(plan: Plan, sample: int = 16) -> str:
                  f" ~{documents:,.0f} HTML pages, ~{core_hours:,.1f} core-hours at {DOCS_PER_CORE_SECOND:.0f} pages/s"
                  f" per core")
     return "\n".join(lines)
+
+
+def _estimated_bytes(source: Source, files: list[WarcFile], sample: int) -> float:
+    """The bytes of `files`: the sizes of up to `sample` of them (asked at once), extrapolated."""
+    with ThreadPoolExecutor(max(1, min(sample, len(files)))) as pool:
+        sizes = [s for s in pool.map(source.size, [f.path for f in files[:sample]]) if s is not None]
+    return sum(sizes) / len(sizes) * len(files) if sizes else 0.0
 
 
 def _size(count: float) -> str:
