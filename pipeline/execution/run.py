@@ -281,9 +281,9 @@ def run(options: RunOptions, graph: Graph | None = None) -> dict[str, dict]:
     parts: dict[str, float] = {}  # the start-up's parts, each from the end of the one before
     lap = _laps(parts, begun)
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
-    print(describe_selection(plan), file=sys.stderr, flush=True)  # the run's first line: what it reads, and why
     lap("plan")
     with RunLock(output):
+        print(describe_selection(plan), file=sys.stderr, flush=True)  # the run's first line: what it reads, and why
         output.remove_temporaries()  # what a killed run was writing
         if len(graph.languages) > OVERLAPPED_CHECK_LANGUAGES:  # minutes of tokenizer loads would starve Ray's start
             graph.check()
