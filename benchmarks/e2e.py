@@ -5,7 +5,8 @@ release and each side's recall of the Finnish pages; and stage 1's CPU per page 
 prefilter) against trafilatura alone on the same pages, in-process on one core (`stage1_floor`).
 
 - ours: `pipeline.run.run(RunOptions(languages=["fin"], snapshots="2024-22", source=<corpus>, lid="ft176",
-  num_cpus=W, files_per_unit=1, select="full"))` on a fresh local Ray of W CPUs: stage 1 (read → URL filter → LID prefilter →
+  num_cpus=W, files_per_unit=1, select="full"))` (`--select index` or `index+neighbors`: through the corpus' index,
+  labelled by CLD2 itself) on a fresh local Ray of W CPUs: stage 1 (read → URL filter → LID prefilter →
   trafilatura → lid.176.ftz → spaCy word tokens → filter statistics + MinHash signature), global dedup (exact +
   MinHash, 14 bands × 8 rows, word 5-grams), stage 3 (filters → FTFY, PII, table artefacts), rehydration table, final
   shards. `ray.init` plus one idle worker per CPU is timed apart as "Ray start-up"; the run's timing starts

@@ -106,10 +106,12 @@ def auto_select(languages: Iterable[str], source: Source, crawls: list[str]) -> 
     unlabelled = [code for code in codes if code not in cld2_languages()]
     if unlabelled:
         shown = ", ".join(unlabelled[:5]) + (f" and {len(unlabelled) - 5:,} more" if len(unlabelled) > 5 else "")
-        return "full", f"auto: CLD2 cannot label {shown}, so Common Crawl's index cannot select {'it' if len(unlabelled) == 1 else 'them'}"
+        them = "it" if len(unlabelled) == 1 else "them"
+        return "full", f"auto: CLD2 cannot label {shown}, so Common Crawl's index cannot select {them}"
     early = [crawl for crawl in crawls if crawl < FIRST_LABELLED_CRAWL]
     if early:
-        return "full", f"auto: the index of {', '.join(early)} has no languages (they start with {FIRST_LABELLED_CRAWL})"
+        return "full", (f"auto: the index of {', '.join(early)} has no languages (they start with "
+                        f"{FIRST_LABELLED_CRAWL})")
     missing = [crawl for crawl in crawls if not index_files(source, crawl)]
     if missing:
         return "full", f"auto: no columnar index for {', '.join(missing)} at {source.location}"

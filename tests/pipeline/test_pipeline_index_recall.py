@@ -52,14 +52,16 @@ def minority_page(template: str, sentences: list[str], rng: random.Random) -> st
         seen += 1
         if seen % 3 != 1:
             return match.group(0)
-        return match.group(1) + html_lib.escape(" ".join(next(taken) for _ in range(rng.randint(2, 4)))) + match.group(3)
+        text = " ".join(next(taken) for _ in range(rng.randint(2, 4)))
+        return match.group(1) + html_lib.escape(text) + match.group(3)
 
     return _PARAGRAPH.sub(paragraph, template)
 
 
 def build_pages(root: Path, files: int = 3) -> tuple[Mirror, dict[str, tuple[str, str]]]:
     """The mirror (one crawl, `files` WARCs) and url → (our code, kind) of the built pages."""
-    pool = [t for t in templates() if PARAGRAPHS[0] <= sum(_is_long(m) for m in _PARAGRAPH.finditer(t)) <= PARAGRAPHS[1]]
+    low, high = PARAGRAPHS
+    pool = [t for t in templates() if low <= sum(_is_long(m) for m in _PARAGRAPH.finditer(t)) <= high]
     records, built = [], {}
     for stem, code in LANGUAGES.items():
         sentences = [line.strip() for line in (FLORES / f"{stem}.txt").read_text(encoding="utf-8").splitlines()
