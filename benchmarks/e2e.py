@@ -357,7 +357,12 @@ def print_agreement(runs: list[dict], manifests: dict[int, dict]) -> None:
     by_key = {(r["scale"], r["side"], r["workers"]): r for r in runs}
     for (scale, side, workers), run in sorted(by_key.items()):
         other = by_key.get((scale, "datatrove", workers))
-        if side != "ours" or not other:
+        if side != "ours":
+            continue
+        if not other:  # `--sides ours`
+            finnish = set(manifests[scale]["finnish_ids"])
+            found = len(set(run["released_ids"]) & finnish) / len(finnish)
+            print(f"  {scale}× {workers} worker(s): recall ours {found:.1%}")
             continue
         ours, theirs = set(run["released_ids"]), set(other["released_ids"])
         finnish = set(manifests[scale]["finnish_ids"])
@@ -463,6 +468,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="WARCs of the largest corpus for the stage-1 CPU-per-page comparison (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="also write every run's measurements to this JSON file")
+    parser.add_argument("--sides", default="ours,datatrove", help="which sides to run (datatrove reads every record "
+                        "whatever --select: its figures from a run with --select full hold)")
     parser.add_argument("--select", default="full", help="ours' --select: full (as datatrove reads), index or "
                         "index+neighbors (through the corpus' index, labelled by CLD2: built once, needs pycld2)")
     parser.add_argument("--side", choices=["ours", "datatrove"], help=argparse.SUPPRESS)
@@ -493,7 +500,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{len(manifest['files'])} WARCs", flush=True)
             for workers in worker_counts:
                 order = ("ours", "datatrove") if len(runs) % 4 == 0 else ("datatrove", "ours")
-                for side in order:
+                for side in (s for s in order if s in args.sides.split(",")):
                     run = measure(side, root, workers, work, args.select)
                     runs.append({**run, "scale": scale})
                     print(f"  {side:<9} {workers} worker(s): {run['wall']:.1f} s wall, {run['cpu']:.1f} cpu s, "
