@@ -191,7 +191,8 @@ def select_files(source: Source, index: CrawlIndex, files: list[WarcFile], selec
     """`files` (one crawl's WARCs, in listing order) with the ranges of their selected records; files with no
     selected record are left out.
 
-    The index files are scanned with `map_fn` (one call per file: Ray tasks in a run; threads by default). With
+    The index files are scanned with `map_fn` (one call per file: Ray tasks in a run; threads by default, and for
+    up to `readers` files, where a task's start would cost more than the scan). With
     `cache`, the scan's result is kept as `_work/index/<crawl>/<digest>.parquet` under that output, keyed by the
     index files' names and sizes, the selection and the WARCs asked for, and reused when it is there; `fill_cache`
     False only reads it (`--dry-run` writes nothing)."""
@@ -201,7 +202,7 @@ def select_files(source: Source, index: CrawlIndex, files: list[WarcFile], selec
     if cached is not None and cache.fs.exists(cached):
         considered, selected = _split_scan(pl.from_arrow(cache.read_parquet([cached])))
     else:
-        if map_fn is None:
+        if map_fn is None or len(index.files) <= readers:  # a few files: the driver's threads, no task's start-up
             with ThreadPoolExecutor(max(1, min(readers, len(index.files)))) as pool:
                 parts = list(pool.map(partial(_scan_with_retry, source, selection=selection, wanted=wanted),
                                       index.files))
