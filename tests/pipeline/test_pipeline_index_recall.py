@@ -26,8 +26,6 @@ from prefilter_pages import FLORES, _PARAGRAPH, _is_long, cc_pages, language_pag
 from curate.pipeline.execution.run import RunOptions, make_plan, run
 from curate.pipeline.sources.cc_index import Selection, recall
 
-pytest.importorskip("pycld2", reason="pycld2 labels the index as Common Crawl does (the dev extra)")
-
 CRAWL = "CC-MAIN-2024-22"
 # FLORES-200 file stem → our code (FLORES writes Estonian est_Latn)
 LANGUAGES = {"fin_Latn": "fin_Latn", "est_Latn": "ekk_Latn", "nob_Latn": "nob_Latn", "deu_Latn": "deu_Latn",
