@@ -299,8 +299,8 @@ def cld2_stand_in(htmls: list[str]) -> list[str | None]:
 # CLD2's codes that are not lid.176 labels, as the ISO 639-3 codes Common Crawl writes (commoncrawl/
 # language-detection-cld2); the others map through lid.176's table and `cc_index.index_code`.
 _CLD2_OLD_CODES = {"iw": "heb", "jw": "jav", "zh-Hant": "zho", "sr-ME": "srp", "tl": "tgl", "bh": "bih"}
-# What pycld2 refuses as "invalid UTF-8" before CLD2 sees it (control characters, noncharacters); Common Crawl's
-# wrapper hands CLD2 the bytes without that check, so they become spaces here.
+# What pycld2 refuses as "invalid UTF-8" (control characters, noncharacters): spaces here, on the assumption that
+# Common Crawl's Java wrapper hands such pages to CLD2 and labels them (docs/sources.md).
 _NOT_INTERCHANGE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
 
 
