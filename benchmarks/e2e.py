@@ -5,7 +5,8 @@ release and each side's recall of the Finnish pages; and stage 1's CPU per page 
 prefilter) against trafilatura alone on the same pages, in-process on one core (`stage1_floor`).
 
 - ours: `pipeline.run.run(RunOptions(languages=["fin"], snapshots="2024-22", source=<corpus>, lid="ft176",
-  num_cpus=W, files_per_unit=1))` on a fresh local Ray of W CPUs: stage 1 (read → URL filter → LID prefilter →
+  num_cpus=W, files_per_unit=1, select="full"))` (`--select index` or `index+neighbors`: through the corpus' index,
+  labelled by CLD2 itself) on a fresh local Ray of W CPUs: stage 1 (read → URL filter → LID prefilter →
   trafilatura → lid.176.ftz → spaCy word tokens → filter statistics + MinHash signature), global dedup (exact +
   MinHash, 14 bands × 8 rows, word 5-grams), stage 3 (filters → FTFY, PII, table artefacts), rehydration table, final
   shards. `ray.init` plus one idle worker per CPU is timed apart as "Ray start-up"; the run's timing starts
@@ -32,6 +33,7 @@ seconds, which other load on the machine does not inflate; wall seconds do inclu
 The sides alternate which goes first, so a change in load falls on both.
 
     python benchmarks/e2e.py [--scales 65] [--share 0.01] [--workers 1,2] [--floor-files 4] [--save runs.json]
+                             [--select full|index|index+neighbors]
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class OursSide:
 
         self.imports = time.perf_counter() - started
         self.options = RunOptions(languages=["fin"], snapshots="2024-22", source=str(args.root), output=str(args.out),
-                                  lid="ft176", num_cpus=args.workers, files_per_unit=1)
+                                  lid="ft176", num_cpus=args.workers, files_per_unit=1, select=args.select)
 
     def run(self) -> dict:
         import ray
@@ -98,6 +100,8 @@ class OursSide:
         filtered = sum(v for k, v in stage3.items() if k != "kept" and not k.startswith("dedup."))
         return {
             "wall": wall, "cpu": cpu, "ray_startup": ray_startup, "imports": self.imports,
+            "startup_parts": stats["seconds"].get("startup_parts", {}),
+            "bytes_read": stats["input"]["bytes_read"], "warc_bytes": stats["input"]["warc_bytes"],
             "documents_in": stats["documents_read"], "released": stats["released"]["documents"],
             "steps": {"start-up": stats["seconds"].get("startup", 0.0), "stage 1": stats["seconds"]["stage1"], "dedup": stats["seconds"].get("dedup", 0.0),
                       "stage 3": stats["seconds"]["stage3"], "final": stats["seconds"]["final"]},
@@ -290,11 +294,23 @@ def serve(args: argparse.Namespace) -> None:
             return
 
 
-def measure(side: str, root: Path, workers: int, work: Path) -> dict:
-    """One fresh run of `side` on the corpus at `root` with `workers` workers."""
+def ensure_index(root: Path, manifest: dict) -> None:
+    """The corpus' columnar URL index, its languages from CLD2 itself as Common Crawl labels them (tests/mirror.py
+    `build_index` with `cld2_labels`; pycld2, the dev extra), built once next to the corpus."""
+    if (root / "crawl-data" / manifest["crawl"] / "cc-index-table.paths.gz").is_file():
+        return
+    sys.path.insert(0, str(common.PROJECT / "tests"))
+    from mirror import Mirror, build_index, cld2_labels
+
+    build_index(Mirror(root, {manifest["crawl"]: manifest["files"]}), crawls=(manifest["crawl"],), parts=1,
+                labeller=cld2_labels)
+
+
+def measure(side: str, root: Path, workers: int, work: Path, select: str = "full") -> dict:
+    """One fresh run of `side` on the corpus at `root` with `workers` workers (ours with `--select select`)."""
     out = work / f"{side}-w{workers}"
     process = common.SideProcess(HERE, ["--side", side, "--root", str(root), "--out", str(out),
-                                        "--workers", str(workers)])
+                                        "--workers", str(workers), "--select", select])
     load = os.getloadavg()[0]
     try:
         process.receive()
@@ -354,7 +370,12 @@ def print_agreement(runs: list[dict], manifests: dict[int, dict]) -> None:
     by_key = {(r["scale"], r["side"], r["workers"]): r for r in runs}
     for (scale, side, workers), run in sorted(by_key.items()):
         other = by_key.get((scale, "datatrove", workers))
-        if side != "ours" or not other:
+        if side != "ours":
+            continue
+        if not other:  # `--sides ours`
+            finnish = set(manifests[scale]["finnish_ids"])
+            found = len(set(run["released_ids"]) & finnish) / len(finnish)
+            print(f"  {scale}× {workers} worker(s): recall ours {found:.1%}")
             continue
         ours, theirs = set(run["released_ids"]), set(other["released_ids"])
         finnish = set(manifests[scale]["finnish_ids"])
@@ -398,10 +419,20 @@ def print_report(runs: list[dict], manifests: dict[int, dict]) -> None:
                               "docs/s/core", "ratio ours/dt", "Ray start-up wall / cpu s",
                               "ratio incl. start-up"]))
 
+    print("\nbytes read (ours: the run's input.bytes_read; datatrove reads every WARC whole)")
+    for run in runs:
+        if run["side"] == "ours":
+            print(f"  {run['scale']}× ours {run['workers']} worker(s): {run['bytes_read'] / 1e6:,.1f} MB of "
+                  f"{run['warc_bytes'] / 1e6:,.1f} MB ({run['bytes_read'] / max(run['warc_bytes'], 1):.1%})")
+
     print("\nwhere the wall seconds go")
     for run in runs:
         steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in run["steps"].items())
         print(f"  {run['scale']}× {run['side']:<9} {run['workers']} worker(s): {steps}")
+        if run.get("startup_parts"):  # ours: `seconds.startup_parts` (`checks` runs beside `ray`, not in the sum)
+            parts = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run["startup_parts"].items())
+            print(f"      start-up after Ray's ({run['steps']['start-up']:.2f} s; driver imports "
+                  f"{run['imports']:.2f} s before it): {parts}")
 
     print("\nthe same work: Finnish documents after LID → removed by dedup → removed by the filters → released")
     for run in runs:
@@ -450,6 +481,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="WARCs of the largest corpus for the stage-1 CPU-per-page comparison (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, help="also write every run's measurements to this JSON file")
+    parser.add_argument("--sides", default="ours,datatrove", help="which sides to run (datatrove reads every record "
+                        "whatever --select: its figures from a run with --select full hold)")
+    parser.add_argument("--select", default="full", help="ours' --select: full (as datatrove reads), index or "
+                        "index+neighbors (through the corpus' index, labelled by CLD2: built once, needs pycld2)")
     parser.add_argument("--side", choices=["ours", "datatrove"], help=argparse.SUPPRESS)
     parser.add_argument("--side-output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
@@ -471,13 +506,15 @@ def main(argv: list[str] | None = None) -> None:
             root = build_corpus(common.cache_dir() / f"corpus-scale{scale}-share{args.share}-seed{args.seed}", scale,
                                 args.seed, args.share)
             manifests[scale] = manifest = load_manifest(root)
+            if args.select != "full":
+                ensure_index(root, manifest)
             print(f"corpus {scale}×: {manifest['pages']:,} pages ({manifest['cc_pages']:,} CC sample + "
                   f"{manifest['finnish_pages']:,} Finnish), {manifest['html_bytes'] / 1e6:,.1f} MB HTML in "
                   f"{len(manifest['files'])} WARCs", flush=True)
             for workers in worker_counts:
                 order = ("ours", "datatrove") if len(runs) % 4 == 0 else ("datatrove", "ours")
-                for side in order:
-                    run = measure(side, root, workers, work)
+                for side in (s for s in order if s in args.sides.split(",")):
+                    run = measure(side, root, workers, work, args.select)
                     runs.append({**run, "scale": scale})
                     print(f"  {side:<9} {workers} worker(s): {run['wall']:.1f} s wall, {run['cpu']:.1f} cpu s, "
                           f"{run['released']} released", flush=True)

@@ -142,7 +142,7 @@ def main() -> None:
         source = server.url
     out = Path(tempfile.mkdtemp(prefix="curate-bench-index-"))
     try:
-        options = RunOptions(languages=["fin"], snapshots=CRAWL, source=source, lid="ft176")
+        options = RunOptions(languages=["fin"], snapshots=CRAWL, source=source, lid="ft176", select="full")
         full_files = tuple(make_plan(options).files)
         started = time.perf_counter()
         plan = make_plan(RunOptions(languages=["fin"], snapshots=CRAWL, source=source, lid="ft176", select="index"))

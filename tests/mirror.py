@@ -296,6 +296,45 @@ def cld2_stand_in(htmls: list[str]) -> list[str | None]:
     return languages
 
 
+# CLD2's codes that are not lid.176 labels, as the ISO 639-3 codes Common Crawl writes (commoncrawl/
+# language-detection-cld2); the others map through lid.176's table and `cc_index.index_code`.
+_CLD2_OLD_CODES = {"iw": "heb", "jw": "jav", "zh-Hant": "zho", "sr-ME": "srp", "tl": "tgl", "bh": "bih"}
+# What pycld2 refuses as "invalid UTF-8" (control characters, noncharacters): spaces here, on the assumption that
+# Common Crawl's Java wrapper hands such pages to CLD2 and labels them (docs/sources.md).
+_NOT_INTERCHANGE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def cld2_labels(htmls: list[str]) -> list[str | None]:
+    """The index's `content_languages` as Common Crawl writes them: CLD2 (pycld2) on the page's HTML (not plain
+    text: CLD2 skips the markup itself), up to three languages by descending share of the text, `un` left out, as
+    ISO 639-3 codes; None when CLD2 finds no language."""
+    import pycld2
+
+    from curate.errors import UserError
+    from curate.language_configs.labels import ft176_labels
+    from curate.pipeline.sources.cc_index import index_code
+
+    labels = []
+    for text in htmls:
+        try:
+            _, _, details = pycld2.detect(_NOT_INTERCHANGE.sub(" ", text), isPlainText=False)
+        except pycld2.error:
+            labels.append(None)
+            continue
+        codes = []
+        for _, code, percent, _ in details:
+            if code in ("un", "xxx") or code.startswith("xx-") or not percent:
+                continue
+            try:
+                three = _CLD2_OLD_CODES.get(code) or index_code(ft176_labels().get(code, code))
+            except UserError:
+                continue
+            if three not in codes:
+                codes.append(three)
+        labels.append(",".join(codes[:3]) or None)
+    return labels
+
+
 def surt(url: str) -> str:
     """The SURT key of a URL as the index sorts by it: `fi,s0-uutiset)/artikkeli/0/1`."""
     parts = urlsplit(url)
@@ -304,8 +343,9 @@ def surt(url: str) -> str:
     return key + (f"?{parts.query}" if parts.query else "")
 
 
-def index_rows(root: Path, warc: str) -> list[dict]:
-    """The index rows of one WARC of the mirror (`warc` relative to `root`)."""
+def index_rows(root: Path, warc: str, labeller=cld2_stand_in) -> list[dict]:
+    """The index rows of one WARC of the mirror (`warc` relative to `root`), `content_languages` from `labeller`
+    (HTML pages → labels)."""
     from curate.blocks.warc import decode_html
 
     responses = warc_responses(root / warc)
@@ -335,20 +375,22 @@ def index_rows(root: Path, warc: str) -> list[dict]:
             "warc_record_offset": item["offset"], "warc_record_length": item["length"],
             "warc_segment": warc.split("/segments/")[1].split("/")[0],
         })
-    languages = cld2_stand_in([h for h in htmls if h])
+    languages = labeller([h for h in htmls if h])
     for row, text in zip(rows, htmls):
         if text:
             row["content_languages"] = languages.pop(0)
     return rows
 
 
-def build_index(mirror: Mirror, crawls: tuple[str, ...] = INDEX_CRAWLS, parts: int = 2) -> dict[str, pa.Table]:
+def build_index(mirror: Mirror, crawls: tuple[str, ...] = INDEX_CRAWLS, parts: int = 2,
+                labeller=cld2_stand_in) -> dict[str, pa.Table]:
     """Common Crawl's columnar URL index for `crawls` of the mirror, in the real layout: sorted by SURT key,
     `parts` gzip Parquet files (small row groups) under `cc-index/table/cc-main/warc/crawl=…/subset=warc/`, and
-    `crawl-data/<crawl>/cc-index-table.paths.gz` listing them. Returns each crawl's rows."""
+    `crawl-data/<crawl>/cc-index-table.paths.gz` listing them; languages from `labeller` (`cld2_labels`: CLD2
+    itself; the default, `cld2_stand_in`, needs no pycld2). Returns each crawl's rows."""
     tables = {}
     for crawl in crawls:
-        rows = sorted((r for warc in mirror.crawls[crawl] for r in index_rows(mirror.root, warc)),
+        rows = sorted((r for warc in mirror.crawls[crawl] for r in index_rows(mirror.root, warc, labeller)),
                       key=lambda r: (r["url_surtkey"], r["fetch_time"]))
         table = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
         directory = f"{INDEX_PREFIX}/crawl={crawl}/subset=warc"

@@ -86,17 +86,23 @@ def _check_node(blocks: list[Block], models: dict[str, str], source: str, probe_
 
 
 def preflight(blocks: list[Block], models: dict[str, str], source: str, probe_file: str | None, output: str) -> None:
-    """Check, on every alive node with CPUs, that it reaches the source and the output and resolves every model;
-    raise one `UserError` naming the first node that cannot."""
+    """Check, on every alive node with CPUs but the driver's, that it reaches the source and the output and
+    resolves every model; raise one `UserError` naming the first node that cannot. The driver's node is the
+    driver's machine, whose files the driver has checked (`Graph.check`, the plan, `check_writable`): a local run
+    starts no task here (its workers still verify their models before their first unit: `NodeChecked`)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from curate.pipeline.execution.storage import Output
 
+    driver = ray.get_runtime_context().get_node_id()
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0
+             and n["NodeID"] != driver]
+    if not nodes:
+        return
     out = Output(output)
     marker = out.path("_work", f".preflight-{uuid.uuid4().hex[:8]}")
     out.write_json(marker, {"written_by": "driver"})
     try:
-        nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
         check = ray.remote(num_cpus=0, max_retries=2)(_check_node_named)
         tasks = [check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
             blocks, models, source, probe_file, output, marker) for n in nodes]

@@ -78,11 +78,14 @@ class RunOptions:
     seed: int = option(0, help="seed of the file sample and of the shard shuffle")
     # released shards' target size (a bucket over it is cut in equal pieces)
     shard_bytes: int = field(default_factory=lambda: _default("curate.pipeline.execution.stages", "SHARD_BYTES"))
-    # full: every record of every WARC; index / index+neighbors: only the records Common Crawl's columnar index
-    # labels with the languages (+ closely related ones), read by byte range (pipeline/cc_index.py)
-    select: str = option("full", help="full (every record of every WARC), index (only the records Common Crawl's "
-                                      "columnar URL index labels with the language, read by byte range) or "
-                                      "index+neighbors (also closely related languages)")
+    # auto: index+neighbors where Common Crawl's index labels every language (CLD2's), else full; full: every record
+    # of every WARC; index / index+neighbors: only the records the columnar index labels with the languages (+ closely
+    # related ones), read by byte range (pipeline/sources/cc_index.py)
+    select: str = option("auto", help="auto (index+neighbors where Common Crawl's index can label every language, "
+                                      "else full; the run's first line says which), full (every record of every "
+                                      "WARC), index (only the records Common Crawl's columnar URL index labels with "
+                                      "the language, read by byte range) or index+neighbors (also closely related "
+                                      "languages)")
     index_primary_only: bool = option(False, help="with --select index: only records whose first index language is "
                                                   "the language")
     index_records_per_unit: int = 20_000  # index selections: selected records per unit (~4 core-minutes)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ray
 
@@ -61,6 +62,9 @@ class Plan:
     source: Source
     crawls: list[str]
     units: list[Unit]
+    select: str = "full"  # the selection used: full, index or index+neighbors (`--select auto` resolved)
+    select_reason: str = "--select full"  # why: the option given, or what `auto` found
+    listed: list[WarcFile] = field(default_factory=list)  # the crawls' (sampled) WARCs before an index selection
 
     @property
     def files(self) -> list[WarcFile]:
@@ -102,22 +106,27 @@ def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Pla
     `index_records_per_unit` are ceilings: while the input allows, units are made small enough for
     `UNITS_PER_SLOT` units per worker slot (`unit_size`). The index files are scanned with
     `map_fn` (Ray tasks in a run; threads by default) and the selection is cached under the output (`fill_cache`;
-    a dry run only reads the cache).
+    a dry run only reads the cache). `select="auto"` (the default) is `index+neighbors` where the index can label
+    every language and every crawl has it, else `full` (`cc_index.auto_select`); the plan says which and why.
     """
     from curate.pipeline.sources import cc_index
 
     source = Source(options.source)
     crawls = match_crawls(options.snapshots, source.crawls())
+    select, reason = options.select, f"--select {options.select}"
+    if select == cc_index.AUTO:
+        select, reason = cc_index.auto_select(options.languages, source, crawls)
     selection, indexes = None, {}
-    if options.select != "full":
-        selection = cc_index.Selection.for_run(options.languages, options.select, options.index_primary_only)
+    if select != "full":
+        selection = cc_index.Selection.for_run(options.languages, select, options.index_primary_only)
         indexes = cc_index.crawl_indexes(source, crawls)
     units: list[Unit] = []
-    chosen = {crawl: sample_files(source.warc_files(crawl), options.max_files, options.seed) for crawl in crawls}
+    listed = {crawl: sample_files(source.warc_files(crawl), options.max_files, options.seed) for crawl in crawls}
+    chosen = listed
     if selection is not None:
         chosen = {crawl: cc_index.select_files(source, indexes[crawl], files, selection, map_fn=map_fn,
                                                cache=Output(options.output), fill_cache=fill_cache)
-                  for crawl, files in chosen.items()}
+                  for crawl, files in listed.items()}
     slots = worker_slots(options)
     if selection is not None:
         records = unit_size(sum(f.records for files in chosen.values() for f in files),
@@ -132,18 +141,33 @@ def make_plan(options: RunOptions, map_fn=None, fill_cache: bool = False) -> Pla
         for start in range(0, len(files), per_unit):
             group = tuple(files[start:start + per_unit])
             units.append(Unit(f"{crawl}-{start:06d}-{fingerprint([f.path for f in group])[:8]}", group))
-    return Plan(source, crawls, units)
+    return Plan(source, crawls, units, select, reason, [f for files in listed.values() for f in files])
+
+
+def describe_selection(plan: Plan, sample: int = 16) -> str:
+    """The run's first line: the selection, why, and the share of the WARCs' bytes it reads (an index selection's
+    merged ranges against the listed WARCs' sizes, up to `sample` a crawl, extrapolated)."""
+    if plan.select == "full":
+        return (f"selection: full ({plan.select_reason}): every record of {len(plan.listed):,} WARC files, "
+                f"100 % of their bytes")
+    listed = sum(_estimated_bytes(plan.source, [f for f in plan.listed if f.crawl == crawl], sample)
+                 for crawl in plan.crawls)
+    read = sum(request_bytes(f) for f in plan.files)
+    share = f"{read / listed * 100:.1f} %" if listed else "an unknown share"
+    return (f"selection: {plan.select} ({plan.select_reason}): {sum(f.records for f in plan.files):,} HTML records "
+            f"in {len(plan.files):,} of {len(plan.listed):,} WARC files, ~{_size(read)} of ~{_size(listed)}: "
+            f"{share} of the bytes")
 
 
 def describe_plan(plan: Plan, sample: int = 16) -> str:
-    """Files, bytes and a cost estimate (sizes of up to `sample` files per crawl, extrapolated; pages from the
-    record density of a few files' first MiB, or the index's selected records: `sources/estimate.py`)."""
-    lines = []
+    """The selection (`describe_selection`), files, bytes and a cost estimate (sizes of up to `sample` files per
+    crawl, extrapolated; pages from the record density of a few files' first MiB, or the index's selected records:
+    `sources/estimate.py`)."""
+    lines = [describe_selection(plan, sample)]
     total_bytes = documents = 0.0
     for crawl in plan.crawls:
         files = [f for f in plan.files if f.crawl == crawl]
-        sizes = [s for s in (plan.source.size(f.path) for f in files[:sample]) if s is not None]
-        estimate = (sum(sizes) / len(sizes) * len(files)) if sizes else 0.0
+        estimate = _estimated_bytes(plan.source, files, sample)
         if any(f.ranges is not None for f in files):  # an index selection: only the selected records are read
             selected, read = sum(f.records for f in files), sum(request_bytes(f) for f in files)
             total_bytes += read
@@ -159,6 +183,13 @@ def describe_plan(plan: Plan, sample: int = 16) -> str:
                  f" ~{documents:,.0f} HTML pages, ~{core_hours:,.1f} core-hours at {DOCS_PER_CORE_SECOND:.0f} pages/s"
                  f" per core")
     return "\n".join(lines)
+
+
+def _estimated_bytes(source: Source, files: list[WarcFile], sample: int) -> float:
+    """The bytes of `files`: the sizes of up to `sample` of them (asked at once), extrapolated."""
+    with ThreadPoolExecutor(max(1, min(sample, len(files)))) as pool:
+        sizes = [s for s in pool.map(source.size, [f.path for f in files[:sample]]) if s is not None]
+    return sum(sizes) / len(sizes) * len(files) if sizes else 0.0
 
 
 def _size(count: float) -> str:
@@ -199,6 +230,7 @@ def run(options: RunOptions, graph: Graph | None = None, display: Display | None
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
     lap("plan")
     with RunLock(output):
+        print(describe_selection(plan), file=sys.stderr, flush=True)  # the run's first line: what it reads, and why
         output.remove_temporaries()  # what a killed run was writing
         if len(graph.languages) > OVERLAPPED_CHECK_LANGUAGES:  # minutes of tokenizer loads would starve Ray's start
             graph.check()

@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -41,6 +42,10 @@ log = logging.getLogger("curate")
 
 INDEX_PREFIX = "cc-index/table/cc-main/warc"
 SELECT_MODES = ("full", "index", "index+neighbors")
+AUTO = "auto"  # index+neighbors where the index can label every language of the run, else full (`auto_select`)
+AUTO_MODE = "index+neighbors"
+FIRST_LABELLED_CRAWL = "CC-MAIN-2018-39"  # the first crawl whose index has `content_languages`
+CLD2_TABLE = Path(__file__).resolve().parent / "cld2_languages.tsv"
 HTML_MIMES = ("text/html", "application/xhtml+xml")
 COLUMNS = ("warc_filename", "warc_record_offset", "warc_record_length", "content_languages")
 INDEX_READERS = 4  # index files scanned at once (I/O bound: pyarrow releases the GIL)
@@ -83,6 +88,37 @@ def index_code(code: str) -> str:
     return cld2
 
 
+@cache
+def cld2_languages() -> dict[str, str]:
+    """Our codes the index can label → the code it writes (`fin_Latn` → `fin`, `ekk_Latn` → `est`): the languages
+    CLD2 detects, in the scripts it reads them in (`cld2_languages.tsv`)."""
+    lines = CLD2_TABLE.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t") for line in lines if line and not line.startswith("#"))
+
+
+def auto_select(languages: Iterable[str], source: Source, crawls: list[str]) -> tuple[str, str]:
+    """`--select auto`: (`index+neighbors`, why) when Common Crawl's index can label every language of the run and
+    every crawl has the index with languages, else (`full`, the reason it cannot be used)."""
+    try:
+        codes = [resolve_language(language) for language in languages]
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    unlabelled = [code for code in codes if code not in cld2_languages()]
+    if unlabelled:
+        shown = ", ".join(unlabelled[:5]) + (f" and {len(unlabelled) - 5:,} more" if len(unlabelled) > 5 else "")
+        them = "it" if len(unlabelled) == 1 else "them"
+        return "full", f"auto: CLD2 cannot label {shown}, so Common Crawl's index cannot select {them}"
+    early = [crawl for crawl in crawls if crawl < FIRST_LABELLED_CRAWL]
+    if early:
+        return "full", (f"auto: the index of {', '.join(early)} has no languages (they start with "
+                        f"{FIRST_LABELLED_CRAWL})")
+    missing = [crawl for crawl in crawls if not index_files(source, crawl)]
+    if missing:
+        return "full", f"auto: no columnar index for {', '.join(missing)} at {source.location}"
+    return AUTO_MODE, (f"auto: Common Crawl's index labels {', '.join(codes)} (CLD2); --select full reads "
+                       f"every record")
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which index rows a run reads: HTML, status 200, and one of `codes` in `content_languages` (the first
@@ -95,7 +131,7 @@ class Selection:
     def for_run(cls, languages: Iterable[str], mode: str, primary_only: bool = False) -> Selection:
         """The selection of `--select mode` for `--lang` codes (`fin`, `fin_Latn`, `est`, …)."""
         if mode not in SELECT_MODES or mode == "full":
-            raise UserError(f"unknown selection {mode!r} (--select): use one of {', '.join(SELECT_MODES)}")
+            raise UserError(f"unknown selection {mode!r} (--select): use one of {', '.join((AUTO, *SELECT_MODES))}")
         try:
             codes = [index_code(resolve_language(language)) for language in languages]
         except ConfigError as error:
@@ -155,7 +191,8 @@ def select_files(source: Source, index: CrawlIndex, files: list[WarcFile], selec
     """`files` (one crawl's WARCs, in listing order) with the ranges of their selected records; files with no
     selected record are left out.
 
-    The index files are scanned with `map_fn` (one call per file: Ray tasks in a run; threads by default). With
+    The index files are scanned with `map_fn` (one call per file: Ray tasks in a run; threads by default, and for
+    up to `readers` files, where a task's start would cost more than the scan). With
     `cache`, the scan's result is kept as `_work/index/<crawl>/<digest>.parquet` under that output, keyed by the
     index files' names and sizes, the selection and the WARCs asked for, and reused when it is there; `fill_cache`
     False only reads it (`--dry-run` writes nothing)."""
@@ -165,7 +202,7 @@ def select_files(source: Source, index: CrawlIndex, files: list[WarcFile], selec
     if cached is not None and cache.fs.exists(cached):
         considered, selected = _split_scan(pl.from_arrow(cache.read_parquet([cached])))
     else:
-        if map_fn is None:
+        if map_fn is None or len(index.files) <= readers:  # a few files: the driver's threads, no task's start-up
             with ThreadPoolExecutor(max(1, min(readers, len(index.files)))) as pool:
                 parts = list(pool.map(partial(_scan_with_retry, source, selection=selection, wanted=wanted),
                                       index.files))
@@ -337,7 +374,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {error}") from None
 
 
-__all__ = ["CLD2_CODES", "NEIGHBORS", "SELECT_MODES", "CrawlIndex", "Recall", "Selection", "crawl_indexes",
+__all__ = ["AUTO", "CLD2_CODES", "NEIGHBORS", "SELECT_MODES", "CrawlIndex", "Recall", "Selection", "auto_select",
+           "cld2_languages", "crawl_indexes",
            "group_by_records", "index_code", "index_files", "recall", "released_ids", "select_files"]
 
 if __name__ == "__main__":

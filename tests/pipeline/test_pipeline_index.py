@@ -25,7 +25,7 @@ from warcio.archiveiterator import ArchiveIterator
 from curate.errors import UserError
 from curate.blocks.warc import WarcReader
 from curate.language_configs import configured_languages
-from curate.pipeline.sources.cc_index import CLD2_CODES, HTML_MIMES, Selection, index_code, recall
+from curate.pipeline.sources.cc_index import CLD2_CODES, HTML_MIMES, Selection, cld2_languages, index_code, recall
 from curate.pipeline.sources.ranged import MAX_GAP, RangedStream, fsspec_fetch, merge_spans
 from curate.pipeline.sources.remote import RetryPolicy
 from curate.pipeline.execution.run import RunOptions, describe_plan, make_plan, run
@@ -105,7 +105,7 @@ def test_selection_matches_any_position_or_only_the_first():
     assert neighbors.codes == ("fin", "est")
     assert matches(neighbors) == [True, True, True, False, False, True, False, True]
     assert Selection.for_run(["fin", "ekk", "nob"], "index").codes == ("fin", "est", "nor")
-    with pytest.raises(UserError, match=r"unknown selection 'indexx' \(--select\): use one of full, index, index\+neighbors"):
+    with pytest.raises(UserError, match=r"unknown selection 'indexx' \(--select\): use one of auto, full, index, index\+neighbors"):
         Selection.for_run(["fin"], "indexx")
 
 
@@ -134,7 +134,7 @@ def test_the_plan_selects_exactly_the_labelled_records(indexed):
     assert {f.path: f.spans() for f in primary.files} == expected_selection(tables, {"fin"}, primary_only=True)
     neighbors = make_plan(options(mirror, Path("unused"), select="index+neighbors"))
     assert {f.path: f.spans() for f in neighbors.files} == expected_selection(tables, {"fin", "est"})
-    full = make_plan(options(mirror, Path("unused")))
+    full = make_plan(options(mirror, Path("unused"), select="full"))
     ids = [{u.id for u in p.units} for p in (plan, neighbors, full)]
     assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]), "a changed selection never reuses a unit"
     assert all(f.ranges is None and f.canonical == f.name for f in full.files)
@@ -145,9 +145,45 @@ def test_the_plan_selects_exactly_the_labelled_records(indexed):
         in text and "core-hours" in text
 
 
+def test_by_default_the_index_selects_where_it_can_label_every_language(indexed, tmp_path):
+    """`select="auto"`: index+neighbors when CLD2 labels every language and every crawl has the index (the first
+    line says so, with the share of bytes read); else full, saying why."""
+    mirror, tables = indexed
+    auto = make_plan(options(mirror, Path("unused")))
+    assert (auto.select, auto.select_reason) == ("index+neighbors", "auto: Common Crawl's index labels fin_Latn (CLD2);"
+                                                                     " --select full reads every record")
+    assert {f.path: f.spans() for f in auto.files} == expected_selection(tables, {"fin", "est"})
+    listed = sum((mirror.root / f.path).stat().st_size for f in auto.listed)
+    read = sum(request_bytes(f) for f in auto.files)
+    first = describe_plan(auto).splitlines()[0]
+    assert first == (f"selection: index+neighbors ({auto.select_reason}): {sum(f.records for f in auto.files):,} "
+                     f"HTML records in {len(auto.files)} of {len(auto.listed)} WARC files, ~{read / 1e6:,.1f} MB of "
+                     f"~{listed / 1e6:,.1f} MB: {read / listed * 100:.1f} % of the bytes")
+    full = make_plan(options(mirror, Path("unused"), select="full"))
+    assert 0 < read < listed and [f.path for f in auto.listed] == [f.path for f in full.files]
+    assert describe_plan(full).splitlines()[0] == (f"selection: full (--select full): every record of "
+                                                   f"{len(full.files)} WARC files, 100 % of their bytes")
+    no_index = make_plan(options(mirror, Path("unused"), snapshots="2020-34,2024-22"))
+    assert no_index.select == "full" and all(f.ranges is None for f in no_index.files)
+    assert no_index.select_reason == f"auto: no columnar index for CC-MAIN-2020-34 at {mirror.root}"
+    unlabelled = make_plan(options(mirror, Path("unused"), languages=["fin", "gsw_Latn"]))
+    assert (unlabelled.select, unlabelled.select_reason) == (
+        "full", "auto: CLD2 cannot label gsw_Latn, so Common Crawl's index cannot select it")
+    assert {f.path for f in unlabelled.files} == {f.path for f in full.files}
+
+
+def test_the_languages_the_index_can_label_are_cld2s_in_its_scripts():
+    labelled = cld2_languages()
+    assert labelled["fin_Latn"] == "fin" and labelled["ekk_Latn"] == "est" and labelled["cmn_Hani"] == "zho"
+    assert labelled["srp_Cyrl"] == labelled["srp_Latn"] == "srp" and labelled["rus_Cyrl"] == "rus"
+    assert "hin_Latn" not in labelled and "arb_Latn" not in labelled and "gsw_Latn" not in labelled
+    assert all(index_code(code) == index for code, index in labelled.items())
+    assert set(labelled) >= set(configured_languages())
+
+
 def test_a_sampled_run_selects_within_the_same_sample(indexed):
     mirror, tables = indexed
-    full = make_plan(options(mirror, Path("unused"), max_files=1, seed=3))
+    full = make_plan(options(mirror, Path("unused"), max_files=1, seed=3, select="full"))
     index = make_plan(options(mirror, Path("unused"), max_files=1, seed=3, select="index"))
     assert {f.path for f in index.files} <= {f.path for f in full.files}
     expected = expected_selection(tables, {"fin"})
@@ -305,7 +341,7 @@ def runs(indexed, tmp_path_factory):
     mirror = build_mirror(tmp_path_factory.mktemp("plain"), with_bad_records=False)
     build_index(mirror)
     full_output, index_output = tmp_path_factory.mktemp("full"), tmp_path_factory.mktemp("index")
-    full = run(options(mirror, full_output)).languages["fin_Latn"]
+    full = run(options(mirror, full_output, select="full")).languages["fin_Latn"]
     args = [*CURATE, "run", "--lang", "fin", "--snapshots", "2024-*", "--source", str(mirror.root), "--lid", "ft176",
             "--output", str(index_output), "--buckets", "4", "--select", "index"]
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
@@ -316,6 +352,7 @@ def runs(indexed, tmp_path_factory):
     stats_after_kill = (index_output / "fin_Latn" / "stats.json").exists()
     resumed = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "\nselection: index (--select index): " in "\n" + resumed.stderr, resumed.stderr[:2000]
     index = json.loads((index_output / "fin_Latn" / "stats.json").read_text())
     return {"mirror": mirror, "full": (full_output, full), "index": (index_output, index),
             "killed": (killed.returncode, committed, stats_after_kill)}
@@ -368,7 +405,7 @@ def test_a_dry_run_estimates_the_pages_and_the_bytes_the_runs_read(runs, tmp_pat
     exact but for records the run cannot read), the index run's bytes as the merged ranged requests fetch them."""
     mirror = runs["mirror"]
     (_, full), (_, index) = runs["full"], runs["index"]
-    full_plan = make_plan(options(mirror, tmp_path / "full"))
+    full_plan = make_plan(options(mirror, tmp_path / "full", select="full"))
     estimated_pages = float(describe_plan(full_plan).splitlines()[-1].split("~")[2].split()[0].replace(",", ""))
     assert abs(estimated_pages - full["documents_read"]) <= 0.05 * full["documents_read"], (estimated_pages, full)
     index_plan = make_plan(options(mirror, tmp_path / "index", select="index"))
