@@ -88,3 +88,13 @@ def test_a_violation_is_caught(tmp_path, monkeypatch):
     assert violations(module) == ["language_configs/bad.py:2 imports curate.blocks.lid",
                                   "language_configs/bad.py:3 imports curate.pipeline",
                                   "language_configs/bad.py:4 imports ray.data"]
+
+
+def test_every_subpackage_is_in_the_wheel():
+    """A folder of the package with an `__init__.py` that pyproject.toml's `packages` leaves out installs nowhere."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(("curate", *path.relative_to(ROOT).parts[:-1])) for path in modules()
+             if path.name == "__init__.py"}
+    assert found <= listed, sorted(found - listed)
