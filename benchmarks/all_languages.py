@@ -215,9 +215,7 @@ def measure(side: str, args: argparse.Namespace, work: Path, languages: list[str
         result = process.receive()
         process.finish()
     except RuntimeError:
-        log = out.parent / f"{out.name}.log"
-        tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
-        raise RuntimeError(f"{side} failed; the end of its log:\n{tail}") from None
+        raise common.side_failed(f"{side}", out) from None
     finally:
         process.close()
     return result

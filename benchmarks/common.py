@@ -184,6 +184,13 @@ class SideProcess:
         self.result_path.unlink(missing_ok=True)
 
 
+def side_failed(what: str, out: Path) -> RuntimeError:
+    """The error for a side that failed, with the end of its log (`<out>.log`, where `serve` sends its stderr)."""
+    log = out.parent / f"{out.name}.log"
+    tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+    return RuntimeError(f"{what} failed; the end of its log:\n{tail}")
+
+
 def table(rows: list[list[object]], headers: list[str]) -> str:
     """A plain-text table, numbers right-aligned."""
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]

@@ -317,9 +317,7 @@ def measure(side: str, root: Path, workers: int, work: Path, select: str = "full
         result = process.request("run")
         process.finish()
     except RuntimeError:
-        log = out.parent / f"{out.name}.log"
-        tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
-        raise RuntimeError(f"{side} with {workers} worker(s) failed; the end of its log:\n{tail}") from None
+        raise common.side_failed(f"{side} with {workers} worker(s)", out) from None
     finally:
         process.close()
     shutil.rmtree(out, ignore_errors=True)
