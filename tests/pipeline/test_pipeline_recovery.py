@@ -18,9 +18,9 @@ def test_failures_at_every_point_then_a_rerun_give_identical_output(reference, m
     reference_output, _ = reference
     full = cli_run(mirror, tmp_path, env={"CURATE_FAULT": "disk_full:_work/stage1/"})
     assert full.returncode == 2, full.stderr[-3000:]
-    *warnings, line = full.stderr.strip().splitlines()  # the mirror has no robots.txt files: a warning per crawl
+    *warnings, line = full.stderr.strip().splitlines()  # the selection line, then a warning per crawl (the mirror has no robots.txt files)
     assert line.startswith("error: cannot write the output: No space left on device"), full.stderr[-3000:]
-    assert all(w.startswith("WARNING robots.txt: ") for w in warnings), full.stderr[-3000:]
+    assert all(w.startswith(("selection: ", "WARNING robots.txt: ")) for w in warnings), full.stderr[-3000:]
     assert "Traceback" not in full.stderr
     assert not list((tmp_path / "_work" / "manifests").rglob("*.json")), "no unit committed"
     assert not (tmp_path / ".curate.lock").exists()
