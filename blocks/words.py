@@ -141,10 +141,11 @@ def tokenizer_key(config: LanguageConfig) -> str:
 
 @cache
 def load_tokenizer(key: str) -> Callable[[list[str]], list[list[str]]]:
-    """A function texts → their token lists, built once per worker process."""
+    """A function texts → their token lists, built once per worker process for each tokenizer datatrove assigns
+    (the 24 varieties it gives spaCy's `xx` share one)."""
     if key == FAST_TOKENIZER:
         return lambda texts: [unicode_words(text) for text in texts]
-    from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_tokenizer_assignments, load_word_tokenizer
+    from datatrove.utils.word_tokenizers import load_tokenizer_assignments
 
     if key not in load_tokenizer_assignments():
         raise UserError(
@@ -152,6 +153,19 @@ def load_tokenizer(key: str) -> Callable[[list[str]], list[list[str]]]:
             f"variety's, or `word_tokenizer: {FAST_TOKENIZER}` for a space-separated script"
         )
     check_requirements(key)
+    assignment = datatrove_assignment(key)
+    if assignment not in _ASSIGNED:
+        _ASSIGNED[assignment] = _load_assigned(key)
+    return _ASSIGNED[assignment]
+
+
+_ASSIGNED: dict[tuple[str, str] | None, Callable[[list[str]], list[list[str]]]] = {}  # by (kind, language)
+
+
+def _load_assigned(key: str) -> Callable[[list[str]], list[list[str]]]:
+    """datatrove's tokenizer for `key`, loaded as datatrove loads it."""
+    from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
+
     try:
         tokenizer = load_word_tokenizer(key)
     except ImportError as error:

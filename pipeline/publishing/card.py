@@ -630,6 +630,8 @@ def _plots(released: Released, stats: Mapping[str, Any]) -> dict[str, tuple[str,
     if histogram:
         made["clusters"] = ("cluster_sizes.png", plots.cluster_size_histogram(histogram))
     for name, values in released.scores.items():
+        if len(values) < plots.FEWEST_PLOTTED:
+            continue
         made[f"score:{name}"] = (f"score_{name}.png", plots.score_distribution(name, values))
     return made
 

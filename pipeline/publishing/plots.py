@@ -8,8 +8,11 @@ give the same bytes and a re-released card does not change.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
-from collections.abc import Mapping, Sequence
+import pickle
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +20,8 @@ import numpy as np
 WIDTH_IN, HEIGHT_IN, DPI = 6.4, 3.4, 100  # 640 × 340 pixels: readable on the Hub, a few tens of kB
 BAR_COLOR = "#4C72B0"
 MAX_BARS = 25  # removal rules shown; the rest are summed into one bar
+FEWEST_PLOTTED = 10  # a distribution or funnel of fewer documents is not drawn: its table lists them all
+DRAWN_KEPT = 256  # distinct plots `drawn_once` keeps (PNGs of tens of kB each)
 
 
 def new_figure(height_in: float = HEIGHT_IN):
@@ -33,6 +38,23 @@ def new_figure(height_in: float = HEIGHT_IN):
     return figure
 
 
+def drawn_once(plot: Callable[..., bytes]) -> Callable[..., bytes]:
+    """`plot`, drawing each distinct set of numbers once per process: the same numbers give the same bytes, and
+    a run of many languages repeats many plots (every empty language's, one-document clusters)."""
+    drawn: dict[bytes, bytes] = {}
+
+    @functools.wraps(plot)
+    def cached(*args: Any, **kwargs: Any) -> bytes:
+        key = hashlib.sha256(pickle.dumps((args, sorted(kwargs.items())))).digest()
+        if key not in drawn:
+            if len(drawn) >= DRAWN_KEPT:
+                drawn.clear()
+            drawn[key] = plot(*args, **kwargs)
+        return drawn[key]
+
+    return cached
+
+
 def png_bytes(figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
@@ -40,6 +62,7 @@ def png_bytes(figure) -> bytes:
     return buffer.getvalue()
 
 
+@drawn_once
 def removal_per_rule(removed: Mapping[str, int], shares: Mapping[str, float] | None = None) -> bytes:
     """Horizontal bars: documents removed by each rule, largest first, labelled with its share of its stage's input."""
     items = sorted(((rule, int(count)) for rule, count in removed.items() if count), key=lambda kv: (-kv[1], kv[0]))
@@ -67,6 +90,7 @@ def removal_per_rule(removed: Mapping[str, int], shares: Mapping[str, float] | N
     return png_bytes(figure)
 
 
+@drawn_once
 def cluster_size_histogram(histogram: Mapping[int, int]) -> bytes:
     """Log-log scatter of how many near-duplicate clusters have each size."""
     return png_bytes(cluster_size_figure(histogram))
@@ -103,6 +127,7 @@ def integer_log_ticks(axis, values: np.ndarray) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+@drawn_once
 def score_distribution(name: str, values: Sequence[float] | np.ndarray, bins: int = 50) -> bytes:
     """Histogram of one score column (NaN and infinite values left out)."""
     data = np.asarray(values, dtype=float)
@@ -114,6 +139,7 @@ def score_distribution(name: str, values: Sequence[float] | np.ndarray, bins: in
 
 
 # --- the run report's plots (pipeline/report.py) ----------------------------------------------------------------
+@drawn_once
 def horizontal_bars(values: Mapping[str, float], title: str, xlabel: str, max_bars: int = MAX_BARS) -> bytes:
     """Horizontal bars in the given order, top to bottom, each labelled with its value; bars past `max_bars`
     are summed into one."""
@@ -139,6 +165,7 @@ def horizontal_bars(values: Mapping[str, float], title: str, xlabel: str, max_ba
     return png_bytes(figure)
 
 
+@drawn_once
 def binned_distribution(name: str, edges: Sequence[float], counts: Sequence[int],
                         median: float | None = None) -> bytes:
     """Histogram of one score column from its bin edges (len(counts) + 1) and counts, with the median if given."""
@@ -159,6 +186,7 @@ def binned_distribution(name: str, edges: Sequence[float], counts: Sequence[int]
     return png_bytes(figure)
 
 
+@drawn_once
 def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
               ylabel: str) -> bytes:
     """One line (with markers) per named series of (x, y) points, e.g. bits-per-byte against tokens per variant."""
@@ -187,6 +215,7 @@ ABLATION_COLORS = {"raw": "#8C8C8C", "lid": "#DD8452", "dedup": "#55A868", "filt
                    "rehydrated": "#C44E52"}
 
 
+@drawn_once
 def bpb_plot(aggregate: Mapping[str, Mapping[str, Any]], language: str | None) -> bytes:
     """PNG: held-out bits per byte against training tokens, one line per variant, the band between the
     lowest and highest seed where several seeds ran."""

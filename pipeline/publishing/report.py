@@ -314,10 +314,12 @@ def _funnel_part(stats: Mapping[str, Any], name: str) -> str:
     for index, (step, documents) in enumerate(steps):
         previous = steps[index - 1][1] if index else documents
         rows.append([step.replace("this language", name), documents, previous - documents, _share(documents, first)])
+    part = "<h3>Funnel</h3>" + _table(["step", "documents", "removed by the step", "share of the first step"], rows)
+    if dict(steps).get("identified as this language", first) < plots.FEWEST_PLOTTED:
+        return part
     bars = plots.horizontal_bars({label.replace("this language", name): n for label, n in steps},
                                  "Documents after each step", "documents")
-    return ("<h3>Funnel</h3>" + _table(["step", "documents", "removed by the step", "share of the first step"], rows)
-            + _image(bars, "documents after each step"))
+    return part + _image(bars, "documents after each step")
 
 
 def _removal_part(stats: Mapping[str, Any]) -> str:
@@ -480,7 +482,8 @@ def _scores_part(scores: Mapping[str, Any], source: str) -> str:
         quantiles = summary.get("quantiles") if isinstance(summary.get("quantiles"), Mapping) else {}
         median = next((quantiles[k] for k in ("p50", "median", "0.5", "50") if _number(quantiles.get(k)) is not None),
                       None)
-        part += _image(plots.binned_distribution(name, edges, counts, median), f"distribution of {name}")
+        if sum(_number(c) or 0 for c in counts) >= plots.FEWEST_PLOTTED:
+            part += _image(plots.binned_distribution(name, edges, counts, median), f"distribution of {name}")
         if len(edges) == len(counts) + 1:
             bins = [[edges[i], edges[i + 1], counts[i]] for i in range(len(counts))]
             part += _details(f"{name}: documents per bin", _table(["from", "to", "documents"], bins))
@@ -586,12 +589,12 @@ class LanguageReport:
     scores_source: str = ""
 
 
-def render_language(report: LanguageReport) -> str:
-    """The `<section>` of one language."""
+def render_language(report: LanguageReport, with_mix: bool = True) -> str:
+    """The `<section>` of one language (`with_mix=False`: without the language mix the index shows)."""
     stats = report.stats
     body = (_funnel_part(stats, report.name) + _removal_part(stats) + _shared_part(stats) + _optout_part(stats)
             + decontamination.report_part(stats.get("decontamination"))
-            + _mix_part(stats)
+            + (_mix_part(stats) if with_mix else "")
             + _dedup_part(stats) + _rehydration_part(stats) + _scores_part(report.scores, report.scores_source)
             + _ablation_part(stats) + _released_part(stats) + _throughput_part(stats) + _quarantined_part(stats))
     other = {k: v for k, v in stats.items() if k not in KNOWN_KEYS}
@@ -624,18 +627,27 @@ def _overview(reports: Sequence[LanguageReport], run: Mapping[str, Any] | None =
                  "stage 1 are shared by every language; a language's own seconds are its dedup, stage 3 and final "
                  "shards).") if wall is not None else "")
     labels = [step.replace("this language", "the language") for step in columns]
+    mix = _mix_part(reports[0].stats) if shared_mix(reports) else ""
     return (header + f"<nav>{links}</nav>"
-            + _table(["language", "name", *labels, "own seconds"], rows))
+            + _table(["language", "name", *labels, "own seconds"], rows) + mix)
+
+
+def shared_mix(reports: Sequence[LanguageReport]) -> bool:
+    """Whether the languages' mixes are one (their pages were labelled in one stage-1 pass): shown once, in the
+    index."""
+    mixes = [report.stats.get("language_mix") for report in reports]
+    return len(reports) > 1 and bool(mixes[0]) and all(mix == mixes[0] for mix in mixes)
 
 
 def render_report(root: str, reports: Sequence[LanguageReport], run: Mapping[str, Any] | None = None) -> str:
     """The whole page: the index (every language's funnel), then one section per language."""
     title = f"curate report: {root}"
+    shared = shared_mix(reports)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
             f"<h1>{html.escape(title)}</h1>" + _overview(reports, run)
-            + "".join(render_language(r) for r in reports) + "</body></html>\n")
+            + "".join(render_language(r, with_mix=not shared) for r in reports) + "</body></html>\n")
 
 
 # --- reading an output ------------------------------------------------------------------------------------------

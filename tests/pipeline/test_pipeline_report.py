@@ -327,7 +327,7 @@ def test_no_request_leaves_the_page(output, page):
     assert any(u.startswith("data:image/png;base64,") for u in page.requests)  # the plots, inline
     assert left_the_page(page, path.as_uri()) == []
     assert page.failed == []
-    assert len(page.images) == 15  # fin 8, swe 5, ekk 2 (see test_sections_follow_the_keys)
+    assert len(page.images) == 14  # fin 8, swe 5, ekk 1: 3 documents get a funnel table, no chart (below)
     assert all(image["loaded"] and image["width"] == PLOT_WIDTH for image in page.images)
 
 
@@ -488,6 +488,55 @@ def test_sections_follow_the_keys(page):
         assert title not in estonian, title
     swedish = page.sections["lang-swe_Latn"]
     assert "Ablations" in swedish and "Deduplication" not in swedish and "Rehydration" not in swedish
+
+
+def test_small_counts_are_tables_without_charts():
+    """Fewer than `FEWEST_PLOTTED` documents: the funnel and a score's distribution are tables only."""
+    from curate.pipeline.publishing.plots import FEWEST_PLOTTED
+    from curate.pipeline.publishing.report import LanguageReport, render_language
+
+    def images(identified: int, scored: int) -> int:
+        stats = {"language": "ekk_Latn", "documents_read": 5_210, "stage1": {"kept": identified}}
+        scores = {"quality_score": {"bins": [0.0, 0.5, 1.0], "counts": [scored - 1, 1],
+                                    "quantiles": {"p50": 0.4}}}
+        section = render_language(LanguageReport("ekk_Latn", "Estonian", stats, scores, "From stats."))
+        assert "<h3>Funnel</h3>" in section and "<h3>Score distributions</h3>" in section
+        return section.count("<img ")
+
+    assert images(FEWEST_PLOTTED - 1, FEWEST_PLOTTED - 1) == 0
+    assert images(FEWEST_PLOTTED, FEWEST_PLOTTED - 1) == 1
+    assert images(FEWEST_PLOTTED - 1, FEWEST_PLOTTED) == 1
+    assert images(FEWEST_PLOTTED, FEWEST_PLOTTED) == 2
+
+
+def test_a_mix_shared_by_every_language_is_shown_once():
+    """One stage-1 pass labels every language's pages: their mixes are one, shown in the index, not per section."""
+    from curate.pipeline.publishing.report import LanguageReport, render_report
+
+    mix = {"eng_Latn": 300, "fin_Latn": 20, "swe_Latn": 9}
+    reports = [LanguageReport(code, code, {"language": code, "documents_read": 329, "language_mix": dict(mix),
+                                            "stage1": {"kept": kept}}) for code, kept in (("fin_Latn", 20),
+                                                                                         ("swe_Latn", 9))]
+    page = render_report("out", reports)
+    assert page.count("<h3>Language mix</h3>") == 1 and page.index("Language mix") < page.index('id="lang-fin_Latn"')
+    reports[1].stats["language_mix"] = {"swe_Latn": 9}  # separate runs' outputs: each section keeps its own
+    page = render_report("out", reports)
+    assert page.count("<h3>Language mix</h3>") == 2 and page.index("Language mix") > page.index('id="lang-fin_Latn"')
+
+
+def test_each_distinct_plot_is_drawn_once(monkeypatch):
+    """Same numbers, same bytes: a plot asked again is not drawn again; other numbers are."""
+    from curate.pipeline.publishing import plots
+
+    drawn = []
+    real = plots.png_bytes
+    monkeypatch.setattr(plots, "png_bytes", lambda figure: drawn.append(figure) or real(figure))
+    first = plots.removal_per_rule({"lid.low_score": 7, "min_words": 3}, {"lid.low_score": 0.5})
+    again = plots.removal_per_rule({"lid.low_score": 7, "min_words": 3}, {"lid.low_score": 0.5})
+    other = plots.removal_per_rule({"lid.low_score": 8, "min_words": 3}, {"lid.low_score": 0.5})
+    scores = [plots.score_distribution("s", np.linspace(0, 1, n)) for n in (1_000, 1_000, 1_001)]
+    assert first == again and other != first and scores[0] == scores[1] != scores[2]
+    assert len(drawn) == 4
 
 
 def test_languages_cli_and_errors(tmp_path):
