@@ -32,3 +32,18 @@ def test_tokenizer_mistakes_are_one_line(fin_config):
     chinese = dataclasses.replace(fin_config, language="cmn", script="Hani", word_tokenizer="unicode_words")
     with pytest.raises(UserError, match="Hani script has none"):
         WordTokens(chinese).check()
+
+
+def test_varieties_with_one_assignment_share_one_tokenizer():
+    """datatrove gives spaCy's `ms` to Malay and Iloko, `xx` to two dozen varieties: each is loaded once per
+    process, and tokenizes as datatrove's own tokenizer for each variety does."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from curate.blocks.words import datatrove_assignment, load_tokenizer
+
+    assert datatrove_assignment("zsm_Latn") == datatrove_assignment("ilo_Latn") == ("SpaCyTokenizer", "ms")
+    assert load_tokenizer("zsm_Latn") is load_tokenizer("ilo_Latn")
+    assert load_tokenizer("zsm_Latn") is not load_tokenizer("fin_Latn")
+    text = "Saya suka makan nasi-lemak di K.L. pada 2024, bukan?"
+    for key in ("zsm_Latn", "ilo_Latn"):
+        assert load_tokenizer(key)([text]) == [load_word_tokenizer(key).word_tokenize(text)]
