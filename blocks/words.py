@@ -145,6 +145,20 @@ def load_tokenizer(key: str) -> Callable[[list[str]], list[list[str]]]:
     (the 24 varieties it gives spaCy's `xx` share one)."""
     if key == FAST_TOKENIZER:
         return lambda texts: [unicode_words(text) for text in texts]
+    check_assigned(key)
+    assignment = datatrove_assignment(key)
+    if assignment not in _ASSIGNED:
+        tokenize = _load_assigned(key)
+        try:
+            tokenize(["test"])
+        except (ImportError, OSError) as error:  # a missing dictionary or package surfaces on first use
+            raise UserError(f"the word tokenizer for {key} cannot run: {error}") from None
+        _ASSIGNED[assignment] = tokenize
+    return _ASSIGNED[assignment]
+
+
+def check_assigned(key: str) -> None:
+    """That datatrove assigns `key` a tokenizer and this machine has what it needs (`check_requirements`)."""
     from datatrove.utils.word_tokenizers import load_tokenizer_assignments
 
     if key not in load_tokenizer_assignments():
@@ -153,10 +167,6 @@ def load_tokenizer(key: str) -> Callable[[list[str]], list[list[str]]]:
             f"variety's, or `word_tokenizer: {FAST_TOKENIZER}` for a space-separated script"
         )
     check_requirements(key)
-    assignment = datatrove_assignment(key)
-    if assignment not in _ASSIGNED:
-        _ASSIGNED[assignment] = _load_assigned(key)
-    return _ASSIGNED[assignment]
 
 
 _ASSIGNED: dict[tuple[str, str] | None, Callable[[list[str]], list[list[str]]]] = {}  # by (kind, language)
@@ -219,17 +229,16 @@ class WordTokens(Block):
         return {"block": self.name, "tokenizer": tokenizer_key(self.config)}
 
     def check(self) -> None:
+        """The tokenizer's package and model files, without loading it (seconds a language): it loads on first
+        use in each worker, where a load that fails stops the run with one line."""
         key = tokenizer_key(self.config)
-        if key == FAST_TOKENIZER and self.config.script in UNSPACED_SCRIPTS:
+        if key != FAST_TOKENIZER:
+            check_assigned(key)
+        elif self.config.script in UNSPACED_SCRIPTS:
             raise UserError(
                 f"{self.config.code}: word_tokenizer {FAST_TOKENIZER} needs spaces between words, "
                 f"{self.config.script} script has none; use datatrove"
             )
-        tokenize = load_tokenizer(key)
-        try:
-            tokenize(["test"])
-        except (ImportError, OSError) as error:  # a missing dictionary or package surfaces on first use
-            raise UserError(f"the word tokenizer for {self.config.code} ({key}) cannot run: {error}") from None
 
     def provenance(self) -> dict[str, str]:
         from importlib.metadata import PackageNotFoundError, version

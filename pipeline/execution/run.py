@@ -46,10 +46,6 @@ from curate.rebalancing import (distribution_to_json, merge_filter_outcome_count
 
 log = logging.getLogger("curate")
 
-# Above this many languages the driver's model checks run before Ray starts, not beside it (their loads, minutes
-# for hundreds of tokenizers, kept Ray's node from registering within its 30 s on a busy machine).
-OVERLAPPED_CHECK_LANGUAGES = 8
-
 # Languages whose dedup (and decontamination counts) run at once, each in a driver thread.
 DEDUP_THREADS = 8
 
@@ -232,8 +228,6 @@ def run(options: RunOptions, graph: Graph | None = None, display: Display | None
     with RunLock(output):
         print(describe_selection(plan), file=sys.stderr, flush=True)  # the run's first line: what it reads, and why
         output.remove_temporaries()  # what a killed run was writing
-        if len(graph.languages) > OVERLAPPED_CHECK_LANGUAGES:  # minutes of tokenizer loads would starve Ray's start
-            graph.check()
         import loguru  # noqa: F401  # datatrove's logger: imported in a thread while Ray forks, its lock broke
         with ThreadPoolExecutor(1) as checks:  # the driver's model checks (imports, loads) overlap Ray's start-up
             checked = checks.submit(_timed, graph.check)

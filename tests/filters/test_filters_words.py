@@ -47,3 +47,29 @@ def test_varieties_with_one_assignment_share_one_tokenizer():
     text = "Saya suka makan nasi-lemak di K.L. pada 2024, bukan?"
     for key in ("zsm_Latn", "ilo_Latn"):
         assert load_tokenizer(key)([text]) == [load_word_tokenizer(key).word_tokenize(text)]
+
+
+def test_check_loads_nothing_and_a_failed_first_load_is_one_line(fin_config, monkeypatch):
+    """The run's check of every language looks for packages and models without loading a tokenizer (seconds a
+    language); a tokenizer that cannot load fails its first use with one line naming the language."""
+    from curate.blocks import words
+
+    norwegian = dataclasses.replace(fin_config, language="nob", script="Latn")
+    assigned = dict(words._ASSIGNED)
+    WordTokens(norwegian).check()
+    assert words._ASSIGNED == assigned
+
+    def broken(key):
+        def tokenize(texts):
+            raise OSError(f"[E050] Can't find the dictionary for {key}")
+        return tokenize
+
+    monkeypatch.setattr(words, "_load_assigned", broken)
+    monkeypatch.setattr(words, "_ASSIGNED", {})
+    words.load_tokenizer.cache_clear()
+    try:
+        with pytest.raises(UserError, match=r"^the word tokenizer for nob_Latn cannot run: \[E050\]") as failed:
+            WordTokens(norwegian)(pa.table({"text": ["Katten sitter."]}))
+        assert "\n" not in str(failed.value)
+    finally:
+        words.load_tokenizer.cache_clear()
