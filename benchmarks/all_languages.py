@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 common.setup()
-sys.path[:0] = [str(common.PROJECT / "tests"), str(common.PROJECT / "tests" / "filters")]
+common.use_test_helpers()
 
 HERE = Path(__file__).resolve()
 FINEWEB2_CONFIGS = common.PROJECT.parent / "shared" / "reference" / "fineweb2" / "configs-all"

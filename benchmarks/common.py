@@ -33,6 +33,13 @@ def setup() -> None:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+def use_test_helpers() -> None:
+    """Make the tests' helpers importable (mirrors, the datatrove FineWeb2 filters and their reference documents)."""
+    for path in (str(PROJECT / "tests"), str(PROJECT / "tests" / "filters")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
 def cache_dir() -> Path:
     """Where generated corpora are kept between runs (`$CURATE_BENCH_DIR`, else <tmp>/curate-bench)."""
     return Path(os.environ.get("CURATE_BENCH_DIR", Path(tempfile.gettempdir()) / "curate-bench"))

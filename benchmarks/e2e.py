@@ -186,7 +186,7 @@ def datatrove_steps(root: Path, out: Path, workers: int) -> list[tuple[str, obje
     from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
     from datatrove.utils.hashing import HashConfig
 
-    sys.path.insert(0, str(common.PROJECT / "tests" / "filters"))
+    common.use_test_helpers()
     from corpus import CRAWL
     from filters_helpers import datatrove_fineweb2_filters
 
@@ -299,7 +299,7 @@ def ensure_index(root: Path, manifest: dict) -> None:
     `build_index` with `cld2_labels`; pycld2, the dev extra), built once next to the corpus."""
     if (root / "crawl-data" / manifest["crawl"] / "cc-index-table.paths.gz").is_file():
         return
-    sys.path.insert(0, str(common.PROJECT / "tests"))
+    common.use_test_helpers()
     from mirror import Mirror, build_index, cld2_labels
 
     build_index(Mirror(root, {manifest["crawl"]: manifest["files"]}), crawls=(manifest["crawl"],), parts=1,

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 common.setup()
-sys.path.insert(0, str(common.PROJECT / "tests"))
+common.use_test_helpers()
 
 from mirror import Mirror, Record, build_index, documents, page, write_warc  # noqa: E402
 

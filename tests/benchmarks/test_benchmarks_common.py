@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,19 @@ def test_tree_cpu_counts_live_child_and_reaped_grandchild():
 
 def test_tree_cpu_of_a_missing_process_is_zero():
     assert tree_cpu_seconds(2**22 + 12345) == 0.0  # above Linux's pid_max: no such process
+
+
+def test_the_datatrove_sides_import_the_tests_helpers(tmp_path):
+    """A benchmark's datatrove side builds FineWeb2's filters from the tests' helpers: the paths it sets reach them
+    (and everything they import), in a fresh interpreter as the benchmarks run."""
+    benchmarks = Path(__file__).resolve().parents[2] / "benchmarks"
+    script = ("import sys; from pathlib import Path; sys.argv = ['e2e']; import e2e; "
+              f"steps = e2e.datatrove_steps(Path({str(tmp_path)!r}), Path({str(tmp_path / 'out')!r}), 1); "
+              "print([name for name, _ in steps])")
+    built = subprocess.run([sys.executable, "-c", script], cwd=benchmarks, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(benchmarks)})
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert "minhash" in built.stdout or "signatures" in built.stdout, built.stdout
+    filters = subprocess.run([sys.executable, str(benchmarks / "filters.py"), "--help"], capture_output=True,
+                             text=True)
+    assert filters.returncode == 0 and "usage" in filters.stdout, filters.stderr[-2000:]
