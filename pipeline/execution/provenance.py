@@ -93,8 +93,10 @@ def _module_file(root: Path, name: str) -> Path | None:
     return None
 
 
-def _curate_imports(source: bytes, name: str, is_package: bool) -> list[str]:
-    """The curate modules a module's source imports (anywhere in it), with their parent packages."""
+@cache
+def _curate_imports(source: bytes, name: str, is_package: bool) -> tuple[str, ...]:
+    """The curate modules a module's source imports (anywhere in it), with their parent packages (parsed once a
+    process for each source: stages share most of their modules)."""
     package = name if is_package else name.rpartition(".")[0]
     found = []
     for node in ast.walk(ast.parse(source)):
@@ -111,7 +113,7 @@ def _curate_imports(source: bytes, name: str, is_package: bool) -> list[str]:
         if module == "curate" or module.startswith("curate."):
             parts = module.split(".")
             modules.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return sorted(modules)
+    return tuple(sorted(modules))
 
 
 def fingerprint(*parts: object) -> str:
