@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+LOG_WIDTH = 120  # columns of a bar written to a file or pipe (a terminal's own width otherwise): no cut counts
 
 
 class Bars:
@@ -17,9 +20,12 @@ class Bars:
         self.started = 0.0
 
     def begin(self, description: str, total: int, noun: str) -> None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=LOG_WIDTH)
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn(noun), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                                 TextColumn("ETA"), TimeRemainingColumn())
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=console)
         self.task = self.progress.add_task(description, total=total, rate="")
         self.started = time.monotonic()
         self.progress.start()

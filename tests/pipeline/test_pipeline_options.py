@@ -92,3 +92,17 @@ def test_the_command_line_imports_nothing_heavy():
 
     code = "import sys, curate.pipeline.cli.main; print(sorted({'ray', 'pyarrow', 'numpy'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_progress_written_to_a_file_keeps_its_counts_whole(capsys):
+    """A bar sent to a log (not a terminal) is drawn wide enough that the longest stage's counts, rate and times
+    are never cut to `…`."""
+    from curate.pipeline.cli.progress import Bars
+
+    bars = Bars()
+    bars.begin("stage 3: dedup, filter, score", 120, "languages")
+    bars.update(120, 120, 1_300)
+    bars.end()
+    line = [line for line in capsys.readouterr().out.splitlines() if line.strip()][-1]
+    assert "stage 3: dedup, filter, score" in line and "120/120 languages" in line and "docs/s" in line
+    assert "ETA" in line and "…" not in line
