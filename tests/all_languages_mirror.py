@@ -67,7 +67,7 @@ def build_languages_mirror(root: Path, per_language: int = 2, files: int = 2, se
     paths = []
     for number in range(files):
         relative = f"crawl-data/{CRAWL}/segments/1715971{number:05d}.0/warc/CC-MAIN-{number:05d}.warc.gz"
-        write_warc(root / relative, records[number::files])
+        write_warc(root / relative, records[number::files], identified=True)
         paths.append(relative)
     listing = root / "crawl-data" / CRAWL / "warc.paths.gz"
     listing.write_bytes(gzip.compress("\n".join(paths).encode() + b"\n"))

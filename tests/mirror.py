@@ -81,8 +81,11 @@ class Record:
     date: str = "2024-05-18T01:58:10Z"  # WARC-Date
 
 
-def write_warc(path: Path, records: list[Record], corrupt_after: set[int] = frozenset()) -> list[str]:
-    """Write gzip-per-record WARC; records whose index is in `corrupt_after` get a damaged gzip member."""
+def write_warc(path: Path, records: list[Record], corrupt_after: set[int] = frozenset(),
+               identified: bool = False) -> list[str]:
+    """Write gzip-per-record WARC; records whose index is in `corrupt_after` get a damaged gzip member. With
+    `identified`, each response carries `WARC-Identified-Payload-Type` (its Content-Type's media type), as Common
+    Crawl's do: datatrove's reader trusts it, and without it asks libmagic, which calls some real pages binary."""
     ids = []
     buffer = io.BytesIO()
     for index, record in enumerate(records):
@@ -92,6 +95,8 @@ def write_warc(path: Path, records: list[Record], corrupt_after: set[int] = froz
                                                    ("Content-Length", str(len(record.body))), *record.headers],
                                    protocol="HTTP/1.1")
         warc_headers = {"WARC-Date": record.date}
+        if identified:
+            warc_headers["WARC-Identified-Payload-Type"] = record.content_type.split(";")[0].strip()
         if record.record_id:
             warc_headers["WARC-Record-ID"] = record.record_id
         rec = writer.create_warc_record(record.url, "response", payload=io.BytesIO(record.body),
