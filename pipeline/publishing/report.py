@@ -610,9 +610,9 @@ FUNNEL_STEPS = ("documents read", "after URL filter", "after opt-outs (robots.tx
 OWN_STAGES = ("dedup", "stage3", "final")  # a language's own stages (startup and stage 1 are the run's, shared)
 
 
-def _overview(reports: Sequence[LanguageReport], run: Mapping[str, Any] | None = None) -> str:
+def _overview(reports: Sequence[LanguageReport], run: Mapping[str, Any] | None = None, with_mix: bool = False) -> str:
     """The index: every language's funnel in one table (a language with no document is a row of zeros), and the
-    run's wall time when the run recorded it (`run.json`)."""
+    run's wall time when the run recorded it (`run.json`); `with_mix`: the language mix every language shares."""
     funnels = [dict(funnel(report.stats)) for report in reports]
     columns = [step for step in FUNNEL_STEPS if any(step in steps for steps in funnels)]
     rows = []
@@ -627,7 +627,7 @@ def _overview(reports: Sequence[LanguageReport], run: Mapping[str, Any] | None =
                  "stage 1 are shared by every language; a language's own seconds are its dedup, stage 3 and final "
                  "shards).") if wall is not None else "")
     labels = [step.replace("this language", "the language") for step in columns]
-    mix = _mix_part(reports[0].stats) if shared_mix(reports) else ""
+    mix = _mix_part(reports[0].stats) if with_mix else ""
     return (header + f"<nav>{links}</nav>"
             + _table(["language", "name", *labels, "own seconds"], rows) + mix)
 
@@ -646,7 +646,7 @@ def render_report(root: str, reports: Sequence[LanguageReport], run: Mapping[str
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1>" + _overview(reports, run)
+            f"<h1>{html.escape(title)}</h1>" + _overview(reports, run, with_mix=shared)
             + "".join(render_language(r, with_mix=not shared) for r in reports) + "</body></html>\n")
 
 
