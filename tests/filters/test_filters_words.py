@@ -73,3 +73,24 @@ def test_check_loads_nothing_and_a_failed_first_load_is_one_line(fin_config, mon
         assert "\n" not in str(failed.value)
     finally:
         words.load_tokenizer.cache_clear()
+
+
+def test_a_spacy_tokenizer_loads_without_importing_torch():
+    """thinc, which spaCy imports, imports torch when it is installed (~3 s of each worker's first Finnish page);
+    the tokenizer is loaded with torch hidden, gives datatrove's tokens, and torch still imports afterwards."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from curate.blocks.words import load_tokenizer\n"
+        "from datatrove.utils.word_tokenizers import load_word_tokenizer\n"
+        "text = 'Kissa istuu puussa, eikä se tule alas.'\n"
+        "tokens = load_tokenizer('fin_Latn')([text])[0]\n"
+        "print('torch' in sys.modules, tokens == load_word_tokenizer('fin_Latn').word_tokenize(text), len(tokens))\n"
+        "import torch\n"
+        "print(int(torch.ones(3).sum()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "9", "3"]

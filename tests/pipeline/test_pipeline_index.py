@@ -28,7 +28,7 @@ from curate.language_configs import configured_languages
 from curate.pipeline.sources.cc_index import CLD2_CODES, HTML_MIMES, Selection, cld2_languages, index_code, recall
 from curate.pipeline.sources.ranged import MAX_GAP, RangedStream, fsspec_fetch, merge_spans
 from curate.pipeline.sources.remote import RetryPolicy
-from curate.pipeline.execution.run import RunOptions, describe_plan, make_plan, run
+from curate.pipeline.execution.run import MIN_INDEX_RECORDS_PER_UNIT, RunOptions, describe_plan, make_plan, run
 from curate.pipeline.sources.crawls import Source
 from curate.pipeline.sources.estimate import request_bytes, responses_per_byte
 
@@ -109,6 +109,19 @@ def test_selection_matches_any_position_or_only_the_first():
         Selection.for_run(["fin"], "indexx")
 
 
+def test_a_small_selection_is_spread_over_the_workers(indexed):
+    """A selection of a few dozen records is not one unit that one worker extracts while the other idles: units
+    hold at least `MIN_INDEX_RECORDS_PER_UNIT` records, and otherwise enough units for every worker slot."""
+    mirror, _ = indexed
+    plan = make_plan(options(mirror, Path("unused"), select="index", num_cpus=2))
+    records = [(unit.files[0].crawl, sum(f.records for f in unit.files)) for unit in plan.units]
+    assert sum(size for _, size in records) > 2 * MIN_INDEX_RECORDS_PER_UNIT
+    assert len(plan.units) > len(plan.crawls), "a crawl's few records make more than one unit"
+    last = {crawl: index for index, (crawl, _) in enumerate(records)}
+    assert all(size >= MIN_INDEX_RECORDS_PER_UNIT for index, (_, size) in enumerate(records)
+               if index not in last.values()), "only a crawl's last unit holds fewer"
+
+
 def test_neighbouring_ranges_share_one_request():
     blocks = merge_spans([(100, 10), (0, 50), (60, 20), (5000, 5)], max_gap=20)
     assert [(b.offset, b.length, b.spans) for b in blocks] == [
@@ -128,7 +141,7 @@ def test_the_plan_selects_exactly_the_labelled_records(indexed):
     real_excerpt = mirror.crawls["CC-MAIN-2024-22"][-1]
     assert real_excerpt not in {f.path for f in plan.files}, "a WARC without a selected record is not read"
     assert all(f.canonical.startswith(f.name + "#ranges=") for f in plan.files)
-    assert [u.files[0].crawl for u in plan.units] == ["CC-MAIN-2024-18", "CC-MAIN-2024-22"]
+    assert [u.files[0].crawl for u in plan.units] == ["CC-MAIN-2024-18", "CC-MAIN-2024-22", "CC-MAIN-2024-22"]
 
     primary = make_plan(options(mirror, Path("unused"), select="index", index_primary_only=True))
     assert {f.path: f.spans() for f in primary.files} == expected_selection(tables, {"fin"}, primary_only=True)
