@@ -122,6 +122,16 @@ def test_a_small_selection_is_spread_over_the_workers(indexed):
                if index not in last.values()), "only a crawl's last unit holds fewer"
 
 
+def test_an_index_scan_hands_polars_large_tables_whatever_the_row_groups():
+    """A scan yields a batch per row group (16 rows in the test mirror's index): they reach polars joined."""
+    from curate.pipeline.sources.cc_index import _joined
+
+    batches = [pa.record_batch({"n": list(range(size))}) for size in (3, 0, 4, 5, 0)]
+    assert [t.num_rows for t in _joined(batches, 6)] == [7, 5]
+    assert [t.num_rows for t in _joined(batches, 100)] == [12]
+    assert list(_joined([pa.record_batch({"n": pa.array([], pa.int64())})], 6)) == []
+
+
 def test_neighbouring_ranges_share_one_request():
     blocks = merge_spans([(100, 10), (0, 50), (60, 20), (5000, 5)], max_gap=20)
     assert [(b.offset, b.length, b.spans) for b in blocks] == [
