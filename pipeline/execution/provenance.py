@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import email
+import email.message
 import hashlib
 import json
 import subprocess
@@ -46,12 +48,20 @@ def text_library_versions() -> dict[str, str]:
     """Versions of `TEXT_LIBRARIES` and of every installed spaCy model package (those that require spaCy)."""
     versions = {}
     for distribution in metadata.distributions():
-        name = distribution.metadata["Name"].lower()
-        requires = distribution.requires or []
+        headers = _metadata_headers(distribution)
+        name = (headers["Name"] or "").lower()
+        requires = headers.get_all("Requires-Dist") or (distribution.read_text("requires.txt") or "").splitlines()
         spacy_model = name != "curate-corpus" and any(r.startswith("spacy") and "extra ==" not in r for r in requires)
         if name in TEXT_LIBRARIES or spacy_model:
-            versions[name] = distribution.version
+            versions[name] = headers["Version"]
     return dict(sorted(versions.items()))
+
+
+def _metadata_headers(distribution: metadata.Distribution) -> email.message.Message:
+    """A distribution's metadata headers, without its long description (`Distribution.metadata` parses the whole
+    file, twice with `requires`: 0.9 s for 239 packages, against 0.1 s for the headers alone)."""
+    text = distribution.read_text("METADATA") or distribution.read_text("PKG-INFO") or ""
+    return email.message_from_string(text.replace("\r\n", "\n").partition("\n\n")[0])
 
 
 @cache

@@ -141,3 +141,43 @@ def test_manifests_name_files_relative_to_the_output_and_are_trusted_only_while_
     Path(moved.path("fin_Latn", "data", "00000-000.parquet")).write_bytes(b"ROWS")  # same size, other bytes
     assert Manifests(moved).committed("final", "fin_Latn-00000", "f1") is not None, "a rerun checks sizes only"
     assert verify(moved) == (1, ["final/fin_Latn-00000: fin_Latn/data/00000-000.parquet: checksum differs"])
+
+
+def test_text_library_versions_read_only_the_metadata_headers(tmp_path, monkeypatch):
+    """The versions that shape text, read from each package's metadata headers alone, are those the full metadata
+    gives: a package that requires spaCy (a model) counts, one that needs it only as an extra does not, and an
+    egg-info package's requirements come from its requires.txt."""
+    import importlib
+    import sys
+    from importlib import metadata
+
+    from curate.pipeline.execution import provenance
+
+    site = tmp_path / "site"
+    packages = {
+        "fi_test_model-3.8.0.dist-info": "Metadata-Version: 2.1\nName: fi_test_model\nVersion: 3.8.0\n"
+                                         "Requires-Dist: spacy<3.9.0,>=3.8.0\n\nA model.\nName: not-this\n",
+        "uses_spacy_extra-1.0.dist-info": "Metadata-Version: 2.1\nName: uses-spacy-extra\nVersion: 1.0\n"
+                                          "Requires-Dist: spacy; extra == \"nlp\"\n\nRequires-Dist: spacy\n",
+        "old_model-0.1.egg-info": "Metadata-Version: 1.0\nName: old_model\nVersion: 0.1\n\n",
+    }
+    for folder, text in packages.items():
+        (site / folder).mkdir(parents=True)
+        (site / folder / ("PKG-INFO" if folder.endswith("egg-info") else "METADATA")).write_text(text)
+    (site / "old_model-0.1.egg-info" / "requires.txt").write_text("spacy>=3\n")
+    monkeypatch.setattr(sys, "path", [str(site), *sys.path])
+    importlib.invalidate_caches()
+    provenance.text_library_versions.cache_clear()
+    try:
+        found = provenance.text_library_versions()
+    finally:
+        provenance.text_library_versions.cache_clear()
+    assert found["fi_test_model"] == "3.8.0" and found["old_model"] == "0.1" and "uses-spacy-extra" not in found
+    full = {}
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"].lower()
+        requires = distribution.requires or []
+        if name in provenance.TEXT_LIBRARIES or (
+                name != "curate-corpus" and any(r.startswith("spacy") and "extra ==" not in r for r in requires)):
+            full.setdefault(name, distribution.version)
+    assert found == dict(sorted(full.items()))
