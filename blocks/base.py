@@ -35,6 +35,11 @@ class Block(abc.ABC):
     def check(self) -> None:
         """Driver-side, before a run: make sure models and resources can be had; raise `UserError` if not."""
 
+    def warm(self) -> None:
+        """Worker-side, ahead of the first batch: load what `apply` loads on first use (models, subprocesses), so
+        a worker gets ready while the driver still plans (`nodes.warm_workers`). Default: `check`."""
+        self.check()
+
     def provenance(self) -> dict[str, str]:
         """What this block depends on outside its settings (model sha256, list versions), for manifests."""
         return {}

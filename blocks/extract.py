@@ -110,11 +110,15 @@ class ExtractorProcess:
                 return self.inbox.poll(0)
         return True
 
-    def extract(self, html: str, timeout_s: float) -> tuple[str, str]:
-        """("ok", text), ("error", message), ("timeout", "") or ("crashed", "")."""
+    def ensure_started(self) -> None:
+        """Start the subprocess unless it runs (it imports the extractor while the caller goes on)."""
         if self.process is None or self.process.poll() is not None:
             self._kill()
             self._start()
+
+    def extract(self, html: str, timeout_s: float) -> tuple[str, str]:
+        """("ok", text), ("error", message), ("timeout", "") or ("crashed", "")."""
+        self.ensure_started()
         assert self.outbox is not None and self.inbox is not None
         try:
             self.outbox.send(html)
@@ -166,6 +170,10 @@ class Extract(Block):
                 from curate.errors import UserError
 
                 raise UserError("--extractor resiliparse needs `pip install resiliparse`") from None
+
+    def warm(self) -> None:
+        self.check()
+        extractor_process(self.extractor, self.favour_precision).ensure_started()
 
     def apply(self, batch: pa.Table) -> pa.Table:
         process = extractor_process(self.extractor, self.favour_precision)

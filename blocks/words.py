@@ -255,6 +255,9 @@ class WordTokens(Block):
                 f"{self.config.script} script has none; use datatrove"
             )
 
+    def warm(self) -> None:
+        load_tokenizer(tokenizer_key(self.config))
+
     def provenance(self) -> dict[str, str]:
         from importlib.metadata import PackageNotFoundError, version
 

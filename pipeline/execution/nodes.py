@@ -51,6 +51,29 @@ class NodeChecked:
         return self.work.run(unit)
 
 
+WARM_LANGUAGES = 4  # a run of more languages warms its shared blocks only: each worker loads what its pages need
+
+
+def warm_workers(blocks: list[Block], slots: int, cpus_per_task: float) -> list[ray.ObjectRef]:
+    """One task a worker slot that warms `blocks` (`Block.warm`: imports, models, the extractor subprocess; ~3 s
+    for a fresh worker) while the driver still plans and checks, instead of during its first unit. Nothing waits
+    for them: a failure is left to the first unit, whose own load reports it."""
+    task = ray.remote(num_cpus=cpus_per_task, max_retries=0)(warm_blocks)
+    return [task.remote(blocks) for _ in range(slots)]
+
+
+def warm_blocks(blocks: list[Block]) -> int:
+    """`Block.warm` of each block; how many warmed (one that fails does not stop the others)."""
+    warmed = 0
+    for block in blocks:
+        try:
+            block.warm()
+            warmed += 1
+        except Exception:  # noqa: BLE001 - the first unit loads it again and reports the failure there
+            continue
+    return warmed
+
+
 def node_name() -> str:
     return f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
 
@@ -117,4 +140,4 @@ def _check_node_named(*args) -> tuple[str, str | None]:
     return node_name(), _check_node(*args)
 
 
-__all__ = ["NodeChecked", "node_name", "preflight", "verify_models"]
+__all__ = ["NodeChecked", "node_name", "preflight", "verify_models", "warm_blocks", "warm_workers"]

@@ -29,7 +29,7 @@ from curate.pipeline.execution.executor import Display, ray_map, start_ray
 from curate.pipeline.execution import decontamination, optout
 from curate.pipeline.execution.scorer_pool import attach_pool, detach_pool, plan_pool
 from curate.pipeline.execution.graph import Graph, LanguageGraph, add_decontamination, build_graph
-from curate.pipeline.execution.nodes import NodeChecked, preflight
+from curate.pipeline.execution.nodes import WARM_LANGUAGES, NodeChecked, preflight, warm_workers
 from curate.pipeline.publishing.report import RUN_NAME
 from curate.errors import UserError
 from curate.pipeline.execution.provenance import code_version, fingerprint, provenance
@@ -225,6 +225,7 @@ def run(options: RunOptions, graph: Graph | None = None, display: Display | None
 
     parts: dict[str, float] = {}  # the start-up's parts, each from the end of the one before
     lap = _laps(parts, begun)
+    warming = _warm_stage1(graph, options) if ray.is_initialized() else []  # held until stage 1 ends
     plan = make_plan(options, map_fn=scan_on_ray, fill_cache=True)
     lap("plan")
     with RunLock(output):
@@ -235,6 +236,7 @@ def run(options: RunOptions, graph: Graph | None = None, display: Display | None
             checked = checks.submit(_timed, graph.check)
             start_ray(options.num_cpus)
             lap("ray")
+            warming = warming or _warm_stage1(graph, options)
             parts["checks"] = checked.result()  # in parallel with Ray: counted apart from the sum
             lap("checks_after_ray")
         optouts = optout.prepare(options, plan, graph, output,  # robots.txt table on Ray; blocks into the graph
@@ -473,6 +475,15 @@ def _rehydration(code: str, stage3: dict[int, dict], options: RunOptions, output
     else:
         info["table"] = rehydration_table(method)
     return info
+
+
+def _warm_stage1(graph: Graph, options: RunOptions) -> list:
+    """Stage 1's workers warm its blocks while the driver plans and checks (`warm_workers`); the languages' own
+    blocks (word tokenizers) only for a run of a few languages."""
+    blocks = [*graph.shared, graph.lid]
+    if len(graph.languages) <= WARM_LANGUAGES:
+        blocks += [b for g in graph.languages.values() for b in g.stage1]
+    return warm_workers(blocks, worker_slots(options), options.resources.cpus_per_task)
 
 
 def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, manifests: Manifests,

@@ -105,3 +105,33 @@ def test_missing_models_give_one_actionable_line(tmp_path):
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         with pytest.raises(UserError, match="cannot load GlotLID from the Hugging Face Hub.*--lid ft176"):
             LanguageId(model="glotlid").check()
+
+
+def test_warming_starts_the_extractor_and_loads_the_tokenizer():
+    """`Block.warm` does ahead of the first batch what `apply` would do on it: the extractor subprocess is started
+    (and then serves the first page), the word tokenizer loaded; `warm_blocks` goes on past a block that fails."""
+    from curate.blocks import extract as module
+    from curate.blocks import words
+    from curate.blocks.words import WordTokens
+    from curate.language_configs import load_language_config
+    from curate.pipeline.execution.nodes import warm_blocks
+
+    module.extractor_process.cache_clear()
+    block = Extract(timeout_s=20)
+    process = module.extractor_process(block.extractor, block.favour_precision)
+    assert process.process is None
+    words.load_tokenizer.cache_clear()
+
+    class Broken(UrlFilter):
+        def warm(self) -> None:
+            raise RuntimeError("no lists here")
+
+    assert warm_blocks([Broken(), block, WordTokens(load_language_config("fin_Latn"))]) == 2
+    started = process.process
+    assert started is not None and started.poll() is None
+    assert words.load_tokenizer.cache_info().currsize == 1
+    out = block(pa.table({"html": ["<html><body><p>" + "Kissa istuu puussa ja katselee. " * 20 + "</p></body></html>"]}))
+    assert "Kissa istuu puussa" in out["text"][0].as_py()
+    assert process.process is started, "the warmed subprocess served the first page"
+    module.extractor_process.cache_clear()
+    process._kill()
