@@ -54,10 +54,11 @@ class NodeChecked:
 WARM_LANGUAGES = 4  # a run of more languages warms its shared blocks only: each worker loads what its pages need
 
 
-def warm_workers(blocks: list[Block], slots: int, cpus_per_task: float) -> list[ray.ObjectRef]:
-    """One task a worker slot that warms `blocks` (`Block.warm`: imports, models, the extractor subprocess; ~3 s
-    for a fresh worker) while the driver still plans and checks, instead of during its first unit. Nothing waits
-    for them: a failure is left to the first unit, whose own load reports it."""
+def warm_workers(blocks: list[Block], cpus_per_task: float) -> list[ray.ObjectRef]:
+    """One task a worker slot of the cluster that warms `blocks` (`Block.warm`: imports, models, the extractor
+    subprocess; ~3 s for a fresh worker) while the driver still plans and checks, instead of during its first
+    unit. Nothing waits for them: a failure is left to the first unit, whose own load reports it."""
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_task))
     task = ray.remote(num_cpus=cpus_per_task, max_retries=0)(warm_blocks)
     return [task.remote(blocks) for _ in range(slots)]
 

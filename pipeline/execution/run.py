@@ -483,7 +483,7 @@ def _warm_stage1(graph: Graph, options: RunOptions) -> list:
     blocks = [*graph.shared, graph.lid]
     if len(graph.languages) <= WARM_LANGUAGES:
         blocks += [b for g in graph.languages.values() for b in g.stage1]
-    return warm_workers(blocks, worker_slots(options), options.resources.cpus_per_task)
+    return warm_workers(blocks, options.resources.cpus_per_task)
 
 
 def _run_stage1(plan: Plan, graph: Graph, options: RunOptions, output: Output, manifests: Manifests,

@@ -69,6 +69,21 @@ def test_startup_is_broken_down(reference):
     assert in_sequence <= seconds["startup"] + 0.01 and in_sequence >= seconds["startup"] * 0.9
 
 
+def test_every_worker_slot_warms_stage_one(reference):
+    """After the run's Ray is up, one warm-up task a worker slot of the cluster, each warming every block given
+    (`Block.warm`); a block that fails to warm costs only itself."""
+    import ray
+
+    from curate.blocks.lid import LanguageId
+    from curate.blocks.url_filter import UrlFilter
+    from curate.pipeline.execution.nodes import warm_workers
+
+    assert ray.is_initialized()
+    refs = warm_workers([UrlFilter(), LanguageId(model="ft176"), LanguageId(model="/no/such/model.bin")], 1.0)
+    assert len(refs) == int(ray.cluster_resources()["CPU"])
+    assert ray.get(refs) == [2] * len(refs)
+
+
 def test_removed_rows_are_audited_with_a_reason(reference):
     output, stats = reference
     removed = list((output / "fin_Latn" / "_work" / "removed").rglob("*.parquet"))
