@@ -44,9 +44,10 @@ $(BIN)/lmplz $(BIN)/build_binary &:
 
 # -P: the checkout's root is not on sys.path, so a stale top-level import cannot hide behind it. Two pytest
 # workers, a test file each at a time (`--dist loadfile`: a module's shared run or cluster stays in one process):
-# most of a Ray test's wall time is start-up and waiting, which the other worker fills.
+# most of a Ray test's wall time is start-up and waiting, which the other worker fills. Files start longest first
+# (tests/conftest.py `LONGEST_FIRST`; --no-loadscope-reorder keeps that order).
 test: lmplz
-	$(BIN)/python -P -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(BIN)/python -P -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 
 # The `slow` tests `make test` leaves out: every language of a 181-language mirror in one run (pyproject.toml).
 test-slow:
