@@ -346,7 +346,8 @@ def stage1_floor(root: Path, manifest: dict, files: int, work: Path) -> dict:
         cpu = common.tree_cpu_seconds()
         done = work_unit.run(unit)
         result[name] = {"pages": done.documents_read, "cpu": common.tree_cpu_seconds() - cpu,
-                        "skipped": done.counts.get("prefilter.other_language", 0)}
+                        "skipped": done.counts.get("prefilter.cld2_other_language", 0)
+                        + done.counts.get("prefilter.other_language", 0)}
     htmls = []
     for warc in unit.files:
         with open(root / warc.path, "rb") as stream:

@@ -280,10 +280,10 @@ def warc_responses(path: Path) -> list[dict]:
 def cld2_stand_in(htmls: list[str]) -> list[str | None]:
     """A stand-in for the CLD2 labels of the index: lid.176 (through the project's LID block) on the page's text
     with the tags stripped, as CLD2 reads HTML; up to three languages scoring >= 0.1, best first, as the ISO 639-3
-    codes the index writes (`pipeline.sources.cc_index.index_code`); None when none is a CLD2 language."""
+    codes the index writes (`language_configs.cld2.index_code`); None when none is a CLD2 language."""
     from curate.errors import UserError
     from curate.blocks.lid import LanguageId
-    from curate.pipeline.sources.cc_index import index_code
+    from curate.language_configs.cld2 import index_code
 
     texts = [" ".join(html.unescape(_TAGS.sub(" ", h)).split()) for h in htmls]
     labelled = LanguageId(model="ft176")(pa.table({"text": texts}))
@@ -301,42 +301,21 @@ def cld2_stand_in(htmls: list[str]) -> list[str | None]:
     return languages
 
 
-# CLD2's codes that are not lid.176 labels, as the ISO 639-3 codes Common Crawl writes (commoncrawl/
-# language-detection-cld2); the others map through lid.176's table and `cc_index.index_code`.
-_CLD2_OLD_CODES = {"iw": "heb", "jw": "jav", "zh-Hant": "zho", "sr-ME": "srp", "tl": "tgl", "bh": "bih"}
-# What pycld2 refuses as "invalid UTF-8" (control characters, noncharacters): spaces here, on the assumption that
-# Common Crawl's Java wrapper hands such pages to CLD2 and labels them (docs/sources.md).
-_NOT_INTERCHANGE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
-
-
 def cld2_labels(htmls: list[str]) -> list[str | None]:
     """The index's `content_languages` as Common Crawl writes them: CLD2 (pycld2) on the page's HTML (not plain
     text: CLD2 skips the markup itself), up to three languages by descending share of the text, `un` left out, as
-    ISO 639-3 codes; None when CLD2 finds no language."""
-    import pycld2
-
-    from curate.errors import UserError
-    from curate.language_configs.labels import ft176_labels
-    from curate.pipeline.sources.cc_index import index_code
+    ISO 639-3 codes; None when CLD2 finds no language. Characters pycld2 refuses as invalid UTF-8 are read as
+    spaces, on the assumption that Common Crawl's Java wrapper hands such pages to CLD2 and labels them
+    (docs/sources.md)."""
+    from curate.blocks.prefilter import cld2_detect
+    from curate.language_configs.cld2 import detector_codes
 
     labels = []
     for text in htmls:
-        try:
-            _, _, details = pycld2.detect(_NOT_INTERCHANGE.sub(" ", text), isPlainText=False)
-        except pycld2.error:
-            labels.append(None)
-            continue
-        codes = []
-        for _, code, percent, _ in details:
-            if code in ("un", "xxx") or code.startswith("xx-") or not percent:
-                continue
-            try:
-                three = _CLD2_OLD_CODES.get(code) or index_code(ft176_labels().get(code, code))
-            except UserError:
-                continue
-            if three not in codes:
-                codes.append(three)
-        labels.append(",".join(codes[:3]) or None)
+        found = cld2_detect(text)
+        codes = [] if found is None else [detector_codes()[code] for _, code, percent, _ in found[2]
+                                          if percent and code in detector_codes()]
+        labels.append(",".join(dict.fromkeys(codes)) or None)
     return labels
 
 

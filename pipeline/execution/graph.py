@@ -18,6 +18,7 @@ from curate.blocks.quality import formatter_blocks, stage1_blocks, stage3_filter
 from curate.blocks.scorers import scorer_blocks
 from curate.blocks.url_filter import UrlFilter
 from curate.language_configs import LanguageConfig, load_language_config
+from curate.language_configs.cld2 import detected_as
 
 LID_MODELS = ("glotlid", "ft176")
 
@@ -91,7 +92,8 @@ def build_graph(
     every page (no LID-first cascade); so does a run where one language has no `lid.prefilter` for the model.
 
     Shared order: URL filter → opt-outs from URL and headers (`add_optouts`) → cheap parse and LID-first
-    prefilter → extraction; then LID on the extracted text decides.
+    prefilter (CLD2 on the HTML where it detects every run language, then the run's LID model on the page's
+    text) → extraction; then LID on the extracted text decides.
     """
     configs = [load_language_config(code) for code in languages]
     models = {lid or c.lid.model for c in configs}
@@ -122,7 +124,7 @@ def build_graph(
     shared: list[Block] = [UrlFilter()] if url_filter else []
     rules = prefilter_rules(configs, model) if prefilter else None
     if rules:
-        shared.append(Prefilter(lid=language_id, rules=rules))
+        shared.append(Prefilter(lid=language_id, rules=rules, cld2=detected_as(list(graphs)) or ()))
     shared.append(Extract(extractor=extractor, timeout_s=extract_timeout_s))
     return Graph(shared=shared, lid=language_id, languages=graphs, skipped=skipped, notes=notes)
 

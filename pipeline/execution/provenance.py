@@ -39,8 +39,8 @@ def git_commit() -> str | None:
 
 
 # Libraries whose version can change the text curate writes (extraction, LID, tokenizers, text fixing).
-TEXT_LIBRARIES = ("trafilatura", "justext", "lxml", "resiliparse", "fasttext-numpy2-wheel", "fasttext", "spacy", "ftfy",
-                  "tokenizers", "datatrove", "pyarrow")
+TEXT_LIBRARIES = ("trafilatura", "justext", "lxml", "resiliparse", "pycld2", "fasttext-numpy2-wheel", "fasttext",
+                  "spacy", "ftfy", "tokenizers", "datatrove", "pyarrow")
 
 
 @cache

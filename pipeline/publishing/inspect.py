@@ -50,6 +50,8 @@ COUNTED_ONLY = {
                           "(run their language with `curate run --lang …` to see them)",
     "prefilter.other_language": "pages the cheap LID pass rules out for every run language are counted before "
                                 "extraction and never stored (`--no-prefilter` extracts them; docs/performance.md)",
+    "prefilter.cld2_other_language": "pages CLD2 reads as none of the run languages are counted before extraction "
+                                     "and never stored (`--no-prefilter` extracts them; docs/performance.md)",
 }
 COUNTED_ONLY_DEFAULT = "the run counts these records and keeps no rows for them (docs/bad-input.md)"
 

@@ -53,6 +53,7 @@ KNOWN_KEYS = {"language", "documents_read", "shared", "stage1", "stage3", "relea
               "decontamination"}
 # removals in `shared` that happen before language ID
 PRE_LID_RULES = ("url_filter.", "optout.", "prefilter.", "extract.")
+NOT_REMOVALS = frozenset({"prefilter.stepped_aside"})  # counts in `shared` of pages that went on
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?\d*\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
 
@@ -101,6 +102,12 @@ def _counts(value: Any) -> dict[str, int] | None:
     return counts if len(counts) == len(value) else None
 
 
+def _removals(stats: Mapping[str, Any]) -> dict[str, int] | None:
+    """The removals counted in `stats["shared"]` (not `NOT_REMOVALS`); None if it has none."""
+    shared = _counts(stats.get("shared"))
+    return None if shared is None else {k: v for k, v in shared.items() if k not in NOT_REMOVALS}
+
+
 def _sum_prefixed(counts: Mapping[str, int], prefixes: tuple[str, ...]) -> int:
     return sum(v for k, v in counts.items() if k.startswith(prefixes))
 
@@ -111,7 +118,7 @@ def funnel(stats: Mapping[str, Any]) -> list[tuple[str, int]]:
     stage 1 → dedup → filters → released (a step appears when `stats` records what it needs)."""
     steps: list[tuple[str, int]] = []
     read = _number(stats.get("documents_read"))
-    shared = _counts(stats.get("shared"))
+    shared = _removals(stats)
     if read is not None:
         steps.append(("documents read", int(read)))
         if shared is not None:
@@ -327,7 +334,7 @@ def _removal_part(stats: Mapping[str, Any]) -> str:
     rows: list[list[Any]] = []
     removed: dict[str, int] = {}
     shares: dict[str, float] = {}
-    shared = _counts(stats.get("shared")) or {}
+    shared = _removals(stats) or {}
     read = _number(stats.get("documents_read"))
     for rule, count in shared.items():
         if rule.startswith((*PRE_LID_RULES, "lid.")):

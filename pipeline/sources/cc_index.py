@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache, partial
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -32,7 +31,7 @@ import pyarrow.dataset as ds
 
 from curate.errors import UserError
 from curate.language_configs import ConfigError, resolve_language
-from curate.language_configs.labels import MACROLANGUAGES
+from curate.language_configs.cld2 import CLD2_CODES, NEIGHBORS, cld2_languages, index_code
 from curate.pipeline.sources.remote import SourceUnavailable, is_transient
 from curate.pipeline.sources.crawls import Source, WarcFile
 from curate.pipeline.execution.provenance import fingerprint
@@ -45,57 +44,11 @@ SELECT_MODES = ("full", "index", "index+neighbors")
 AUTO = "auto"  # index+neighbors where the index can label every language of the run, else full (`auto_select`)
 AUTO_MODE = "index+neighbors"
 FIRST_LABELLED_CRAWL = "CC-MAIN-2018-39"  # the first crawl whose index has `content_languages`
-CLD2_TABLE = Path(__file__).resolve().parent / "cld2_languages.tsv"
 HTML_MIMES = ("text/html", "application/xhtml+xml")
 COLUMNS = ("warc_filename", "warc_record_offset", "warc_record_length", "content_languages")
 INDEX_READERS = 4  # index files scanned at once (I/O bound: pyarrow releases the GIL)
 COMPACT_EVERY = 32  # batches between re-aggregations of the per-file counts (bounds their memory)
 SCAN_ROWS = 1 << 17  # index rows handed to polars at a time, whatever the index files' row groups
-
-# The ISO 639-3 codes Common Crawl writes in `content_languages`: CLD2's languages as commoncrawl/
-# language-detection-cld2 names them (Language.java). Macrolanguages, as CLD2 knows them: `est` (not `ekk`),
-# `nor` (Bokmål; Nynorsk is `nno`), `ara`, `zho` (both scripts), `msa`, `fas`, `lav`, `swa`, `uzb`, ….
-CLD2_CODES = frozenset("""
-aar abk afr aka amh ara asm aym aze bak bel ben bih bis blu bod bos bre bul cat ceb ces chr cos crs cym dan deu div
-dzo ell eng epo est eus ewe fao fas fij fin fra fry gaa gla gle glg glv grn guj hat hau haw heb hin hrv hun hye ibo
-iku ile ina ind ipk isl ita jav jpn kal kan kas kat kaz kha khm kin kir kor kri kur lao lat lav lif lin lit loz ltz
-lua lug luo mal mar mfe mkd mlg mlt mon mri msa mya nau nep new nld nno nor nso nya oci ori orm oss pam pan pol por
-pus que raj roh ron run rus sag san sco sin slk slv smo sna snd som sot spa sqi srp ssw sun swa swe syr tam tat tel
-tgk tgl tha tir ton tsn tso tuk tum tur twi uig ukr urd uzb ven vie vol war wol xho yid yor zha zho zul
-""".split())
-
-# Closely related languages a page of the language may be labelled as (`select="index+neighbors"` adds them).
-NEIGHBORS = {
-    "fin": ("est",), "est": ("fin",),
-    "nor": ("dan", "nno", "swe"), "nno": ("nor", "dan"), "dan": ("nor", "nno"), "swe": ("nor", "dan"),
-    "msa": ("ind",), "ind": ("msa",),
-    "bos": ("hrv", "srp"), "hrv": ("bos", "srp"), "srp": ("bos", "hrv"),
-    "ces": ("slk",), "slk": ("ces",),
-    "rus": ("ukr", "bel"), "ukr": ("rus", "bel"), "bel": ("rus", "ukr"),
-    "zho": ("jpn",), "jpn": ("zho",),
-}
-
-_MACRO_OF = {member: macro for macro, member in MACROLANGUAGES.items()}
-
-
-def index_code(code: str) -> str:
-    """The code the index writes for one of our languages: `fin_Latn` → `fin`, `ekk_Latn` → `est`,
-    `cmn_Hani` → `zho`, `nob_Latn` → `nor`; UserError if CLD2 does not detect the language."""
-    language = code.split("_")[0]
-    cld2 = _MACRO_OF.get(language, language)
-    if cld2 not in CLD2_CODES:
-        raise UserError(f"Common Crawl's index cannot select {code}: CLD2 does not detect {language!r}; "
-                        f"use --select full")
-    return cld2
-
-
-@cache
-def cld2_languages() -> dict[str, str]:
-    """Our codes the index can label → the code it writes (`fin_Latn` → `fin`, `ekk_Latn` → `est`): the languages
-    CLD2 detects, in the scripts it reads them in (`cld2_languages.tsv`)."""
-    lines = CLD2_TABLE.read_text(encoding="utf-8").splitlines()
-    return dict(line.split("\t") for line in lines if line and not line.startswith("#"))
-
 
 def auto_select(languages: Iterable[str], source: Source, crawls: list[str]) -> tuple[str, str]:
     """`--select auto`: (`index+neighbors`, why) when Common Crawl's index can label every language of the run and

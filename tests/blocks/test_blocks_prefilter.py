@@ -1,5 +1,6 @@
-"""The LID-first prefilter keeps every document the full stage 1 keeps (measured, per language and LID model),
-skips pages of other languages without storing them, and is switched by `lid.prefilter` and `--no-prefilter`.
+"""The LID-first prefilter (CLD2 on the HTML, then the run's LID model on the page's text) keeps every document
+the full stage 1 keeps (measured, per language and LID model), skips pages of other languages without storing
+them, and is switched by `lid.prefilter` and `--no-prefilter`.
 
 Pages: real cc-sample100 templates with FLORES-200 text of the seven configured FLORES languages injected
 (tests/prefilter_pages.py), from the half of the sentences the defaults were *not* chosen on, plus the 100
@@ -18,7 +19,7 @@ import pytest
 
 from prefilter_pages import LANGUAGES, Page, cc_pages, pages, run_stage1, train_glotlid_format_model, write_pages
 
-from curate.blocks.prefilter import CHUNK_CHARS, Prefilter, page_chunks
+from curate.blocks.prefilter import CHUNK_CHARS, Prefilter, cld2_detect, page_chunks
 from curate.language_configs import ConfigError
 from curate.language_configs.lid import LidConfig, PrefilterSettings
 from curate.language_configs.schema import load_language_config
@@ -58,6 +59,9 @@ def runs(request, corpus, tmp_path_factory) -> dict:
 
 
 def test_the_cascade_keeps_every_document_the_full_path_keeps(runs, corpus):
+    """With lid.176, exactly the full path's documents. The 13-label test model also labels crawled pages of
+    languages it does not know (a Korean page, an English one) as one of its 13, and the full path keeps them:
+    the cascade's CLD2 pass rules those out, and nothing else."""
     built = {page.url: page for page in corpus[1]}
     for code in CODES:
         kept_by_full = {url for url in runs["full"][code] if built[url].language == code}
@@ -65,19 +69,23 @@ def test_the_cascade_keeps_every_document_the_full_path_keeps(runs, corpus):
         # the pages are the language: at least half of the article pages pass LID (the mixed pages, half of their
         # text in another language, sit near the language's own LID threshold and may not)
         assert len(articles) >= PAGES_PER_LANGUAGE // 4, (runs["model"], code)
-        assert runs["cascade"][code] == runs["full"][code], (runs["model"], code)
+        assert kept_by_full <= runs["cascade"][code] <= runs["full"][code], (runs["model"], code)
+        ruled_out = runs["full"][code] - runs["cascade"][code]
+        if runs["model"] == "ft176":
+            assert not ruled_out, code
+        for url in ruled_out:
+            reliable, _, top, _ = cld2_detect(built[url].html)
+            assert not built[url].language and reliable and top[0][1] not in ("da", "de", "et", "fi", "no", "ru", "sv")
     assert runs["counts"]["extract.empty"] <= runs["full_counts"]["extract.empty"]
 
 
 def test_pages_of_other_languages_are_skipped_counted_and_not_stored(runs, corpus):
-    skipped = runs["counts"]["prefilter.other_language"]
+    by_cld2, by_lid = runs["counts"]["prefilter.cld2_other_language"], runs["counts"]["prefilter.other_language"]
     cc = sum(not page.language for page in corpus[1])
-    assert skipped > 0
-    if runs["model"] == "ft176":  # lid.176 knows the cc sample's languages; the test model knows 13
-        assert skipped >= cc // 2
+    assert by_cld2 >= cc // 2 and by_lid > 0  # CLD2 rules out most crawled pages; the LID pass some of the rest
     removed = list(runs["out"].rglob("removed/stage1/*.parquet"))
     reasons = {r for path in removed for r in pq.read_table(path, columns=["drop_reason"])["drop_reason"].to_pylist()}
-    assert "prefilter.other_language" not in reasons
+    assert not any(reason.startswith("prefilter.") for reason in reasons)
 
 
 def test_each_language_alone_keeps_its_documents(runs, corpus):
@@ -86,9 +94,10 @@ def test_each_language_alone_keeps_its_documents(runs, corpus):
     built = {page.url: page for page in corpus[1]}
     for code in CODES:
         prefilter = prefilter_of(run_graph(runs["model"], corpus, languages=[code]))
+        assert prefilter.cld2  # both passes
         kept = sorted(url for url in runs["full"][code] if built[url].language == code)
-        accepted = prefilter.candidates([page_chunks(built[url].html) for url in kept])
-        assert accepted.all(), (runs["model"], code, [url for url, ok in zip(kept, accepted) if not ok])
+        reasons = prefilter(pa.table({"html": [built[url].html for url in kept]}))["drop_reason"].to_pylist()
+        assert reasons == [None] * len(kept), (runs["model"], code, [u for u, r in zip(kept, reasons) if r])
 
 
 def prefilter_of(graph: Graph) -> Prefilter:
@@ -106,6 +115,37 @@ def test_a_multi_language_run_shares_one_pass(corpus):
     chunks = [page for page in chunks if page][:4]  # pages with text (a page without any goes on to extraction)
     assert prefilter_of(graph).candidates(chunks).all()
     assert not prefilter_of(build_graph(["deu"], lid="ft176")).candidates(chunks).any()
+
+
+def test_the_cld2_pass_rules_out_only_pages_it_is_sure_of():
+    """CLD2 on the HTML drops a page (`prefilter.cld2_other_language`) only when it read enough text, is sure,
+    and names no run language or close relative; every other page goes on to the LID pass."""
+    import pycld2
+    from prefilter_pages import flores_half
+
+    from curate.blocks.prefilter import MIN_CLD2_TEXT_BYTES
+    from curate.language_configs.cld2 import detected_as
+
+    def page(stem: str, sentences: int = 12, extra: str = "") -> str:
+        text = " ".join(flores_half(stem, TEST_HALF)[:sentences])
+        return f"<html><head><script>var x = 'ignored';</script></head><body><p>{text}</p>{extra}</body></html>"
+
+    prefilter = prefilter_of(build_graph(["fin"], lid="ft176"))
+    assert prefilter.cld2 == detected_as(["fin_Latn"]) == ("et", "fi")  # Finnish and Estonian, its relative
+    english, estonian = page("eng_Latn"), page("est_Latn")
+    short = f"<html><body><p>{flores_half('eng_Latn', TEST_HALF)[0]}</p></body></html>"
+    assert len(short) < MIN_CLD2_TEXT_BYTES
+    in_english = page("eng_Latn", extra=f"<p>{' '.join(flores_half('fin_Latn', TEST_HALF)[:2])}</p>")
+    controls = page("eng_Latn", extra="<p>\x01\ufffe</p>")
+    with pytest.raises(pycld2.error):  # read again with those characters as spaces
+        pycld2.detect(controls, isPlainText=False)
+    assert list(prefilter.cld2_candidates([english, estonian, short, in_english, controls, ""])) == [
+        False, True, True, True, False, True]
+    reasons = prefilter(pa.table({"html": [english, page("fin_Latn"), estonian]}))["drop_reason"].to_pylist()
+    assert reasons == ["prefilter.cld2_other_language", None, "prefilter.other_language"]  # LID: not Finnish
+    # a run with a language CLD2 does not detect reads every page with its LID model only
+    assert detected_as(["fin_Latn", "gsw_Latn"]) is None
+    assert prefilter_of(build_graph(["fin", "gsw"], lid="glotlid")).cld2 == ()
 
 
 def test_chunks_hold_consecutive_lines_of_the_whole_page():
@@ -158,11 +198,14 @@ def test_no_prefilter_reaches_the_run(monkeypatch):
 
 
 def test_the_report_funnel_shows_the_prefilter():
-    from curate.pipeline.publishing.report import funnel
+    from curate.pipeline.publishing.report import _removal_part, funnel
 
-    shared = {"url_filter.domain": 2, "prefilter.other_language": 90, "extract.empty": 1}
+    shared = {"url_filter.domain": 2, "prefilter.cld2_other_language": 80, "prefilter.other_language": 10,
+              "prefilter.stepped_aside": 5, "extract.empty": 1}  # the pages it stepped aside for went on
     assert funnel({"documents_read": 100, "shared": shared}) == [
         ("documents read", 100), ("after URL filter", 98), ("after LID prefilter", 8), ("after extraction", 7)]
+    removals = _removal_part({"documents_read": 100, "shared": shared})
+    assert "prefilter.cld2_other_language" in removals and "prefilter.stepped_aside" not in removals
     assert [name for name, _ in funnel({"documents_read": 10, "shared": {"extract.empty": 1}})] == [
         "documents read", "after URL filter", "after extraction"]  # runs without the cascade: as before
 
@@ -188,4 +231,4 @@ def test_an_article_after_long_navigation_in_another_language_is_kept(tmp_path):
     full, _ = run_stage1(build_graph(["fin"], lid="ft176", prefilter=False), warc, tmp_path / "full")
     cascade, counts = run_stage1(build_graph(["fin"], lid="ft176"), warc, tmp_path / "cascade")
     assert full["fin_Latn"] == cascade["fin_Latn"] == {"https://long-nav.example.fi/a"}
-    assert counts["prefilter.other_language"] == 0
+    assert counts["prefilter.other_language"] == counts["prefilter.cld2_other_language"] == 0

@@ -58,7 +58,8 @@ def test_dense_input_steps_aside_after_the_sample_and_keeps_the_same_documents(g
 def test_crawl_like_input_keeps_the_prefilter(graph, tmp_path):
     path = warc(tmp_path / "crawl.warc.gz", finnish=3, english=29)
     kept, counts = stage1(graph, path, tmp_path / "gate", PrefilterGate(sample_pages=8, max_pass_share=0.5))
-    assert counts["prefilter.stepped_aside"] == 0 and counts["prefilter.other_language"] >= 25
+    ruled_out = counts["prefilter.cld2_other_language"] + counts["prefilter.other_language"]
+    assert counts["prefilter.stepped_aside"] == 0 and ruled_out >= 25
     assert kept == {f"https://a.fi/{i}" for i in range(3)}
 
 
