@@ -3,7 +3,10 @@ language (tests/all_languages_mirror.py: real cc-sample100 templates with the la
 pass over all languages at once, with lid.176 and with a GlotLID-format fastText model trained on FLORES-200
 half 0 of every language (labels `fin_Latn`, run under the configs' `glotlid` settings).
 
-Recall of a language = pages of it the cascade keeps / pages of it the full path (`--no-prefilter`) keeps.
+Recall of a language = pages of it the cascade keeps / pages of it the full path (`--no-prefilter`) keeps. A run
+of every language has languages CLD2 does not detect, so the cascade there is the LID pass alone; the CLD2 pass
+is measured apart, as a single-language run of each language CLD2 detects would run it: of the language's pages
+the full path keeps, those CLD2 lets through (`cld2` in the rows; `-` where CLD2 does not detect the language).
 Prints a Markdown table (languages below 100 %, and the totals) and, with `--save`, writes every number as JSON.
 
     python benchmarks/prefilter_recall.py [--per-language 4] [--save recall.json]
@@ -47,7 +50,24 @@ def train_half0_model(out: Path) -> Path:
     return out
 
 
-def recall(model: str, languages: list[str], warcs: list[Path], work: Path, model_path: Path | None) -> dict:
+def page_htmls(warcs: list[Path]) -> dict[str, str]:
+    """Every page of the mirror's WARCs: URL → HTML."""
+    from collections import Counter
+
+    from curate.blocks.warc import WarcReader
+
+    found = {}
+    for warc in warcs:
+        with open(warc, "rb") as stream:
+            for batch in WarcReader().read(stream, str(warc), "", Counter()):
+                found.update(zip(batch["url"].to_pylist(), batch["html"].to_pylist()))
+    return found
+
+
+def recall(model: str, languages: list[str], warcs: list[Path], work: Path, model_path: Path | None,
+           htmls: dict[str, str]) -> dict:
+    from curate.blocks.prefilter import cld2_candidates
+    from curate.language_configs.cld2 import detected_as
     from curate.pipeline.execution.graph import build_graph
 
     kept: dict[str, dict[str, set[str]]] = {"full": {}, "cascade": {}}
@@ -63,7 +83,9 @@ def recall(model: str, languages: list[str], warcs: list[Path], work: Path, mode
     for code in languages:
         full = {u for u in kept["full"].get(code, set()) if code.lower().replace("_", "-") in u}
         cascade = {u for u in kept["cascade"].get(code, set()) if u in full}
-        rows[code] = {"full": len(full), "cascade": len(cascade)}
+        codes = detected_as([code])
+        passed = int(cld2_candidates([htmls[u] for u in sorted(full)], codes).sum()) if codes else None
+        rows[code] = {"full": len(full), "cascade": len(cascade), "cld2": passed}
     return rows
 
 
@@ -82,17 +104,23 @@ def main() -> None:
         warcs = sorted((work / "mirror").rglob("*.warc.gz"))
         runnable = [c for c in sorted(mirror.pages) if missing_requirement(load_language_config(c)) is None]
         labelled = set(ft176_labels().values())
-        results = {"ft176": recall("ft176", [c for c in runnable if c in labelled], warcs, work, None),
+        htmls = page_htmls(warcs)
+        results = {"ft176": recall("ft176", [c for c in runnable if c in labelled], warcs, work, None, htmls),
                    "glotlid-format (FLORES half 0)": recall("glotlid", runnable, warcs, work,
-                                                            train_half0_model(work / "half0.bin"))}
+                                                            train_half0_model(work / "half0.bin"), htmls)}
     for model, rows in results.items():
         full = sum(r["full"] for r in rows.values())
         cascade = sum(r["cascade"] for r in rows.values())
-        below = {c: r for c, r in rows.items() if r["cascade"] < r["full"]}
+        detected = {c: r for c, r in rows.items() if r["cld2"] is not None}
+        below = {c: r for c, r in rows.items()
+                 if r["cascade"] < r["full"] or (r["cld2"] is not None and r["cld2"] < r["full"])}
         print(f"\n{model}: {len(rows)} languages, the full path keeps {full} pages, the cascade {cascade} of them "
-              f"({cascade / max(full, 1):.1%}); languages below 100 %: {len(below)}")
-        print(common.table([[c, r["full"], r["cascade"]] for c, r in sorted(below.items())],
-                           ["language", "full path keeps", "cascade keeps"]))
+              f"({cascade / max(full, 1):.1%}); of the {len(detected)} languages CLD2 detects, the full path keeps "
+              f"{sum(r['full'] for r in detected.values())} pages and CLD2 lets "
+              f"{sum(r['cld2'] for r in detected.values())} of them through; languages below 100 %: {len(below)}")
+        print(common.table([[c, r["full"], r["cascade"], "-" if r["cld2"] is None else r["cld2"]]
+                            for c, r in sorted(below.items())],
+                           ["language", "full path keeps", "cascade keeps", "CLD2 lets through"]))
     if args.save:
         args.save.write_text(json.dumps(results, indent=1))
 

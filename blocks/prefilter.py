@@ -83,6 +83,18 @@ def cld2_detect(html: str) -> tuple | None:
         return None
 
 
+def cld2_candidates(htmls: list[str], codes: tuple[str, ...]) -> np.ndarray:
+    """For each page: False only where CLD2 read enough text, is sure, and finds none of its own `codes`."""
+    keep = np.ones(len(htmls), dtype=bool)
+    wanted = set(codes)
+    for index, html in enumerate(htmls if wanted else []):
+        found = cld2_detect(html) if html else None
+        if found is not None and found[0] and found[1] >= MIN_CLD2_TEXT_BYTES:
+            _, _, top, spans = found
+            keep[index] = any(t[1] in wanted for t in top) or any(s[3] in wanted for s in spans)
+    return keep
+
+
 @dataclass
 class Prefilter(Block):
     """Drops pages that no run language can be before extraction (`prefilter.cld2_other_language`,
@@ -119,20 +131,9 @@ class Prefilter(Block):
             )
         return keep
 
-    def cld2_candidates(self, htmls: list[str]) -> np.ndarray:
-        """For each page: False only where CLD2 read enough text, is sure, and finds no language of `cld2`."""
-        keep = np.ones(len(htmls), dtype=bool)
-        codes = set(self.cld2)
-        for index, html in enumerate(htmls if codes else []):
-            found = cld2_detect(html) if html else None
-            if found is not None and found[0] and found[1] >= MIN_CLD2_TEXT_BYTES:
-                _, _, top, spans = found
-                keep[index] = any(t[1] in codes for t in top) or any(s[3] in codes for s in spans)
-        return keep
-
     def apply(self, batch: pa.Table) -> pa.Table:
         htmls = batch["html"].to_pylist()
-        cld2 = self.cld2_candidates(htmls)
+        cld2 = cld2_candidates(htmls, self.cld2)
         keep = cld2.copy()
         passed = np.flatnonzero(cld2)
         keep[passed] = self.candidates([page_chunks(htmls[i]) for i in passed])

@@ -123,7 +123,7 @@ def test_the_cld2_pass_rules_out_only_pages_it_is_sure_of():
     import pycld2
     from prefilter_pages import flores_half
 
-    from curate.blocks.prefilter import MIN_CLD2_TEXT_BYTES
+    from curate.blocks.prefilter import MIN_CLD2_TEXT_BYTES, cld2_candidates
     from curate.language_configs.cld2 import detected_as
 
     def page(stem: str, sentences: int = 12, extra: str = "") -> str:
@@ -139,7 +139,7 @@ def test_the_cld2_pass_rules_out_only_pages_it_is_sure_of():
     controls = page("eng_Latn", extra="<p>\x01\ufffe</p>")
     with pytest.raises(pycld2.error):  # read again with those characters as spaces
         pycld2.detect(controls, isPlainText=False)
-    assert list(prefilter.cld2_candidates([english, estonian, short, in_english, controls, ""])) == [
+    assert list(cld2_candidates([english, estonian, short, in_english, controls, ""], prefilter.cld2)) == [
         False, True, True, True, False, True]
     reasons = prefilter(pa.table({"html": [english, page("fin_Latn"), estonian]}))["drop_reason"].to_pylist()
     assert reasons == ["prefilter.cld2_other_language", None, "prefilter.other_language"]  # LID: not Finnish
