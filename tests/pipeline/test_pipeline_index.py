@@ -204,6 +204,24 @@ def test_the_languages_the_index_can_label_are_cld2s_in_its_scripts():
     assert set(labelled) >= set(configured_languages())
 
 
+def test_only_languages_cld2_detects_are_labelled():
+    """CLD2 names 12 languages it never detects (Twi, Ewe, …): a run of one reads every record, since the index
+    would select nothing; CLD2's own codes map to the index's for every language it detects."""
+    import pycld2
+
+    from curate.language_configs.cld2 import detector_codes
+
+    detected = {code for name, code in pycld2.LANGUAGES if name in pycld2.DETECTED_LANGUAGES}
+    assert set(detector_codes()) == {c for c in detected if not c.startswith(("xx-", "zz")) and c not in
+                                     ("xxx", "tlh", "nr")}  # script-only, test, Klingon; Ndebele has no index code
+    assert set(detector_codes().values()) == CLD2_CODES >= set(cld2_languages().values())
+    for code in ("twi_Latn", "ewe_Latn", "new_Deva"):
+        assert code not in cld2_languages()
+        with pytest.raises(UserError, match="CLD2 does not detect"):
+            index_code(code)
+    assert detector_codes()["fi"] == "fin" and detector_codes()["zh-Hant"] == "zho" and detector_codes()["iw"] == "heb"
+
+
 def test_a_sampled_run_selects_within_the_same_sample(indexed):
     mirror, tables = indexed
     full = make_plan(options(mirror, Path("unused"), max_files=1, seed=3, select="full"))
