@@ -15,17 +15,22 @@ from curate.language_configs.labels import MACROLANGUAGES
 
 HERE = Path(__file__).resolve().parent
 
+
+def _table(name: str) -> dict[str, str]:
+    lines = (HERE / name).read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t") for line in lines if line and not line.startswith("#"))
+
+
+@cache
+def detector_codes() -> dict[str, str]:
+    """CLD2's own code → the index's code (`fi` → `fin`, `zh-Hant` → `zho`, `iw` → `heb`; `cld2_codes.tsv`)."""
+    return _table("cld2_codes.tsv")
+
+
 # The ISO 639-3 codes Common Crawl writes in `content_languages`: the languages CLD2 detects, as commoncrawl/
 # language-detection-cld2 names them (Language.java). Macrolanguages, as CLD2 knows them: `est` (not `ekk`),
 # `nor` (Bokmål; Nynorsk is `nno`), `ara`, `zho` (both scripts), `msa`, `fas`, `lav`, `swa`, `uzb`, ….
-CLD2_CODES = frozenset("""
-aar abk afr aka amh ara asm aym aze bak bel ben bih bis blu bod bos bre bul cat ceb ces chr cos crs cym dan deu div
-dzo ell eng epo est eus fao fas fij fin fra fry gla gle glg glv grn guj hat hau haw heb hin hrv hun hye ibo
-iku ile ina ind ipk isl ita jav jpn kal kan kas kat kaz kha khm kin kir kor kur lao lat lav lif lin lit ltz
-lug mal mar mfe mkd mlg mlt mon mri msa mya nau nep nld nno nor nso nya oci ori orm pan pol por
-pus que roh ron run rus sag san sco sin slk slv smo sna snd som sot spa sqi srp ssw sun swa swe syr tam tat tel
-tgk tgl tha tir ton tsn tso tuk tur uig ukr urd uzb ven vie vol war wol xho yid yor zha zho zul
-""".split())
+CLD2_CODES = frozenset(detector_codes().values())
 
 # Closely related languages a page of the language may be labelled as (CLD2 reads FLORES-200's Rundi as
 # Kinyarwanda: benchmarks/prefilter_recall.py; a Northern Sotho page has Tswana spans).
@@ -55,22 +60,11 @@ def index_code(code: str) -> str:
     return cld2
 
 
-def _table(name: str) -> dict[str, str]:
-    lines = (HERE / name).read_text(encoding="utf-8").splitlines()
-    return dict(line.split("\t") for line in lines if line and not line.startswith("#"))
-
-
 @cache
 def cld2_languages() -> dict[str, str]:
     """Our codes the index can label → the code it writes (`fin_Latn` → `fin`, `ekk_Latn` → `est`): the languages
     CLD2 detects, in the scripts it reads them in (`cld2_languages.tsv`)."""
     return _table("cld2_languages.tsv")
-
-
-@cache
-def detector_codes() -> dict[str, str]:
-    """CLD2's own code → the index's code (`fi` → `fin`, `zh-Hant` → `zho`, `iw` → `heb`; `cld2_codes.tsv`)."""
-    return _table("cld2_codes.tsv")
 
 
 def detected_as(languages: list[str]) -> tuple[str, ...] | None:
