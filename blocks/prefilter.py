@@ -87,7 +87,9 @@ def cld2_candidates(htmls: list[str], codes: tuple[str, ...]) -> np.ndarray:
     """For each page: False only where CLD2 read enough text, is sure, and finds none of its own `codes`."""
     keep = np.ones(len(htmls), dtype=bool)
     wanted = set(codes)
-    for index, html in enumerate(htmls if wanted else []):
+    if not wanted:
+        return keep
+    for index, html in enumerate(htmls):
         found = cld2_detect(html) if html else None
         if found is not None and found[0] and found[1] >= MIN_CLD2_TEXT_BYTES:
             _, _, top, spans = found

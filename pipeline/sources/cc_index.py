@@ -31,7 +31,7 @@ import pyarrow.dataset as ds
 
 from curate.errors import UserError
 from curate.language_configs import ConfigError, resolve_language
-from curate.language_configs.cld2 import CLD2_CODES, NEIGHBORS, cld2_languages, index_code
+from curate.language_configs.cld2 import NEIGHBORS, cld2_languages, index_code
 from curate.pipeline.sources.remote import SourceUnavailable, is_transient
 from curate.pipeline.sources.crawls import Source, WarcFile
 from curate.pipeline.execution.provenance import fingerprint
@@ -343,9 +343,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {error}") from None
 
 
-__all__ = ["AUTO", "CLD2_CODES", "NEIGHBORS", "SELECT_MODES", "CrawlIndex", "Recall", "Selection", "auto_select",
-           "cld2_languages", "crawl_indexes",
-           "group_by_records", "index_code", "index_files", "recall", "released_ids", "select_files"]
+__all__ = ["AUTO", "SELECT_MODES", "CrawlIndex", "Recall", "Selection", "auto_select",
+           "crawl_indexes",
+           "group_by_records", "index_files", "recall", "released_ids", "select_files"]
 
 if __name__ == "__main__":
     main()

@@ -25,7 +25,8 @@ from warcio.archiveiterator import ArchiveIterator
 from curate.errors import UserError
 from curate.blocks.warc import WarcReader
 from curate.language_configs import configured_languages
-from curate.pipeline.sources.cc_index import CLD2_CODES, HTML_MIMES, Selection, cld2_languages, index_code, recall
+from curate.language_configs.cld2 import CLD2_CODES, cld2_languages, index_code
+from curate.pipeline.sources.cc_index import HTML_MIMES, Selection, recall
 from curate.pipeline.sources.ranged import MAX_GAP, RangedStream, fsspec_fetch, merge_spans
 from curate.pipeline.sources.remote import RetryPolicy
 from curate.pipeline.execution.run import MIN_INDEX_RECORDS_PER_UNIT, RunOptions, describe_plan, make_plan, run

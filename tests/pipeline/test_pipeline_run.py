@@ -305,8 +305,6 @@ def test_inspect_says_a_counted_only_reason_is_counted_not_stored(reference):
 
 def test_inspect_prints_the_runs_thresholds(reference, tmp_path, monkeypatch):
     """The threshold shown is the one the run applied (its stage-3 manifests), not today's config."""
-    import dataclasses
-
     import yaml
 
     from curate.language_configs.schema import load_language_config
