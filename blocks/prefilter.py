@@ -28,6 +28,7 @@ from curate.blocks.lid import LanguageId
 CHUNK_CHARS = 400  # a chunk is consecutive lines up to at least this many characters
 MAX_CHUNKS = 100  # LID reads at most this many chunks of a page (~40,000 characters), spread over the whole text
 MIN_CLD2_TEXT_BYTES = 200  # CLD2 rules a page out only when it read at least this much text
+CLD2_RULED_OUT = "prefilter.cld2_other_language"  # the drop reason of the CLD2 pass
 # What pycld2 refuses as invalid UTF-8 (control characters, noncharacters): spaces, on a second try.
 _NOT_INTERCHANGE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
 
@@ -139,5 +140,5 @@ class Prefilter(Block):
         keep = cld2.copy()
         passed = np.flatnonzero(cld2)
         keep[passed] = self.candidates([page_chunks(htmls[i]) for i in passed])
-        batch = mark_dropped(batch, ~cld2, f"{self.name}.cld2_other_language")
+        batch = mark_dropped(batch, ~cld2, CLD2_RULED_OUT)
         return mark_dropped(batch, ~keep, f"{self.name}.other_language")

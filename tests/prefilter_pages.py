@@ -123,7 +123,7 @@ def write_pages(path: Path, built: list[Page]) -> Path:
 def run_stage1(graph: Graph, warc: Path, out: Path) -> tuple[dict[str, set[str]], Counter]:
     """Stage 1 of `graph` on one WARC: the URLs each language keeps, and the unit's counts (the prefilter on
     every page, never stepping aside: what it keeps is what is measured)."""
-    result = Stage1Work(graph, "", str(out), WarcReader(), prefilter_gate=PrefilterGate(max_pass_share=1.0)).run(Unit("u", (WarcFile(CRAWL, str(warc)),)))
+    result = Stage1Work(graph, "", str(out), WarcReader(), prefilter_gate=PrefilterGate(max_pass_share=1.0, max_cld2_pass_share=1.0)).run(Unit("u", (WarcFile(CRAWL, str(warc)),)))
     kept = {}
     for code, parts in result.kept_parts.items():
         kept[code] = set(read_parts(Output(str(out)), parts, ["url"])["url"].to_pylist())

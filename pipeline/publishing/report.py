@@ -53,7 +53,7 @@ KNOWN_KEYS = {"language", "documents_read", "shared", "stage1", "stage3", "relea
               "decontamination"}
 # removals in `shared` that happen before language ID
 PRE_LID_RULES = ("url_filter.", "optout.", "prefilter.", "extract.")
-NOT_REMOVALS = frozenset({"prefilter.stepped_aside"})  # counts in `shared` of pages that went on
+NOT_REMOVALS = frozenset({"prefilter.stepped_aside", "prefilter.cld2_stepped_aside"})  # counts in `shared` of pages that went on
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?\d*\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
 

@@ -55,21 +55,32 @@ def test_dense_input_steps_aside_after_the_sample_and_keeps_the_same_documents(g
     assert kept == always and len(kept) >= 25
 
 
+def test_dense_input_reads_without_cld2_after_the_sample_and_keeps_the_same_documents(graph, tmp_path):
+    """Where CLD2 lets most pages through it only adds its cost: the fastText pass alone reads the rest."""
+    path = warc(tmp_path / "dense.warc.gz", finnish=30, english=2)
+    gate = PrefilterGate(sample_pages=8, max_pass_share=1, max_cld2_pass_share=0.5)
+    kept, counts = stage1(graph, path, tmp_path / "gate", gate)
+    never = PrefilterGate(sample_pages=8, max_pass_share=1, max_cld2_pass_share=1)
+    always, always_counts = stage1(graph, path, tmp_path / "always", never)
+    assert counts["prefilter.cld2_stepped_aside"] == 32 - 8 and always_counts["prefilter.cld2_stepped_aside"] == 0
+    assert counts["prefilter.stepped_aside"] == 0 and kept == always and len(kept) >= 25
+
+
 def test_crawl_like_input_keeps_the_prefilter(graph, tmp_path):
     path = warc(tmp_path / "crawl.warc.gz", finnish=3, english=29)
     kept, counts = stage1(graph, path, tmp_path / "gate", PrefilterGate(sample_pages=8, max_pass_share=0.5))
     ruled_out = counts["prefilter.cld2_other_language"] + counts["prefilter.other_language"]
-    assert counts["prefilter.stepped_aside"] == 0 and ruled_out >= 25
+    assert counts["prefilter.stepped_aside"] == counts["prefilter.cld2_stepped_aside"] == 0 and ruled_out >= 25
     assert kept == {f"https://a.fi/{i}" for i in range(3)}
 
 
 def test_index_selected_records_skip_it():
     gate = PrefilterGate()
     assert gate.active(index_selected=False) and not gate.active(index_selected=True)
-    gate.observe(64, 60)  # 94 % passed: the other pages' extraction would cost more than the prefilter
+    gate.observe(64, 60, 60)  # 94 % passed: the other pages' extraction would cost more than the prefilter
     assert gate.active(False)
     gate = PrefilterGate()
-    gate.observe(64, 62)  # 97 %: nearly every page
+    gate.observe(64, 62, 62)  # 97 %: nearly every page
     assert not gate.active(False)
-    gate.observe(256, 0)  # decided on the sample: later pages do not change it
+    gate.observe(256, 0, 0)  # decided on the sample: later pages do not change it
     assert not gate.active(False)
